@@ -1,0 +1,148 @@
+# closeloop: `make setup`, `make test`, `make up`.
+#
+# Everything downloaded or built lands under $(LOCAL) (default .local/,
+# git-ignored; set CLOSELOOP_HOME to move it). Every step is a file target, so
+# a second `make setup` with everything present does nothing and takes seconds.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+LOCAL := $(abspath $(or $(CLOSELOOP_HOME),.local))
+export CLOSELOOP_HOME := $(LOCAL)
+
+# Pinned tools.
+UV_VERSION := 0.13.9
+# MinIO's last release tag, RELEASE.2025-10-15T17-29-55Z, is refused by the Go
+# module proxy here (403); this is the final commit of the archived repository,
+# the release plus eleven bug-fix and documentation commits.
+MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
+STATSD_EXPORTER_VERSION := v0.31.0
+
+TOOLS := $(LOCAL)/tools
+UV := $(TOOLS)/bin/uv
+VENV := $(LOCAL)/venv
+FLINK_VENV := $(LOCAL)/flink-venv
+BIN := $(LOCAL)/bin
+
+# Caches of every package manager, inside $(LOCAL) too.
+export UV_CACHE_DIR := $(LOCAL)/cache/uv
+export UV_PYTHON_DOWNLOADS := never
+export PIP_CACHE_DIR := $(LOCAL)/cache/pip
+GO := GOMODCACHE=$(LOCAL)/cache/go/mod GOCACHE=$(LOCAL)/cache/go/build GOFLAGS=-modcacherw GOBIN=$(BIN) go
+MVN := mvn -B -q -Dmaven.repo.local=$(LOCAL)/cache/m2 -Dcloseloop.home=$(LOCAL)
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+SETUP := $(VENV)/.installed $(FLINK_VENV)/.installed $(LOCAL)/kafka/.installed \
+         $(LOCAL)/flink/.installed $(BIN)/minio $(BIN)/statsd_exporter
+
+PYTEST_ARGS ?=
+
+.PHONY: help setup tools prometheus test unit lint format lock up down status clean clean-state
+
+help:
+	@echo "make setup    install everything the local stack needs (idempotent, cached in $(LOCAL))"
+	@echo "make test     setup, lint, then every test (starts the real stack once, stops it after)"
+	@echo "make unit     setup, then the tests that need no services"
+	@echo "make up       setup, then start the local stack (closeloop up); make down stops it"
+	@echo "make lint     ruff check and format check"
+	@echo "make lock     re-pin requirements.txt and flink/requirements.txt from the .in files"
+
+setup: tools prometheus $(SETUP)
+	@echo "setup complete: $(LOCAL)"
+
+# Fail early, with the fix, when a toolchain the setup builds with is absent.
+tools:
+	@for t in $(PYTHON) java mvn go; do \
+	  command -v $$t >/dev/null || { echo "error: '$$t' is not on PATH; closeloop's setup needs Python 3.11, Java 17, Maven and Go." >&2; exit 1; }; \
+	done
+
+$(UV):
+	@echo "==> uv $(UV_VERSION) ($(TOOLS))"
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
+
+# The main environment: Airflow, MLflow, Evidently, the gateway, the CLI.
+$(VENV)/.installed: requirements.txt pyproject.toml | $(UV)
+	@echo "==> main virtualenv ($(VENV))"
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(VENV)
+	$(UV) pip sync --quiet --python $(VENV)/bin/python requirements.txt
+	$(UV) pip install --quiet --python $(VENV)/bin/python --no-deps -e .
+	@touch $@
+
+# The Flink job's environment: PyFlink's pins clash with Airflow's. closeloop
+# itself goes in without dependencies, for the shared event contracts.
+$(FLINK_VENV)/.installed: flink/requirements.txt pyproject.toml | $(UV)
+	@echo "==> Flink virtualenv ($(FLINK_VENV))"
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(FLINK_VENV)
+	$(UV) pip sync --quiet --python $(FLINK_VENV)/bin/python flink/requirements.txt
+	$(UV) pip install --quiet --python $(FLINK_VENV)/bin/python --no-deps -e .
+	@touch $@
+
+# The Kafka broker and its Prometheus JMX agent, as jars from Maven Central.
+$(LOCAL)/kafka/.installed: docker/kafka/pom.xml
+	@echo "==> Kafka broker jars ($(LOCAL)/kafka)"
+	rm -rf $(LOCAL)/kafka/libs $(LOCAL)/kafka/agents
+	$(MVN) -f docker/kafka/pom.xml package
+	@touch $@
+
+# The Flink Kafka and Parquet connectors, and the S3 filesystem plugin.
+$(LOCAL)/flink/.installed: flink/connectors/pom.xml
+	@echo "==> Flink connector jars ($(LOCAL)/flink)"
+	rm -rf $(LOCAL)/flink/connectors $(LOCAL)/flink/plugins
+	$(MVN) -f flink/connectors/pom.xml package
+	@touch $@
+
+# Built from source through the Go module proxy: a few minutes, once.
+$(BIN)/minio:
+	@echo "==> MinIO server $(MINIO_VERSION) (go install, a few minutes the first time)"
+	$(GO) install github.com/minio/minio@$(MINIO_VERSION)
+
+$(BIN)/statsd_exporter:
+	@echo "==> statsd_exporter $(STATSD_EXPORTER_VERSION) (go install)"
+	$(GO) install github.com/prometheus/statsd_exporter@$(STATSD_EXPORTER_VERSION)
+
+# Debian's Prometheus and Alertmanager, only if missing.
+prometheus:
+	@if ! command -v prometheus >/dev/null || ! command -v prometheus-alertmanager >/dev/null; then \
+	  echo "==> prometheus and prometheus-alertmanager (apt)"; \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    prometheus prometheus-alertmanager >/dev/null; \
+	fi
+
+test: setup lint
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+unit: setup
+	$(VENV)/bin/python -m pytest -m "not integration" $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(VENV)/.installed
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+lock: | $(UV)
+	$(UV) pip compile --quiet --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
+	  requirements.in -o requirements.txt
+	$(UV) pip compile --quiet --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
+	  flink/requirements.in -o flink/requirements.txt
+
+up: setup
+	$(VENV)/bin/closeloop up
+
+down:
+	$(VENV)/bin/closeloop down
+
+status:
+	$(VENV)/bin/closeloop status
+
+# Removes the stack's data (topics, buckets, runs, registry); stop it first.
+clean-state:
+	rm -rf $(LOCAL)/state
+
+clean:
+	rm -rf $(LOCAL)

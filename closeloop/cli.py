@@ -1,0 +1,137 @@
+"""The `closeloop` command: run the local stack.
+
+closeloop up [SERVICE...]     start (what is not running) and wait until healthy
+closeloop status              one line per service: pid, port, health, URL
+closeloop logs SERVICE        the tail of a service's logs (-f to follow)
+closeloop down [SERVICE...]   stop what `up` started
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from closeloop.config import get_settings
+from closeloop.errors import CloseloopError, ServiceUnhealthyError
+from closeloop.stack.manager import LocalStack, ServiceStatus, log_tail
+from closeloop.stack.services.airflow import AirflowService
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    help=__doc__, no_args_is_help=True, add_completion=False, pretty_exceptions_show_locals=False
+)
+console = Console()
+err = Console(stderr=True)
+
+Services = Annotated[list[str] | None, typer.Argument(help="Services (default: all).")]
+
+
+def _stack() -> LocalStack:
+    return LocalStack(get_settings())
+
+
+def _reporter(started: float):
+    def report(service: str, message: str) -> None:
+        console.print(f"[dim]{time.monotonic() - started:6.1f}s[/] [bold]{service:<16}[/] {message}")
+
+    return report
+
+
+def _status_table(rows: list[ServiceStatus]) -> Table:
+    table = Table(title="closeloop local stack")
+    for column in ("service", "pid", "port", "healthy", "URL"):
+        table.add_column(column)
+    for row in rows:
+        healthy = "[green]yes[/]" if row.health.ok else f"[red]no[/] [dim]{row.health.detail}[/]"
+        pids = ", ".join(map(str, row.pids)) or "-"
+        table.add_row(row.name, pids, str(row.port), healthy, row.url)
+    return table
+
+
+def _print_urls(stack: LocalStack) -> None:
+    console.print("\n[bold]URLs[/]")
+    for service in stack.services.values():
+        for label, url in service.urls().items():
+            console.print(f"  {label:<16} {url}")
+    airflow = stack.services[AirflowService.name]
+    assert isinstance(airflow, AirflowService)
+    console.print(f"\nAirflow login: user [bold]admin[/], password in [bold]{airflow.password_file}[/]")
+    console.print(f"State, logs and pid files: {stack.layout.state}")
+
+
+@app.command()
+def up(services: Services = None) -> None:
+    """Start the local stack (or some services and what they need) and wait until healthy."""
+    stack = _stack()
+    started = time.monotonic()
+    try:
+        rows = stack.up(services, report=_reporter(started))
+    except ServiceUnhealthyError as exc:
+        err.print(f"[red bold]{exc}[/]\n\n{exc.log_tail}")
+        err.print(
+            f"\n[red]`closeloop up` failed: {exc.service} is not healthy.[/] "
+            "Inspect with `closeloop logs`, stop with `closeloop down`."
+        )
+        raise typer.Exit(1) from exc
+    except CloseloopError as exc:
+        err.print(f"[red bold]{exc}[/]")
+        raise typer.Exit(1) from exc
+    console.print(_status_table(rows))
+    console.print(f"All healthy in {time.monotonic() - started:.1f} s.")
+    _print_urls(stack)
+
+
+@app.command()
+def down(services: Services = None) -> None:
+    """Stop what `closeloop up` started, by pid; with no service named, all of it."""
+    try:
+        _stack().down(services, report=_reporter(time.monotonic()))
+    except CloseloopError as exc:
+        err.print(f"[red bold]{exc}[/]")
+        raise typer.Exit(1) from exc
+
+
+@app.command()
+def status(services: Services = None) -> None:
+    """Print service, pid, port, health and URL; exit 1 unless every service is healthy."""
+    try:
+        rows = _stack().status(services)
+    except CloseloopError as exc:
+        err.print(f"[red bold]{exc}[/]")
+        raise typer.Exit(1) from exc
+    console.print(_status_table(rows))
+    if not all(row.health.ok for row in rows):
+        raise typer.Exit(1)
+
+
+@app.command()
+def logs(
+    service: Annotated[str, typer.Argument(help="The service whose logs to show.")],
+    lines: Annotated[int, typer.Option("-n", "--lines", help="Lines per log file.")] = 60,
+    follow: Annotated[bool, typer.Option("-f", "--follow", help="Keep printing new lines.")] = False,
+) -> None:
+    """Show the tail of a service's log files."""
+    stack = _stack()
+    try:
+        (svc,) = stack.select([service], with_dependencies=False)
+    except CloseloopError as exc:
+        err.print(f"[red bold]{exc}[/]")
+        raise typer.Exit(1) from exc
+    if follow:
+        files = [str(p) for p in svc.log_files() if p.exists()]
+        if not files:
+            err.print(f"no logs yet for {service}")
+            raise typer.Exit(1)
+        subprocess.run(["tail", "-n", str(lines), "-F", *files], check=False)
+    else:
+        console.print(log_tail(svc, lines), markup=False, highlight=False)
+
+
+def main() -> None:
+    app()

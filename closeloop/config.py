@@ -1,0 +1,144 @@
+"""closeloop's one configuration: environment variables, then one file, then defaults.
+
+Every setting is read from ``CLOSELOOP_<NAME>`` (``CLOSELOOP_KAFKA_PORT=19092``),
+else from the file named by ``CLOSELOOP_ENV_FILE`` (default: ``.env`` at the
+project root, the same file docker-compose reads), else the default below.
+Endpoints that are not set explicitly are derived from ``host`` and the ports,
+which is what the local stack needs; a distributed deployment sets them.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["PROJECT_ROOT", "Settings", "Topics", "get_settings"]
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# Development-only credentials: refused when CLOSELOOP_ENVIRONMENT is not "development".
+_DEV_S3_SECRET = "closeloop-dev-secret"
+
+
+class Topics:
+    """The Kafka topics of the architecture, named under one prefix."""
+
+    def __init__(self, prefix: str) -> None:
+        self.predictions = f"{prefix}.predictions"
+        self.feedback = f"{prefix}.feedback"
+        self.metrics = f"{prefix}.metrics"
+        self.alerts = f"{prefix}.alerts"
+        self.dlq = f"{prefix}.dlq"
+        self.model_updates = f"{prefix}.model-updates"
+
+    def all(self) -> list[str]:
+        return list(vars(self).values())
+
+
+class Settings(BaseSettings):
+    """Configuration shared by the local stack, the gateway, the Flink job and the DAGs."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CLOSELOOP_",
+        env_file=PROJECT_ROOT / ".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+    )
+
+    environment: Literal["development", "production"] = "development"
+
+    # Where things live. `home` holds downloads, virtualenvs and (by default) the state.
+    home: Path = PROJECT_ROOT / ".local"
+    state_dir: Path | None = Field(
+        default=None, description="Every service's data, logs and pid files; default home/state."
+    )
+    host: str = Field(default="127.0.0.1", description="Address the local services bind to.")
+
+    # Ports of the local stack.
+    kafka_port: int = 9092
+    kafka_controller_port: int = 9093
+    kafka_metrics_port: int = 9404
+    minio_port: int = 9000
+    minio_console_port: int = 9001
+    mlflow_port: int = 5000
+    airflow_port: int = 8080
+    airflow_statsd_port: int = 9125
+    airflow_metrics_port: int = 9102
+    flink_rest_port: int = 8081
+    flink_rpc_port: int = 6123
+    flink_metrics_ports: str = Field(
+        default="9249-9250", description="Prometheus reporter port range: JobManager, TaskManager."
+    )
+    prometheus_port: int = 9090
+    gateway_port: int = 8000
+
+    # Kafka.
+    kafka_bootstrap: str = Field(default="", description="Default: host:kafka_port.")
+    kafka_partitions: int = Field(default=3, ge=1)
+    topic_prefix: str = "closeloop"
+
+    # S3 (MinIO locally).
+    s3_endpoint: str = Field(default="", description="Default: http://host:minio_port.")
+    s3_access_key: str = "closeloop"
+    s3_secret_key: SecretStr = SecretStr(_DEV_S3_SECRET)
+    lake_bucket: str = "closeloop-lake"
+    reports_bucket: str = "closeloop-reports"
+    artifacts_bucket: str = "closeloop-artifacts"
+
+    # MLflow.
+    mlflow_tracking_uri: str = Field(default="", description="Default: http://host:mlflow_port.")
+
+    # Resource caps of the local stack, sized for a 2-core machine.
+    kafka_heap: str = "512m"
+    flink_jobmanager_memory: str = "1024m"
+    flink_taskmanager_memory: str = "1728m"
+    flink_task_slots: int = 2
+    airflow_parallelism: int = 4
+    startup_timeout_s: float = Field(default=300.0, gt=0)
+
+    @model_validator(mode="after")
+    def _derive_and_check(self) -> Settings:
+        # frozen=True: derived defaults are written once, here, through object.__setattr__.
+        derived = {
+            "state_dir": self.state_dir or self.home / "state",
+            "kafka_bootstrap": self.kafka_bootstrap or f"{self.host}:{self.kafka_port}",
+            "s3_endpoint": self.s3_endpoint or f"http://{self.host}:{self.minio_port}",
+            "mlflow_tracking_uri": self.mlflow_tracking_uri or f"http://{self.host}:{self.mlflow_port}",
+        }
+        for name, value in derived.items():
+            object.__setattr__(self, name, value)
+        if self.environment != "development" and (self.s3_secret_key.get_secret_value() == _DEV_S3_SECRET):
+            raise ValueError(
+                "CLOSELOOP_S3_SECRET_KEY is the development default; set a real secret "
+                f"when CLOSELOOP_ENVIRONMENT={self.environment}"
+            )
+        if len(self.s3_secret_key.get_secret_value()) < 8:
+            raise ValueError("CLOSELOOP_S3_SECRET_KEY must be at least 8 characters (MinIO's rule)")
+        return self
+
+    @property
+    def state(self) -> Path:
+        """The state directory, always set once validated."""
+        assert self.state_dir is not None
+        return self.state_dir
+
+    @property
+    def topics(self) -> Topics:
+        return Topics(self.topic_prefix)
+
+    @property
+    def buckets(self) -> list[str]:
+        return [self.lake_bucket, self.reports_bucket, self.artifacts_bucket]
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once. Tests build their own ``Settings`` instead."""
+    env_file = os.environ.get("CLOSELOOP_ENV_FILE", str(PROJECT_ROOT / ".env"))
+    return Settings(_env_file=env_file)  # type: ignore[call-arg]

@@ -1,0 +1,33 @@
+"""closeloop's exceptions: one root, one subclass per area, messages that carry context."""
+
+from __future__ import annotations
+
+__all__ = ["CloseloopError", "ServiceUnhealthyError", "SetupMissingError", "StackError"]
+
+
+class CloseloopError(Exception):
+    """Root of every error closeloop raises on purpose."""
+
+
+class StackError(CloseloopError):
+    """The local stack could not be started, stopped or inspected."""
+
+
+class SetupMissingError(StackError):
+    """Something `make setup` installs is absent."""
+
+    def __init__(self, service: str, missing: list[str]) -> None:
+        self.service = service
+        self.missing = missing
+        items = "; ".join(missing)
+        super().__init__(f"{service} cannot start, missing: {items}. Run `make setup` first.")
+
+
+class ServiceUnhealthyError(StackError):
+    """A service did not become healthy in time."""
+
+    def __init__(self, service: str, reason: str, log_tail: str) -> None:
+        self.service = service
+        self.reason = reason
+        self.log_tail = log_tail
+        super().__init__(f"{service} is not healthy: {reason}")

@@ -1,0 +1,60 @@
+"""Create and inspect topics with confluent-kafka's AdminClient."""
+
+from __future__ import annotations
+
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from closeloop.errors import CloseloopError
+
+__all__ = ["KafkaAdminError", "admin_client", "ensure_topics", "list_topics"]
+
+
+class KafkaAdminError(CloseloopError):
+    """A topic could not be created or the cluster could not be reached."""
+
+
+def admin_client(bootstrap: str) -> AdminClient:
+    # log_level 0: librdkafka's own connection-refused chatter would drown the
+    # caller's messages while a broker is still starting.
+    return AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+
+
+def list_topics(bootstrap: str, *, timeout: float = 5.0) -> set[str]:
+    """The topic names of the cluster; raises KafkaAdminError if it cannot be reached."""
+    try:
+        metadata = admin_client(bootstrap).list_topics(timeout=timeout)
+    except KafkaException as exc:
+        raise KafkaAdminError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
+    return set(metadata.topics)
+
+
+def ensure_topics(
+    bootstrap: str,
+    names: list[str],
+    *,
+    partitions: int,
+    replication_factor: int = 1,
+    timeout: float = 30.0,
+) -> list[str]:
+    """Create the topics that do not exist yet; returns the names it created."""
+    existing = list_topics(bootstrap, timeout=timeout)
+    wanted = [n for n in names if n not in existing]
+    if not wanted:
+        return []
+    # The client must outlive the futures, or librdkafka destroys it mid-request.
+    admin = admin_client(bootstrap)
+    futures = admin.create_topics(
+        [NewTopic(n, num_partitions=partitions, replication_factor=replication_factor) for n in wanted],
+        operation_timeout=timeout,
+        request_timeout=timeout,
+    )
+    created = []
+    for name, future in futures.items():
+        try:
+            future.result(timeout=timeout)
+            created.append(name)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise KafkaAdminError(f"cannot create topic {name} on {bootstrap}: {exc}") from exc
+    return created

@@ -1,0 +1,31 @@
+"""The local stack's services, in the order `up` starts them."""
+
+from __future__ import annotations
+
+from closeloop.config import Settings
+from closeloop.stack.layout import Layout
+from closeloop.stack.service import Service
+from closeloop.stack.services.airflow import AirflowService
+from closeloop.stack.services.flink import FlinkService
+from closeloop.stack.services.kafka import KafkaService
+from closeloop.stack.services.minio import MinioService
+from closeloop.stack.services.mlflow import MlflowService
+from closeloop.stack.services.prometheus import PrometheusService
+from closeloop.stack.services.statsd_exporter import StatsdExporterService
+
+__all__ = ["SERVICE_TYPES", "build_services"]
+
+#: Adding a service to the stack is a module in services/ and an entry here.
+SERVICE_TYPES: tuple[type[Service], ...] = (
+    KafkaService,
+    MinioService,
+    MlflowService,
+    StatsdExporterService,
+    AirflowService,
+    FlinkService,
+    PrometheusService,
+)
+
+
+def build_services(settings: Settings, layout: Layout) -> list[Service]:
+    return [kind(settings, layout) for kind in SERVICE_TYPES]

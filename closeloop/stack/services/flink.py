@@ -1,0 +1,173 @@
+"""A Flink session cluster from the PyFlink package's own bin/start-cluster.sh.
+
+The PyFlink wheel carries a whole Flink distribution. The cluster runs it as
+is, pointed by Flink's own environment variables at a conf dir, a lib dir (its
+jars plus the pinned connectors) and a plugins dir (the Prometheus reporter
+and the S3 filesystem) assembled in the state directory.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from string import Template
+
+import httpx
+
+from closeloop.errors import StackError
+from closeloop.stack.process import ProcessRecord
+from closeloop.stack.service import Health, Service, http_probe
+
+__all__ = ["FlinkService"]
+
+_IDENT = "closeloop"  # FLINK_IDENT_STRING: names the pid and log files.
+_DAEMONS = ("standalonesession", "taskexecutor")
+
+
+class FlinkService(Service):
+    name = "flink"
+    depends_on = ("minio",)
+
+    @property
+    def port(self) -> int:
+        return self.settings.flink_rest_port
+
+    @property
+    def ports(self) -> list[int]:
+        s = self.settings
+        low, high = (int(p) for p in s.flink_metrics_ports.split("-"))
+        return [s.flink_rest_port, s.flink_rpc_port, *range(low, high + 1)]
+
+    @property
+    def conf_dir(self) -> Path:
+        return self.data_dir / "conf"
+
+    @property
+    def lib_dir(self) -> Path:
+        return self.data_dir / "lib"
+
+    @property
+    def plugins_dir(self) -> Path:
+        return self.data_dir / "plugins"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.layout.logs / "flink"
+
+    @property
+    def flink_bin(self) -> Path:
+        return self.layout.pyflink / "bin"
+
+    def log_files(self) -> list[Path]:
+        return [self.log_path, *sorted(self.log_dir.glob("*.log"))]
+
+    def missing(self) -> list[str]:
+        missing = []
+        if not (self.flink_bin / "start-cluster.sh").exists():
+            missing.append(f"PyFlink in the virtualenv {self.layout.flink_venv}")
+        if not list(self.layout.flink_connectors.glob("flink-sql-connector-kafka-*.jar")):
+            missing.append(f"the Kafka SQL connector in {self.layout.flink_connectors}")
+        if not list((self.layout.flink_plugins / "s3-fs-hadoop").glob("*.jar")):
+            missing.append(f"the S3 filesystem plugin in {self.layout.flink_plugins}")
+        return missing
+
+    def scrape_targets(self) -> dict[str, list[str]]:
+        low, high = (int(p) for p in self.settings.flink_metrics_ports.split("-"))
+        return {"flink": [f"{self.settings.host}:{p}" for p in range(low, high + 1)]}
+
+    def prepare(self) -> None:
+        super().prepare()
+        self._write_conf()
+        self._link_dir(
+            self.lib_dir,
+            [*self.layout.pyflink.joinpath("lib").glob("*.jar"), *self.layout.flink_connectors.glob("*.jar")],
+        )
+        self._link_dir(
+            self.plugins_dir,
+            [
+                self.layout.pyflink / "plugins" / "metrics-prometheus",
+                self.layout.flink_plugins / "s3-fs-hadoop",
+            ],
+        )
+
+    def _write_conf(self) -> None:
+        s = self.settings
+        self.conf_dir.mkdir(parents=True, exist_ok=True)
+        template = Template((self.layout.docker / "flink" / "config.yaml").read_text())
+        python = self.layout.flink_venv / "bin" / "python"
+        (self.conf_dir / "config.yaml").write_text(
+            template.substitute(
+                host=s.host,
+                rpc_port=s.flink_rpc_port,
+                rest_port=s.flink_rest_port,
+                jobmanager_memory=s.flink_jobmanager_memory,
+                taskmanager_memory=s.flink_taskmanager_memory,
+                task_slots=s.flink_task_slots,
+                metrics_ports=s.flink_metrics_ports,
+                python=python,
+                checkpoint_dir=(self.data_dir / "checkpoints").as_uri(),
+                savepoint_dir=(self.data_dir / "savepoints").as_uri(),
+                s3_endpoint=s.s3_endpoint,
+                s3_access_key=s.s3_access_key,
+                s3_secret_key=s.s3_secret_key.get_secret_value(),
+            )
+        )
+        (self.conf_dir / "masters").write_text(f"localhost:{s.flink_rest_port}\n")
+        (self.conf_dir / "workers").write_text("localhost\n")
+        # Flink's log4j configuration files are the distribution's own.
+        for name in ("log4j.properties", "log4j-console.properties", "log4j-cli.properties"):
+            target = self.conf_dir / name
+            if not target.exists():
+                target.symlink_to(self.layout.pyflink / "conf" / name)
+
+    @staticmethod
+    def _link_dir(folder: Path, entries: list[Path]) -> None:
+        """Make ``folder`` hold exactly a symlink to each entry."""
+        folder.mkdir(parents=True, exist_ok=True)
+        for stale in folder.iterdir():
+            stale.unlink()
+        for entry in entries:
+            (folder / entry.name).symlink_to(entry, target_is_directory=entry.is_dir())
+
+    def environment(self) -> dict[str, str]:
+        return {
+            **super().environment(),
+            "PATH": f"{self.layout.flink_venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+            "FLINK_CONF_DIR": str(self.conf_dir),
+            "FLINK_LIB_DIR": str(self.lib_dir),
+            "FLINK_PLUGINS_DIR": str(self.plugins_dir),
+            "FLINK_LOG_DIR": str(self.log_dir),
+            "FLINK_PID_DIR": str(self.data_dir),
+            "FLINK_IDENT_STRING": _IDENT,
+        }
+
+    def start(self) -> ProcessRecord:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        command = [str(self.flink_bin / "start-cluster.sh")]
+        # flink-daemon.sh keeps the pids of older instances it finds alive in these
+        # files; `up` starts Flink only when none of ours is, so old ones are stale.
+        for daemon in _DAEMONS:
+            self._pid_file(daemon).unlink(missing_ok=True)
+        # start-cluster.sh daemonizes a JobManager and a TaskManager and returns.
+        self.run_once(command, what="start-cluster.sh")
+        pids = []
+        for daemon in _DAEMONS:
+            pid_file = self._pid_file(daemon)
+            if not pid_file.exists():
+                raise StackError(f"flink: start-cluster.sh wrote no {pid_file.name}; see {self.log_path}")
+            pids.extend(int(line) for line in pid_file.read_text().split())
+        return ProcessRecord(service=self.name, pids=pids, command=command)
+
+    def _pid_file(self, daemon: str) -> Path:
+        return self.data_dir / f"flink-{_IDENT}-{daemon}.pid"
+
+    def _check(self, response: httpx.Response) -> str | None:
+        if response.json().get("taskmanagers", 0) < 1:
+            return "no TaskManager registered yet"
+        return None
+
+    def probe(self) -> Health:
+        return http_probe(f"{self.url}/overview", check=self._check)
+
+    def urls(self) -> dict[str, str]:
+        return {"flink UI": self.url}
