@@ -144,6 +144,7 @@ class LocalStack:
 
     def _bring_up(self, service: Service, report: Reporter, failed: threading.Event) -> bool:
         """Start one service if needed and wait until it is healthy; False if `up` gave up."""
+        started = time.monotonic()
         if self.running_pids(service):
             if service.probe().ok:
                 # Idempotent: recreates topics or buckets deleted while the stack ran.
@@ -155,7 +156,7 @@ class LocalStack:
             report(service.name, "starting")
             service.prepare()
             service.start().save(self.layout.run)
-        started = last_nag = time.monotonic()
+        last_nag = time.monotonic()
         deadline = started + self._timeout(service)
         while not failed.is_set():
             if not self.running_pids(service):

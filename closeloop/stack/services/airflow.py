@@ -62,6 +62,8 @@ class AirflowService(Service):
             "AIRFLOW__CORE__DAGS_FOLDER": str(self.layout.project / "dags"),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(self.layout.project / "plugins"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            # Retrains must react to alerts as soon as their DAG is deployed.
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__CORE__PARALLELISM": str(s.airflow_parallelism),
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base_url}/execution/",

@@ -13,6 +13,7 @@ from pathlib import Path
 from string import Template
 
 import httpx
+import yaml
 
 from closeloop.errors import StackError
 from closeloop.stack.process import ProcessRecord
@@ -22,6 +23,17 @@ __all__ = ["FlinkService"]
 
 _IDENT = "closeloop"  # FLINK_IDENT_STRING: names the pid and log files.
 _DAEMONS = ("standalonesession", "taskexecutor")
+
+
+def _merge(base: dict, overlay: dict) -> dict:
+    """``base`` with ``overlay`` written over it, nested mappings merged key by key."""
+    merged = dict(base)
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
 class FlinkService(Service):
@@ -95,7 +107,7 @@ class FlinkService(Service):
         self.conf_dir.mkdir(parents=True, exist_ok=True)
         template = Template((self.layout.docker / "flink" / "config.yaml").read_text())
         python = self.layout.flink_venv / "bin" / "python"
-        (self.conf_dir / "config.yaml").write_text(
+        ours = yaml.safe_load(
             template.substitute(
                 host=s.host,
                 rpc_port=s.flink_rpc_port,
@@ -112,6 +124,10 @@ class FlinkService(Service):
                 s3_secret_key=s.s3_secret_key.get_secret_value(),
             )
         )
+        # The distribution's own defaults (the JVM's --add-opens flags, for one)
+        # stay, under ours: they belong to the Flink version, not to closeloop.
+        defaults = yaml.safe_load((self.layout.pyflink / "conf" / "config.yaml").read_text())
+        (self.conf_dir / "config.yaml").write_text(yaml.safe_dump(_merge(defaults, ours)))
         (self.conf_dir / "masters").write_text(f"localhost:{s.flink_rest_port}\n")
         (self.conf_dir / "workers").write_text("localhost\n")
         # Flink's log4j configuration files are the distribution's own.
@@ -157,6 +173,13 @@ class FlinkService(Service):
                 raise StackError(f"flink: start-cluster.sh wrote no {pid_file.name}; see {self.log_path}")
             pids.extend(int(line) for line in pid_file.read_text().split())
         return ProcessRecord(service=self.name, pids=pids, command=command)
+
+    def submit_command(self, script: Path, *args: str, detached: bool = False) -> list[str]:
+        """`flink run -py SCRIPT ARGS…` against this cluster; run it with ``environment()``."""
+        command = [str(self.flink_bin / "flink"), "run"]
+        if detached:
+            command.append("--detached")
+        return [*command, "-py", str(script), *args]
 
     def _pid_file(self, daemon: str) -> Path:
         return self.data_dir / f"flink-{_IDENT}-{daemon}.pid"

@@ -70,19 +70,21 @@ class KafkaService(Service):
             *args,
         ]
 
-    def prepare(self) -> None:
-        super().prepare()
+    def render_properties(self) -> str:
+        """docker/kafka/server.properties with this stack's host, ports and paths."""
         template = Template((self.layout.docker / "kafka" / "server.properties").read_text())
         s = self.settings
-        self._properties.write_text(
-            template.substitute(
-                host=s.host,
-                port=s.kafka_port,
-                controller_port=s.kafka_controller_port,
-                log_dirs=self._log_dirs,
-                partitions=s.kafka_partitions,
-            )
+        return template.substitute(
+            host=s.host,
+            port=s.kafka_port,
+            controller_port=s.kafka_controller_port,
+            log_dirs=self._log_dirs,
+            partitions=s.kafka_partitions,
         )
+
+    def prepare(self) -> None:
+        super().prepare()
+        self._properties.write_text(self.render_properties())
         # KRaft storage is formatted once; a formatted log dir holds meta.properties.
         if not (self._log_dirs / "meta.properties").exists():
             cluster_id = self.data_dir / "cluster-id"

@@ -1,0 +1,69 @@
+"""
+### Platform check
+
+Can Airflow's workers reach what closeloop runs on, and does it hold what
+closeloop needs? Trigger this DAG after `closeloop up`, after changing a
+connection, or when a retrain fails for reasons that look like plumbing.
+
+- **kafka_topics**: every closeloop topic exists, read through the Kafka
+  connection (`kafka_default` unless the `kafka_config_id` param says otherwise);
+- **s3_buckets**: the lake, reports and artifact buckets exist;
+- **mlflow_registry**: the MLflow tracking server answers.
+
+Each task fails with a message that names what is missing and where.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import Param, dag, task
+
+
+@dag(
+    schedule=None,
+    catchup=False,
+    doc_md=__doc__,
+    tags=["closeloop", "platform"],
+    params={
+        "kafka_config_id": Param(
+            "kafka_default",
+            type="string",
+            title="Kafka connection",
+            description="The Airflow connection to reach Kafka through.",
+        ),
+    },
+)
+def platform_check() -> None:
+    @task
+    def kafka_topics(params: dict | None = None) -> list[str]:
+        from airflow.providers.apache.kafka.hooks.client import KafkaAdminClientHook
+
+        from closeloop.config import get_settings
+        from closeloop.platform_checks import check_topics
+
+        conn_id = (params or {}).get("kafka_config_id", "kafka_default")
+        metadata = KafkaAdminClientHook(kafka_config_id=conn_id).get_conn.list_topics(timeout=10)
+        return check_topics(metadata.topics, get_settings().topics.all(), where=conn_id)
+
+    @task
+    def s3_buckets() -> list[str]:
+        from closeloop.config import get_settings
+        from closeloop.platform_checks import check_buckets
+        from closeloop.s3 import s3_client
+
+        settings = get_settings()
+        present = [b.name for b in s3_client(settings).list_buckets()]
+        return check_buckets(present, settings.buckets, where=settings.s3_endpoint)
+
+    @task
+    def mlflow_registry() -> str:
+        from closeloop.config import get_settings
+        from closeloop.platform_checks import check_mlflow
+
+        return check_mlflow(get_settings().mlflow_tracking_uri)
+
+    kafka_topics()
+    s3_buckets()
+    mlflow_registry()
+
+
+platform_check()

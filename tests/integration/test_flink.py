@@ -1,0 +1,75 @@
+"""A PyFlink SQL job submitted to the session cluster with `flink run -py`, through the Kafka connector."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import httpx
+from confluent_kafka import Consumer, Producer
+
+from closeloop.config import Settings
+from closeloop.kafka.admin import ensure_topics
+from closeloop.stack.manager import LocalStack
+from closeloop.stack.services.flink import FlinkService
+
+JOB = Path(__file__).parent / "flink_jobs" / "kafka_passthrough.py"
+
+
+def test_sql_job_reads_one_topic_and_writes_another(
+    stack: LocalStack, settings: Settings, unique_name: str
+) -> None:
+    flink = stack.services["flink"]
+    assert isinstance(flink, FlinkService)
+    source, sink = f"{unique_name}-in", f"{unique_name}-out"
+    ensure_topics(settings.kafka_bootstrap, [source, sink], partitions=2)
+
+    readings = [{"id": f"r{i}", "amount": float(i - 5)} for i in range(40)]
+    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap})
+    for reading in readings:
+        producer.produce(source, key=reading["id"], value=json.dumps(reading))
+    assert producer.flush(30) == 0
+
+    # Attached mode: `flink run` returns when the bounded job has finished.
+    result = subprocess.run(
+        flink.submit_command(
+            JOB, "--bootstrap", settings.kafka_bootstrap, "--source", source, "--sink", sink
+        ),
+        env=flink.environment(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "group.id": unique_name,
+            "auto.offset.reset": "earliest",
+        }
+    )
+    consumer.subscribe([sink])
+    out: dict[str, dict] = {}
+    expected = {
+        r["id"]: {"id": r["id"], "amount": r["amount"] * 2, "label": r["id"].upper()}
+        for r in readings
+        if r["amount"] >= 0
+    }
+    try:
+        for _ in range(120):
+            if len(out) >= len(expected):
+                break
+            message = consumer.poll(0.5)
+            if message is not None and message.error() is None:
+                event = json.loads(message.value())
+                out[event["id"]] = event
+    finally:
+        consumer.close()
+    assert out == expected
+
+    # The job ran on the session cluster, not in a local mini-cluster.
+    jobs = httpx.get(f"{flink.url}/jobs/overview", timeout=5).json()["jobs"]
+    assert any(job["state"] == "FINISHED" for job in jobs), jobs

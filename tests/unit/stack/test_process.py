@@ -1,0 +1,85 @@
+"""Starting, finding and stopping processes by pid and by the stack's marker."""
+
+from __future__ import annotations
+
+import socket
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+from closeloop.stack.process import ProcessRecord, alive, marked_processes, port_owner, spawn, stop
+
+# A process that forks a child, as Airflow and Flink do.
+SLEEPER = [
+    sys.executable,
+    "-c",
+    "import subprocess, sys, time;"
+    "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); time.sleep(60)",
+]
+
+
+def test_spawn_records_logs_and_stop_leaves_nothing(tmp_path: Path) -> None:
+    marker = str(tmp_path)
+    proc = spawn(SLEEPER, log_path=tmp_path / "logs" / "sleeper.log", env={}, cwd=tmp_path, marker=marker)
+    record = ProcessRecord(service="sleeper", pids=[proc.pid], command=SLEEPER)
+    record.save(tmp_path / "run")
+    loaded = ProcessRecord.load(tmp_path / "run", "sleeper")
+    assert loaded == record
+    assert alive(loaded) == [proc.pid]
+
+    # The child the sleeper forked carries the marker too.
+    deadline = time.monotonic() + 10
+    while len(marked_processes(marker)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(marked_processes(marker)) == 2
+    assert "start:" in (tmp_path / "logs" / "sleeper.log").read_text()
+
+    assert stop([psutil.Process(proc.pid)], timeout=10) == []
+    proc.wait(5)
+    assert alive(loaded) == []
+    deadline = time.monotonic() + 10
+    while marked_processes(marker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert marked_processes(marker) == []
+
+
+def test_stop_kills_what_ignores_sigterm(tmp_path: Path) -> None:
+    stubborn = [
+        sys.executable,
+        "-c",
+        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN);"
+        "print('ready', flush=True); time.sleep(60)",
+    ]
+    log = tmp_path / "stubborn.log"
+    proc = spawn(stubborn, log_path=log, env={}, cwd=tmp_path, marker=str(tmp_path))
+    deadline = time.monotonic() + 10
+    # "\nready": the log's header line quotes the command, which says 'ready' too.
+    while "\nready" not in log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert stop([psutil.Process(proc.pid)], timeout=0.5) == [proc.pid]
+    assert alive(ProcessRecord(service="stubborn", pids=[proc.pid], command=stubborn)) == []
+
+
+def test_a_recycled_pid_is_not_ours(tmp_path: Path) -> None:
+    me = psutil.Process()
+    ours = ProcessRecord(service="x", pids=[me.pid], command=[], started_at=me.create_time())
+    recycled = ProcessRecord(service="x", pids=[me.pid], command=[], started_at=me.create_time() - 3600)
+    assert alive(ours) == [me.pid]
+    assert alive(recycled) == []
+
+
+def test_missing_record_loads_as_none(tmp_path: Path) -> None:
+    assert ProcessRecord.load(tmp_path, "nothing") is None
+
+
+def test_port_owner_names_the_listener() -> None:
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        owner = port_owner("127.0.0.1", port)
+        assert owner is not None
+        assert str(psutil.Process().pid) in owner
+    assert port_owner("127.0.0.1", port) is None
