@@ -18,6 +18,9 @@ UV_VERSION := 0.13.9
 # the release plus eleven bug-fix and documentation commits.
 MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
 STATSD_EXPORTER_VERSION := v0.31.0
+# The Compose Specification's JSON schema, as compose-go (docker compose's
+# loader) ships it; the tests validate docker-compose.yaml against it.
+COMPOSE_GO_VERSION := v2.16.2
 
 TOOLS := $(LOCAL)/tools
 UV := $(TOOLS)/bin/uv
@@ -34,7 +37,8 @@ MVN := mvn -B -q -Dmaven.repo.local=$(LOCAL)/cache/m2 -Dcloseloop.home=$(LOCAL)
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 SETUP := $(VENV)/.installed $(FLINK_VENV)/.installed $(LOCAL)/kafka/.installed \
-         $(LOCAL)/flink/.installed $(BIN)/minio $(BIN)/statsd_exporter
+         $(LOCAL)/flink/.installed $(BIN)/minio $(BIN)/statsd_exporter \
+         $(LOCAL)/compose/compose-spec.json
 
 PYTEST_ARGS ?=
 
@@ -101,6 +105,12 @@ $(BIN)/minio:
 $(BIN)/statsd_exporter:
 	@echo "==> statsd_exporter $(STATSD_EXPORTER_VERSION) (go install)"
 	$(GO) install github.com/prometheus/statsd_exporter@$(STATSD_EXPORTER_VERSION)
+
+$(LOCAL)/compose/compose-spec.json:
+	@echo "==> Compose Specification schema (compose-go $(COMPOSE_GO_VERSION))"
+	@mkdir -p $(dir $@)
+	$(GO) mod download github.com/compose-spec/compose-go/v2@$(COMPOSE_GO_VERSION)
+	cp $(LOCAL)/cache/go/mod/github.com/compose-spec/compose-go/v2@$(COMPOSE_GO_VERSION)/schema/compose-spec.json $@
 
 # Debian's Prometheus and Alertmanager, only if missing.
 prometheus:

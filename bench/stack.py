@@ -71,7 +71,9 @@ def memory(marker: str) -> tuple[float, float, int]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--no-cold", action="store_true", help="skip the cold setup; use .local as is")
     parser.add_argument("--home", type=Path, help="CLOSELOOP_HOME for the cold setup (default: a temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the cold home afterwards")

@@ -1,0 +1,1 @@
+"""Use cases, datasets, training, evaluation, gates and reference profiles (the retraining issue)."""
