@@ -13,6 +13,7 @@ import pytest
 
 from closeloop.config import Settings, get_settings
 from closeloop.stack.manager import LocalStack
+from closeloop.stack.process import marked_processes
 
 HERE = Path(__file__).parent
 
@@ -38,3 +39,7 @@ def stack(settings: Settings) -> Iterator[LocalStack]:
     started = [name for name in local.services if name not in before]
     if started:
         local.down(started)
+    if not before:
+        # This session started the whole stack: stopping it must leave nothing behind.
+        leftovers = marked_processes(str(local.layout.state))
+        assert not leftovers, f"`down` left processes behind: {leftovers}"

@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+import base64
 import glob
+import uuid
 from pathlib import Path
 from string import Template
 
 from closeloop.kafka.admin import KafkaAdminError, ensure_topics, list_topics
 from closeloop.stack.service import Health, Service
 
-__all__ = ["KafkaService"]
+__all__ = ["KafkaService", "new_cluster_id"]
+
+
+def new_cluster_id() -> str:
+    """A KRaft cluster id as `kafka-storage.sh random-uuid` makes one, without starting a JVM.
+
+    Kafka ids are 16 random bytes in URL-safe base64 without padding; Kafka
+    never hands out one that starts with "-", since it would read as a flag.
+    """
+    while True:
+        text = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not text.startswith("-"):
+            return text
 
 
 class KafkaService(Service):
@@ -89,11 +103,7 @@ class KafkaService(Service):
         if not (self._log_dirs / "meta.properties").exists():
             cluster_id = self.data_dir / "cluster-id"
             if not cluster_id.exists():
-                output = self.run_once(
-                    self._java("kafka.tools.StorageTool", "random-uuid"),
-                    what="generating a cluster id",
-                )
-                cluster_id.write_text(output.strip().splitlines()[-1])
+                cluster_id.write_text(new_cluster_id())
             self.run_once(
                 self._java(
                     "kafka.tools.StorageTool",

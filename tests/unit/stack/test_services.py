@@ -111,3 +111,14 @@ def test_flink_conf_keeps_distribution_defaults_under_ours(settings: Settings, l
     assert (flink.plugins_dir / "metrics-prometheus").is_dir()
     assert any(p.name.startswith("flink-sql-connector-kafka") for p in flink.lib_dir.iterdir())
     assert any(p.name.startswith("flink-dist") for p in flink.lib_dir.iterdir())
+
+
+def test_cluster_ids_look_like_kafkas() -> None:
+    from closeloop.stack.services.kafka import new_cluster_id
+
+    ids = {new_cluster_id() for _ in range(200)}
+    assert len(ids) == 200
+    for cluster_id in ids:
+        assert len(cluster_id) == 22
+        assert not cluster_id.startswith("-")
+        assert set(cluster_id) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
