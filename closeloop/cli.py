@@ -133,5 +133,23 @@ def logs(
         console.print(log_tail(svc, lines), markup=False, highlight=False)
 
 
+@app.command()
+def schemas(
+    write: Annotated[bool, typer.Option("--write", help="Regenerate schemas/ from the models.")] = False,
+) -> None:
+    """Check (or with --write, regenerate) the events' JSON Schemas in schemas/."""
+    from closeloop.events.schemas import SCHEMA_DIR, stale_schemas, write_schemas
+
+    if write:
+        for path in write_schemas():
+            console.print(f"wrote {path}")
+        return
+    stale = stale_schemas()
+    if stale:
+        err.print(f"[red]stale in {SCHEMA_DIR}: {', '.join(stale)}[/]; run `closeloop schemas --write`")
+        raise typer.Exit(1)
+    console.print(f"{SCHEMA_DIR} is up to date")
+
+
 def main() -> None:
     app()

@@ -1,0 +1,31 @@
+"""closeloop's event contracts and their one serializer."""
+
+from closeloop.events.models import (
+    AlertEvent,
+    Event,
+    FeatureDrift,
+    FeedbackEvent,
+    LatencyQuantiles,
+    MetricsEvent,
+    ModelUpdateEvent,
+    PredictionEvent,
+    Window,
+)
+from closeloop.events.serde import EVENT_TYPES, FieldError, InvalidEventError, decode, encode
+
+__all__ = [
+    "EVENT_TYPES",
+    "AlertEvent",
+    "Event",
+    "FeatureDrift",
+    "FeedbackEvent",
+    "FieldError",
+    "InvalidEventError",
+    "LatencyQuantiles",
+    "MetricsEvent",
+    "ModelUpdateEvent",
+    "PredictionEvent",
+    "Window",
+    "decode",
+    "encode",
+]

@@ -1,0 +1,232 @@
+"""The events that flow through closeloop, one pydantic model each.
+
+Every event is JSON with a ``schema`` field naming its type and version, so a
+consumer can tell what it holds before it parses the rest. The same models
+serve the gateway, the Flink job, the DAGs and the tests; schemas/ holds their
+JSON Schemas, generated from these classes (``closeloop schemas --write``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, ClassVar, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    NonNegativeFloat,
+    NonNegativeInt,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from closeloop.events.types import Identifier, ModelName, ModelVersion, Timestamp, utc_now
+from closeloop.tasks import TaskError, get_task
+
+__all__ = [
+    "AlertEvent",
+    "Event",
+    "FeatureDrift",
+    "FeedbackEvent",
+    "LatencyQuantiles",
+    "MetricsEvent",
+    "ModelUpdateEvent",
+    "PredictionEvent",
+    "Window",
+]
+
+
+class Event(BaseModel):
+    """Fields and settings every event shares."""
+
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        validate_by_name=True,
+        validate_by_alias=True,
+        serialize_by_alias=True,
+    )
+
+    #: "closeloop.<type>.v<version>", the value of the `schema` field.
+    SCHEMA: ClassVar[str]
+    #: The field that keys the event on Kafka.
+    KEY: ClassVar[str]
+
+    ts: Timestamp = Field(
+        default_factory=utc_now, validate_default=True, description="When the event happened, UTC."
+    )
+
+    def key(self) -> str:
+        return str(getattr(self, self.KEY))
+
+
+def _known_task(value: str | None) -> str | None:
+    if value is not None:
+        try:
+            get_task(value)
+        except TaskError as exc:
+            raise PydanticCustomError("unknown_task", str(exc)) from exc
+    return value
+
+
+def _task_value(task: str, value: Any, *, what: str) -> Any:
+    """``value`` checked against the task's shape and written in canonical JSON form."""
+    plugin = get_task(task)
+    try:
+        return plugin.to_json(plugin.validate_output(value, what=what))
+    except TaskError as exc:
+        raise PydanticCustomError("task_shape", str(exc)) from exc
+
+
+def _schema_field(name: str) -> Any:
+    return Field(default=name, alias="schema", description="Event type and version.")
+
+
+class PredictionEvent(Event):
+    """One prediction the gateway served (or failed to serve)."""
+
+    SCHEMA = "closeloop.prediction.v1"
+    KEY = "prediction_id"
+
+    schema_: Literal["closeloop.prediction.v1"] = _schema_field(SCHEMA)
+    prediction_id: Identifier
+    model_name: ModelName
+    model_version: ModelVersion
+    task: str = Field(description="The task plug-in that gives `output` its shape.")
+    inputs: dict[str, JsonValue] = Field(description="The model's input, feature name to value.")
+    error: str | None = Field(default=None, description="Why the model failed on this input.")
+    output: JsonValue = Field(description="The prediction, in the task's shape; null if `error`.")
+    scores: dict[str, float] | None = Field(default=None, description="Per-class scores, if any.")
+    latency_ms: NonNegativeFloat
+
+    _known_task = field_validator("task")(_known_task)
+
+    @field_validator("output")
+    @classmethod
+    def _output_has_the_task_shape(cls, value: Any, info: ValidationInfo) -> Any:
+        if "task" not in info.data:
+            return value  # the task is invalid and reported as such
+        if info.data.get("error") is not None:
+            if value is not None:
+                raise PydanticCustomError("output_with_error", "must be null when error is set")
+            return value
+        return _task_value(info.data["task"], value, what="output")
+
+
+class FeedbackEvent(Event):
+    """What the prediction should have been: a correction or the ground truth."""
+
+    SCHEMA = "closeloop.feedback.v1"
+    KEY = "prediction_id"
+
+    schema_: Literal["closeloop.feedback.v1"] = _schema_field(SCHEMA)
+    feedback_id: Identifier = Field(default_factory=lambda: uuid.uuid4().hex)
+    prediction_id: Identifier
+    model_name: ModelName | None = Field(default=None, description="The model that made the prediction.")
+    task: str | None = Field(default=None, description="If given, `ground_truth` is checked against it.")
+    ground_truth: JsonValue = Field(description="Same shape as the prediction's output.")
+    source: str = Field(default="user", max_length=64, description="Who says so: user, labeler, …")
+
+    _known_task = field_validator("task")(_known_task)
+
+    @field_validator("ground_truth")
+    @classmethod
+    def _ground_truth_has_the_task_shape(cls, value: Any, info: ValidationInfo) -> Any:
+        task = info.data.get("task")
+        return value if task is None else _task_value(task, value, what="ground_truth")
+
+
+class Window(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    start: Timestamp
+    end: Timestamp
+    kind: Literal["tumbling", "sliding"] = "tumbling"
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Window:
+        if self.end <= self.start:
+            raise ValueError("window end must be after its start")
+        return self
+
+
+class LatencyQuantiles(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    p50: NonNegativeFloat
+    p95: NonNegativeFloat
+    p99: NonNegativeFloat
+
+
+class FeatureDrift(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    psi: NonNegativeFloat = Field(description="Population stability index against the reference.")
+    js: NonNegativeFloat = Field(le=1.0, description="Jensen-Shannon distance (base 2).")
+
+
+class MetricsEvent(Event):
+    """Live quality, latency and drift of one model version over one window."""
+
+    SCHEMA = "closeloop.metrics.v1"
+    KEY = "model_name"
+
+    schema_: Literal["closeloop.metrics.v1"] = _schema_field(SCHEMA)
+    model_name: ModelName
+    model_version: ModelVersion
+    task: str
+    window: Window
+    predictions: NonNegativeInt
+    feedback: NonNegativeInt
+    labeled: NonNegativeInt = Field(description="Predictions joined with their feedback.")
+    errors: NonNegativeInt
+    label_coverage: float = Field(ge=0.0, le=1.0)
+    error_rate: float = Field(ge=0.0, le=1.0)
+    quality: dict[str, float] = Field(default_factory=dict, description="The task's metrics.")
+    latency_ms: LatencyQuantiles | None = None
+    drift: dict[str, FeatureDrift] = Field(
+        default_factory=dict, description="Per input feature, and `__output__`."
+    )
+
+
+AlertKind = Literal["quality", "drift", "latency", "error_rate", "feedback_volume"]
+
+
+class AlertEvent(Event):
+    """A rule fired: something about a model deserves a retrain or a look."""
+
+    SCHEMA = "closeloop.alert.v1"
+    KEY = "model_name"
+
+    schema_: Literal["closeloop.alert.v1"] = _schema_field(SCHEMA)
+    alert_id: Identifier = Field(description="Stable: a replay of the same window yields the same id.")
+    model_name: ModelName
+    model_version: ModelVersion
+    kind: AlertKind
+    rule: str
+    metric: str
+    value: float
+    threshold: float
+    window: Window
+    source: Literal["flink", "prometheus", "airflow"] = "flink"
+    message: str = ""
+
+
+class ModelUpdateEvent(Event):
+    """An alias moved in the registry: a new champion, or a rollback."""
+
+    SCHEMA = "closeloop.model-update.v1"
+    KEY = "model_name"
+
+    schema_: Literal["closeloop.model-update.v1"] = _schema_field(SCHEMA)
+    model_name: ModelName
+    version: ModelVersion
+    alias: str = "champion"
+    previous_version: ModelVersion | None = None
+    reference_profile: str | None = Field(default=None, description="URI of the version's reference profile.")
+    run_id: str | None = None
+    reason: str | None = None

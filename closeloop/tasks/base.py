@@ -1,0 +1,83 @@
+"""The contract of a task plug-in: the shape of its outputs and its live quality metrics."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from pydantic import TypeAdapter, ValidationError
+
+from closeloop.errors import CloseloopError
+
+__all__ = ["Task", "TaskError"]
+
+# Names pydantic gives the branches of a union in an error's location.
+_BRANCHES = {"str", "int", "float", "list", "dict", "bool", "function-after[_corners_ordered(), Box]"}
+
+
+class TaskError(CloseloopError, ValueError):
+    """An output or ground truth does not have the task's shape, or metrics cannot be computed.
+
+    A ValueError too, so that pydantic reports it as a validation error of the event.
+    """
+
+
+class Task(ABC):
+    """A kind of model: classification, regression, OCR, speech-to-text, detection…
+
+    A plug-in says what one output looks like (a type pydantic can validate,
+    which is also the shape of the ground truth) and how to score a batch of
+    outputs against their ground truths. It must import in both the main and
+    the Flink environment, so it depends on numpy and the standard library only.
+    """
+
+    #: The name events carry in their `task` field.
+    name: ClassVar[str]
+    #: The type of one output; ground truth has the same shape.
+    output_type: ClassVar[Any]
+    #: What one output looks like, for error messages.
+    output_description: ClassVar[str]
+    #: The names of the metrics `metrics` returns, in a stable order.
+    metric_names: ClassVar[tuple[str, ...]]
+
+    def __init__(self) -> None:
+        self._adapter: TypeAdapter[Any] = TypeAdapter(self.output_type)
+
+    def validate_output(self, value: Any, *, what: str = "output") -> Any:
+        """``value`` in canonical form; TaskError naming ``what`` if it has the wrong shape."""
+        try:
+            return self._adapter.validate_python(value)
+        except ValidationError as exc:
+            # A union's errors are one per branch; the first names the problem well enough.
+            first = exc.errors(include_url=False)[0]
+            inner = [str(p) for p in first["loc"] if not isinstance(p, str) or p not in _BRANCHES]
+            where = ".".join([what, *inner])
+            raise TaskError(
+                f"{where} must be {self.output_description} for a {self.name} model, "
+                f"got {value!r:.80}: {first['msg']}"
+            ) from exc
+
+    def validate_ground_truth(self, value: Any) -> Any:
+        return self.validate_output(value, what="ground_truth")
+
+    def to_json(self, value: Any) -> Any:
+        """A validated output as plain JSON data, for events."""
+        return self._adapter.dump_python(value, mode="json")
+
+    def output_schema(self) -> dict[str, Any]:
+        """The JSON Schema of one output."""
+        return self._adapter.json_schema()
+
+    def metrics(self, outputs: Sequence[Any], truths: Sequence[Any]) -> dict[str, float]:
+        """Quality of ``outputs`` against ``truths`` (same length, same order), by metric name."""
+        if len(outputs) != len(truths):
+            raise TaskError(f"{self.name}: {len(outputs)} outputs but {len(truths)} ground truths")
+        if not outputs:
+            raise TaskError(f"{self.name}: no labeled examples to score")
+        return self._metrics(
+            [self.validate_output(o) for o in outputs], [self.validate_ground_truth(t) for t in truths]
+        )
+
+    @abstractmethod
+    def _metrics(self, outputs: list[Any], truths: list[Any]) -> dict[str, float]: ...
