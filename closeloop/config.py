@@ -17,7 +17,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["PROJECT_ROOT", "Settings", "Topics", "get_settings"]
+__all__ = ["PROJECT_ROOT", "Settings", "Topics", "env_file", "get_settings"]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -137,8 +137,12 @@ class Settings(BaseSettings):
         return [self.lake_bucket, self.reports_bucket, self.artifacts_bucket]
 
 
+def env_file() -> Path:
+    """The one configuration file: ``CLOSELOOP_ENV_FILE``, default .env at the project root."""
+    return Path(os.environ.get("CLOSELOOP_ENV_FILE", str(PROJECT_ROOT / ".env")))
+
+
 @lru_cache
 def get_settings() -> Settings:
     """The process-wide settings, read once. Tests build their own ``Settings`` instead."""
-    env_file = os.environ.get("CLOSELOOP_ENV_FILE", str(PROJECT_ROOT / ".env"))
-    return Settings(_env_file=env_file)  # type: ignore[call-arg]
+    return Settings(_env_file=env_file())  # type: ignore[call-arg]

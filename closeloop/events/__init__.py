@@ -2,6 +2,7 @@
 
 from closeloop.events.models import (
     AlertEvent,
+    DeadLetterEvent,
     Event,
     FeatureDrift,
     FeedbackEvent,
@@ -16,6 +17,7 @@ from closeloop.events.serde import EVENT_TYPES, FieldError, InvalidEventError, d
 __all__ = [
     "EVENT_TYPES",
     "AlertEvent",
+    "DeadLetterEvent",
     "Event",
     "FeatureDrift",
     "FeedbackEvent",

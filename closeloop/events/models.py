@@ -8,6 +8,7 @@ JSON Schemas, generated from these classes (``closeloop schemas --write``).
 
 from __future__ import annotations
 
+import base64
 import uuid
 from typing import Any, ClassVar, Literal
 
@@ -29,6 +30,7 @@ from closeloop.tasks import TaskError, get_task
 
 __all__ = [
     "AlertEvent",
+    "DeadLetterEvent",
     "Event",
     "FeatureDrift",
     "FeedbackEvent",
@@ -230,3 +232,50 @@ class ModelUpdateEvent(Event):
     reference_profile: str | None = Field(default=None, description="URI of the version's reference profile.")
     run_id: str | None = None
     reason: str | None = None
+
+
+class DeadLetterEvent(Event):
+    """An event that did not meet its contract, kept with the reason and its original bytes."""
+
+    SCHEMA = "closeloop.dead-letter.v1"
+    KEY = "source_topic"
+
+    schema_: Literal["closeloop.dead-letter.v1"] = _schema_field(SCHEMA)
+    source_topic: str
+    partition: int | None = None
+    offset: int | None = None
+    message_key: str | None = Field(default=None, description="The original message key, if any.")
+    reason: str = Field(description="What is wrong, naming the field.")
+    field: str | None = Field(default=None, description="The first offending field.")
+    original_base64: str = Field(description="The original bytes, base64-encoded.")
+    original: str | None = Field(default=None, description="The original bytes as text, if UTF-8.")
+    rejected_by: str = Field(description="The component that refused it: gateway, flink, …")
+
+    @classmethod
+    def wrap(
+        cls,
+        raw: bytes,
+        *,
+        reason: str,
+        source_topic: str,
+        rejected_by: str,
+        field: str | None = None,
+        partition: int | None = None,
+        offset: int | None = None,
+        key: bytes | str | None = None,
+    ) -> DeadLetterEvent:
+        try:
+            text: str | None = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            text = None
+        return cls(
+            source_topic=source_topic,
+            partition=partition,
+            offset=offset,
+            message_key=key.decode("utf-8", "replace") if isinstance(key, bytes) else key,
+            reason=reason,
+            field=field,
+            original_base64=base64.b64encode(raw).decode(),
+            original=text,
+            rejected_by=rejected_by,
+        )

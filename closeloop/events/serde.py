@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from closeloop.errors import CloseloopError
 from closeloop.events.models import (
     AlertEvent,
+    DeadLetterEvent,
     Event,
     FeedbackEvent,
     MetricsEvent,
@@ -28,7 +29,8 @@ E = TypeVar("E", bound=Event)
 
 #: Every event type by the value of its `schema` field.
 EVENT_TYPES: dict[str, type[Event]] = {
-    cls.SCHEMA: cls for cls in (PredictionEvent, FeedbackEvent, MetricsEvent, AlertEvent, ModelUpdateEvent)
+    cls.SCHEMA: cls
+    for cls in (PredictionEvent, FeedbackEvent, MetricsEvent, AlertEvent, ModelUpdateEvent, DeadLetterEvent)
 }
 
 

@@ -10,6 +10,7 @@ import pytest
 from closeloop.events import (
     EVENT_TYPES,
     AlertEvent,
+    DeadLetterEvent,
     FeatureDrift,
     FeedbackEvent,
     InvalidEventError,
@@ -77,6 +78,15 @@ EXAMPLES = [
     ModelUpdateEvent(
         model_name="digits", version="4", previous_version="3", reference_profile="s3://lake/p.json"
     ),
+    DeadLetterEvent.wrap(
+        b"\xff not utf-8",
+        reason="(event): not JSON",
+        source_topic="closeloop.feedback",
+        rejected_by="flink",
+        partition=2,
+        offset=41,
+        key=b"p-9",
+    ),
 ]
 
 
@@ -98,6 +108,18 @@ def test_keys_co_partition_predictions_and_feedback() -> None:
     prediction, _, feedback = EXAMPLES[0], EXAMPLES[1], EXAMPLES[2]
     assert prediction.key() == feedback.key() == "p-1"
     assert EXAMPLES[3].key() == EXAMPLES[4].key() == EXAMPLES[5].key() == "digits"
+
+
+def test_a_dead_letter_keeps_the_original_bytes() -> None:
+    import base64
+
+    letter = EXAMPLES[6]
+    assert isinstance(letter, DeadLetterEvent)
+    assert base64.b64decode(letter.original_base64) == b"\xff not utf-8"
+    assert letter.original is None  # not UTF-8
+    assert letter.message_key == "p-9"
+    text = DeadLetterEvent.wrap(b"{oops", reason="r", source_topic="t", rejected_by="gateway")
+    assert text.original == "{oops"
 
 
 def test_timestamps_are_utc_milliseconds_with_a_z() -> None:

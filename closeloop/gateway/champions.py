@@ -1,0 +1,266 @@
+"""The champion models the gateway serves, loaded from the MLflow registry and swapped atomically.
+
+A request takes the current ``LoadedModel`` once and uses it to the end, so a
+reload never changes a model under a request: in-flight requests finish on
+the old version while the new one loads in the background, and the swap is a
+single reference assignment.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from closeloop.errors import CloseloopError
+from closeloop.tasks import Task, get_task
+
+__all__ = [
+    "TASK_TAG",
+    "ChampionPool",
+    "InputError",
+    "LoadedModel",
+    "ModelLoadError",
+    "UnknownModelError",
+    "load_version",
+]
+
+_log = logging.getLogger(__name__)
+
+#: The version (or registered model) tag that names a model's task plug-in.
+TASK_TAG = "closeloop.task"
+#: Scores returned per prediction, at most: the likeliest classes.
+_TOP_SCORES = 5
+#: How long a name that has no champion is not looked up again.
+_NEGATIVE_TTL_S = 5.0
+
+
+class UnknownModelError(CloseloopError, LookupError):
+    """No registered model of that name has a champion."""
+
+
+class ModelLoadError(CloseloopError):
+    """A champion exists but cannot be served (no task tag, unloadable artifact…)."""
+
+
+class InputError(CloseloopError, ValueError):
+    """An instance does not fit the model's input schema; names the field."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"{field}: {reason}")
+
+
+#: (instances, where they came from: "inputs" or "instances") -> (outputs, scores or None)
+Predictor = Callable[[Sequence[dict[str, Any]], str], tuple[list[Any], list[dict[str, float]] | None]]
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    name: str
+    version: str
+    task: Task
+    features: list[str]
+    predict: Predictor = field(repr=False)
+    loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+def _matrix(instances: Sequence[dict[str, Any]], features: list[str], where: str) -> np.ndarray:
+    """Instances as a float matrix in the signature's column order, or InputError naming the field."""
+    try:
+        return np.array([[instance[f] for f in features] for instance in instances], dtype=np.float64)
+    except (KeyError, TypeError, ValueError):
+        pass  # find and name the offending field
+    wanted = set(features)
+    for index, instance in enumerate(instances):
+        prefix = f"{where}.{index}" if where == "instances" else where
+        for name in features:
+            if name not in instance:
+                raise InputError(f"{prefix}.{name}", "missing feature")
+            value = instance[name]
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise InputError(f"{prefix}.{name}", f"must be a number, got {value!r:.40}")
+        for name in instance:
+            if name not in wanted:
+                raise InputError(f"{prefix}.{name}", "not a feature of this model")
+    raise InputError(where, "cannot be read as a numeric matrix")
+
+
+def _scores(probabilities: np.ndarray, classes: Sequence[Any]) -> list[dict[str, float]]:
+    top = np.argsort(-probabilities, axis=1)[:, :_TOP_SCORES]
+    return [
+        {str(classes[j]): float(row[j]) for j in order} for row, order in zip(probabilities, top, strict=True)
+    ]
+
+
+def _predictor(model: Any, features: list[str]) -> Predictor:
+    """The fastest faithful way to call the model.
+
+    For a flavor whose raw model predicts on a matrix (scikit-learn), call it
+    directly: MLflow's own pyfunc wrapper does the same after converting
+    through pandas, which costs more than the prediction. Anything else goes
+    through pyfunc.
+    """
+    try:
+        raw = model.get_raw_model()
+    except (NotImplementedError, AttributeError):
+        raw = None
+    if raw is not None and hasattr(raw, "predict") and features:
+        has_proba = hasattr(raw, "predict_proba") and hasattr(raw, "classes_")
+
+        def predict_raw(instances: Sequence[dict[str, Any]], where: str) -> Any:
+            x = _matrix(instances, features, where)
+            outputs = raw.predict(x).tolist()
+            scores = _scores(raw.predict_proba(x), raw.classes_) if has_proba else None
+            return outputs, scores
+
+        return predict_raw
+
+    import pandas as pd
+
+    def predict_pyfunc(instances: Sequence[dict[str, Any]], where: str) -> Any:
+        frame = pd.DataFrame(list(instances), columns=features or None)
+        result = model.predict(frame)
+        values = result.tolist() if hasattr(result, "tolist") else list(result)
+        return values, None
+
+    return predict_pyfunc
+
+
+def load_version(client: MlflowClient, name: str, version: str) -> LoadedModel:
+    """Load one registered version; ModelLoadError says what is wrong with it."""
+    import mlflow.pyfunc
+
+    version_info = client.get_model_version(name, version)
+    task_name = version_info.tags.get(TASK_TAG) or client.get_registered_model(name).tags.get(TASK_TAG)
+    if not task_name:
+        raise ModelLoadError(f"model {name} version {version} has no {TASK_TAG!r} tag naming its task")
+    task = get_task(task_name)
+    try:
+        model = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
+    except MlflowException as exc:
+        raise ModelLoadError(f"cannot load model {name} version {version}: {exc}") from exc
+    schema = model.metadata.get_input_schema()
+    features = schema.input_names() if schema is not None and schema.has_input_names() else []
+    return LoadedModel(name, version, task, [str(f) for f in features], _predictor(model, features))
+
+
+class ChampionPool:
+    """The served models by name, each the version the champion alias points at."""
+
+    def __init__(
+        self,
+        *,
+        tracking_uri: str,
+        alias: str,
+        registry: CollectorRegistry,
+        loader: Callable[[MlflowClient, str, str], LoadedModel] = load_version,
+    ) -> None:
+        self.alias = alias
+        self._client = MlflowClient(tracking_uri)
+        self._loader = loader
+        self._models: dict[str, LoadedModel] = {}
+        self._absent: dict[str, float] = {}
+        self._loading: set[str] = set()
+        self._lock = threading.Lock()
+        self.reloads = Counter(
+            "closeloop_gateway_model_reloads",
+            "Champion loads by model and outcome (loaded, failed).",
+            ["model", "outcome"],
+            registry=registry,
+        )
+        self.served = Gauge(
+            "closeloop_gateway_model_version",
+            "1 for the version each model is served at.",
+            ["model", "version"],
+            registry=registry,
+        )
+
+    def models(self) -> list[LoadedModel]:
+        return sorted(self._models.values(), key=lambda m: m.name)
+
+    def get(self, name: str) -> LoadedModel | None:
+        return self._models.get(name)
+
+    def champion_version(self, name: str) -> str | None:
+        """The version the alias points at now, or None if there is none."""
+        try:
+            return str(self._client.get_model_version_by_alias(name, self.alias).version)
+        except MlflowException:
+            return None
+
+    def discover(self) -> list[str]:
+        """Registered models that have the champion alias."""
+        names = []
+        for model in self._client.search_registered_models(max_results=1000):
+            if self.alias in (model.aliases or {}):
+                names.append(model.name)
+        return names
+
+    def ensure(self, name: str) -> LoadedModel:
+        """The served model, loading its champion now if it is not loaded yet."""
+        if (loaded := self._models.get(name)) is not None:
+            return loaded
+        if time.monotonic() - self._absent.get(name, -1e9) < _NEGATIVE_TTL_S:
+            raise UnknownModelError(f"no model {name!r} with a {self.alias!r} alias in the registry")
+        self.load(name)
+        if (loaded := self._models.get(name)) is None:
+            self._absent[name] = time.monotonic()
+            raise UnknownModelError(f"no model {name!r} with a {self.alias!r} alias in the registry")
+        return loaded
+
+    def load(self, name: str, version: str | None = None) -> LoadedModel | None:
+        """Load the champion (or ``version``) and swap it in; returns what is served afterwards.
+
+        Concurrent calls for one model coalesce: while one load runs, others
+        return at once, and the running one checks the alias again when done.
+        """
+        with self._lock:
+            if name in self._loading:
+                return self._models.get(name)
+            self._loading.add(name)
+        try:
+            while True:
+                target = version or self.champion_version(name)
+                if target is None:
+                    return self._models.get(name)
+                current = self._models.get(name)
+                if current is not None and current.version == target:
+                    return current
+                try:
+                    loaded = self._loader(self._client, name, target)
+                except (CloseloopError, MlflowException) as exc:
+                    self.reloads.labels(name, "failed").inc()
+                    _log.error("cannot serve %s version %s: %s", name, target, exc)
+                    return current
+                self._models[name] = loaded  # the atomic swap
+                self._absent.pop(name, None)
+                if current is not None:
+                    self.served.remove(name, current.version)
+                self.served.labels(name, loaded.version).set(1)
+                self.reloads.labels(name, "loaded").inc()
+                _log.info(
+                    "serving %s version %s (was %s)",
+                    name,
+                    loaded.version,
+                    current.version if current else "-",
+                )
+                version = None  # then follow the alias, in case it moved during the load
+        finally:
+            with self._lock:
+                self._loading.discard(name)
+
+    def load_in_background(self, name: str, version: str | None = None) -> threading.Thread:
+        thread = threading.Thread(target=self.load, args=(name, version), name=f"load-{name}", daemon=True)
+        thread.start()
+        return thread

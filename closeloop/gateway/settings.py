@@ -1,0 +1,46 @@
+"""The gateway's settings: the shared ones plus what only the gateway needs."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+
+from closeloop.config import Settings, env_file
+
+__all__ = ["GatewaySettings", "get_gateway_settings"]
+
+
+class GatewaySettings(Settings):
+    """Read like every closeloop setting: ``CLOSELOOP_<NAME>``, then .env, then the default."""
+
+    api_key: SecretStr | None = Field(
+        default=None,
+        description="Required in the X-API-Key header of write endpoints when set; open when unset.",
+    )
+    max_batch: int = Field(default=256, ge=1, description="Most instances one predict request may carry.")
+    champion_alias: str = "champion"
+    models: list[str] = Field(
+        default_factory=list,
+        description="Models to load at start; empty: every registered model with a champion.",
+    )
+    reload_poll_s: float = Field(
+        default=15.0, gt=0, description="How often to check the champion alias, besides model-update events."
+    )
+    delivery_timeout_ms: int = Field(
+        default=5000,
+        ge=100,
+        description="How long Kafka may take to acknowledge an event before it is spooled.",
+    )
+    spool_dir: Path | None = Field(default=None, description="Default: state_dir/gateway/spool.")
+
+    @property
+    def spool(self) -> Path:
+        return self.spool_dir or self.state / "gateway" / "spool"
+
+
+@lru_cache
+def get_gateway_settings() -> GatewaySettings:
+    """The gateway's settings as a FastAPI dependency; tests override it."""
+    return GatewaySettings(_env_file=env_file())  # type: ignore[call-arg]
