@@ -100,6 +100,7 @@ class Settings(BaseSettings):
     flink_taskmanager_memory: str = "1728m"
     flink_task_slots: int = 2
     airflow_parallelism: int = 4
+    gateway_workers: int = Field(default=1, ge=1, description="uvicorn worker processes of the gateway.")
     startup_timeout_s: float = Field(default=300.0, gt=0)
 
     @model_validator(mode="after")

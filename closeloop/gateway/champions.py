@@ -9,11 +9,14 @@ single reference assignment.
 from __future__ import annotations
 
 import logging
+import shutil
 import threading
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,6 +38,11 @@ __all__ = [
 ]
 
 _log = logging.getLogger(__name__)
+
+# The fast path hands scikit-learn a matrix whose columns _matrix has already
+# put in the signature's order; scikit-learn would warn, per request, that the
+# matrix has no column names.
+warnings.filterwarnings("ignore", message="X does not have valid feature names", category=UserWarning)
 
 #: The version (or registered model) tag that names a model's task plug-in.
 TASK_TAG = "closeloop.task"
@@ -77,8 +85,11 @@ class LoadedModel:
 
 def _matrix(instances: Sequence[dict[str, Any]], features: list[str], where: str) -> np.ndarray:
     """Instances as a float matrix in the signature's column order, or InputError naming the field."""
+    width = len(features)
     try:
-        return np.array([[instance[f] for f in features] for instance in instances], dtype=np.float64)
+        matrix = np.array([[instance[f] for f in features] for instance in instances], dtype=np.float64)
+        if np.isfinite(matrix).all() and all(len(instance) == width for instance in instances):
+            return matrix
     except (KeyError, TypeError, ValueError):
         pass  # find and name the offending field
     wanted = set(features)
@@ -88,8 +99,8 @@ def _matrix(instances: Sequence[dict[str, Any]], features: list[str], where: str
             if name not in instance:
                 raise InputError(f"{prefix}.{name}", "missing feature")
             value = instance[name]
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise InputError(f"{prefix}.{name}", f"must be a number, got {value!r:.40}")
+            if isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value):
+                raise InputError(f"{prefix}.{name}", f"must be a finite number, got {value!r:.40}")
         for name in instance:
             if name not in wanted:
                 raise InputError(f"{prefix}.{name}", "not a feature of this model")
@@ -103,7 +114,7 @@ def _scores(probabilities: np.ndarray, classes: Sequence[Any]) -> list[dict[str,
     ]
 
 
-def _predictor(model: Any, features: list[str]) -> Predictor:
+def _predictor(model: Any, features: list[str], *, scores: bool) -> Predictor:
     """The fastest faithful way to call the model.
 
     For a flavor whose raw model predicts on a matrix (scikit-learn), call it
@@ -116,7 +127,13 @@ def _predictor(model: Any, features: list[str]) -> Predictor:
     except (NotImplementedError, AttributeError):
         raw = None
     if raw is not None and hasattr(raw, "predict") and features:
-        has_proba = hasattr(raw, "predict_proba") and hasattr(raw, "classes_")
+        has_proba = scores and hasattr(raw, "predict_proba") and hasattr(raw, "classes_")
+        if type(raw).__module__.startswith("sklearn"):
+            import sklearn
+
+            # _matrix built a finite float matrix already: skip scikit-learn's
+            # second scan of every value, which costs more than the prediction.
+            sklearn.set_config(assume_finite=True)
 
         def predict_raw(instances: Sequence[dict[str, Any]], where: str) -> Any:
             x = _matrix(instances, features, where)
@@ -137,8 +154,11 @@ def _predictor(model: Any, features: list[str]) -> Predictor:
     return predict_pyfunc
 
 
-def load_version(client: MlflowClient, name: str, version: str) -> LoadedModel:
-    """Load one registered version; ModelLoadError says what is wrong with it."""
+def load_version(
+    client: MlflowClient, name: str, version: str, *, tracking_uri: str, cache: Path, scores: bool = False
+) -> LoadedModel:
+    """Download and load one registered version; ModelLoadError says what is wrong with it."""
+    import mlflow.artifacts
     import mlflow.pyfunc
 
     version_info = client.get_model_version(name, version)
@@ -146,13 +166,27 @@ def load_version(client: MlflowClient, name: str, version: str) -> LoadedModel:
     if not task_name:
         raise ModelLoadError(f"model {name} version {version} has no {TASK_TAG!r} tag naming its task")
     task = get_task(task_name)
+    target = cache / name / version
     try:
-        model = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
+        local = next(target.rglob("MLmodel"), None)
+        if local is None:
+            shutil.rmtree(target, ignore_errors=True)
+            target.mkdir(parents=True)
+            # The version's own artifact location and an explicit tracking URI:
+            # "models:/name/version" would resolve through process-wide MLflow state.
+            mlflow.artifacts.download_artifacts(
+                artifact_uri=client.get_model_version_download_uri(name, version),
+                dst_path=str(target),
+                tracking_uri=tracking_uri,
+            )
+            local = next(target.rglob("MLmodel"))
+        model = mlflow.pyfunc.load_model(str(local.parent))
     except MlflowException as exc:
         raise ModelLoadError(f"cannot load model {name} version {version}: {exc}") from exc
     schema = model.metadata.get_input_schema()
     features = schema.input_names() if schema is not None and schema.has_input_names() else []
-    return LoadedModel(name, version, task, [str(f) for f in features], _predictor(model, features))
+    predictor = _predictor(model, features, scores=scores)
+    return LoadedModel(name, version, task, [str(f) for f in features], predictor)
 
 
 class ChampionPool:
@@ -164,11 +198,14 @@ class ChampionPool:
         tracking_uri: str,
         alias: str,
         registry: CollectorRegistry,
-        loader: Callable[[MlflowClient, str, str], LoadedModel] = load_version,
+        cache: Path,
+        scores: bool = False,
     ) -> None:
         self.alias = alias
+        self._scores = scores
+        self._tracking_uri = tracking_uri
+        self._cache = cache
         self._client = MlflowClient(tracking_uri)
-        self._loader = loader
         self._models: dict[str, LoadedModel] = {}
         self._absent: dict[str, float] = {}
         self._loading: set[str] = set()
@@ -238,7 +275,14 @@ class ChampionPool:
                 if current is not None and current.version == target:
                     return current
                 try:
-                    loaded = self._loader(self._client, name, target)
+                    loaded = load_version(
+                        self._client,
+                        name,
+                        target,
+                        tracking_uri=self._tracking_uri,
+                        cache=self._cache,
+                        scores=self._scores,
+                    )
                 except (CloseloopError, MlflowException) as exc:
                     self.reloads.labels(name, "failed").inc()
                     _log.error("cannot serve %s version %s: %s", name, target, exc)
@@ -247,6 +291,8 @@ class ChampionPool:
                 self._absent.pop(name, None)
                 if current is not None:
                     self.served.remove(name, current.version)
+                    # In-flight requests hold the old model object, not its files.
+                    shutil.rmtree(self._cache / name / current.version, ignore_errors=True)
                 self.served.labels(name, loaded.version).set(1)
                 self.reloads.labels(name, "loaded").inc()
                 _log.info(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterable
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
@@ -44,6 +45,8 @@ class EventPublisher:
         self._degraded = threading.Event()
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._reachable = False
+        self._checked_at = -1e9
         self.events = Counter(
             "closeloop_gateway_events",
             "Events by topic and outcome: published (acknowledged by Kafka), "
@@ -136,17 +139,23 @@ class EventPublisher:
             assert self._producer is not None
             self._producer.poll(0.2)
 
-    def _kafka_reachable(self) -> bool:
-        assert self._producer is not None
+    def kafka_reachable(self) -> bool:
+        """Whether the cluster answers a metadata request now (cached for a second)."""
+        now = time.monotonic()
+        if now - self._checked_at < 1.0:
+            return self._reachable
+        producer = self._ensure_started()
         try:
-            self._producer.list_topics(timeout=2.0)
-            return True
+            producer.list_topics(timeout=2.0)
+            self._reachable = True
         except KafkaException:
-            return False
+            self._reachable = False
+        self._checked_at = time.monotonic()
+        return self._reachable
 
     def _replay_loop(self) -> None:
         while not self._stopping.wait(self._replay_interval_s):
-            if not self.degraded or not self._kafka_reachable():
+            if not self.degraded or not self.kafka_reachable():
                 continue
             try:
                 self._replay()

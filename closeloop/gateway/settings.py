@@ -21,6 +21,10 @@ class GatewaySettings(Settings):
     )
     max_batch: int = Field(default=256, ge=1, description="Most instances one predict request may carry.")
     champion_alias: str = "champion"
+    scores: bool = Field(
+        default=False,
+        description="Also return (and log) class probabilities; costs a second call into the model.",
+    )
     models: list[str] = Field(
         default_factory=list,
         description="Models to load at start; empty: every registered model with a champion.",
@@ -38,6 +42,11 @@ class GatewaySettings(Settings):
     @property
     def spool(self) -> Path:
         return self.spool_dir or self.state / "gateway" / "spool"
+
+    @property
+    def model_cache(self) -> Path:
+        """Where champion artifacts are downloaded to; a sibling of the spool."""
+        return self.spool.parent / "models"
 
 
 @lru_cache

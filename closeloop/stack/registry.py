@@ -7,6 +7,7 @@ from closeloop.stack.layout import Layout
 from closeloop.stack.service import Service
 from closeloop.stack.services.airflow import AirflowService
 from closeloop.stack.services.flink import FlinkService
+from closeloop.stack.services.gateway import GatewayService
 from closeloop.stack.services.kafka import KafkaService
 from closeloop.stack.services.minio import MinioService
 from closeloop.stack.services.mlflow import MlflowService
@@ -23,6 +24,7 @@ SERVICE_TYPES: tuple[type[Service], ...] = (
     StatsdExporterService,
     AirflowService,
     FlinkService,
+    GatewayService,
     PrometheusService,
 )
 

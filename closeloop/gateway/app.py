@@ -1,0 +1,366 @@
+"""The gateway: serve each model's champion from MLflow, log every prediction to Kafka, take feedback.
+
+    uvicorn closeloop.gateway.app:create_app --factory --port 8000
+
+Configuration is GatewaySettings (CLOSELOOP_* variables or .env); tests
+override the ``get_gateway_settings`` dependency.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Header, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import ValidationError
+
+from closeloop import __version__
+from closeloop.events import FeedbackEvent, PredictionEvent
+from closeloop.events.serde import field_errors
+from closeloop.gateway.api_models import (
+    BatchPrediction,
+    FeedbackAccepted,
+    FeedbackIn,
+    ModelInfo,
+    Prediction,
+    PredictRequest,
+    SinglePrediction,
+)
+from closeloop.gateway.champions import ChampionPool, InputError, LoadedModel, UnknownModelError
+from closeloop.gateway.metrics import GatewayMetrics
+from closeloop.gateway.publisher import EventPublisher
+from closeloop.gateway.reloader import ChampionWatcher
+from closeloop.gateway.settings import GatewaySettings, get_gateway_settings
+from closeloop.gateway.spool import DiskSpool
+
+__all__ = ["create_app"]
+
+_log = logging.getLogger("closeloop.gateway")
+
+
+@dataclass
+class _Gateway:
+    """Everything a request needs, built when the app starts."""
+
+    settings: GatewaySettings
+    metrics: GatewayMetrics
+    pool: ChampionPool
+    publisher: EventPublisher
+    watcher: ChampionWatcher
+
+    @classmethod
+    def build(cls, settings: GatewaySettings, metrics: GatewayMetrics) -> _Gateway:
+        pool = ChampionPool(
+            tracking_uri=settings.mlflow_tracking_uri,
+            alias=settings.champion_alias,
+            registry=metrics.registry,
+            cache=settings.model_cache,
+            scores=settings.scores,
+        )
+        publisher = EventPublisher(
+            bootstrap=settings.kafka_bootstrap,
+            spool=DiskSpool(settings.spool),
+            registry=metrics.registry,
+            delivery_timeout_ms=settings.delivery_timeout_ms,
+        )
+        watcher = ChampionWatcher(
+            pool,
+            bootstrap=settings.kafka_bootstrap,
+            topic=settings.topics.model_updates,
+            poll_interval_s=settings.reload_poll_s,
+        )
+        return cls(settings, metrics, pool, publisher, watcher)
+
+    def start(self) -> None:
+        self.publisher.start()
+        names = list(self.settings.models)
+        if not names:
+            try:
+                names = self.pool.discover()
+            except Exception as exc:  # MLflow down at start: models load on first request
+                _log.error("cannot list models in MLflow at %s: %s", self.settings.mlflow_tracking_uri, exc)
+        for name in names:
+            self.pool.load_in_background(name)
+        self.watcher.start()
+
+    def stop(self) -> None:
+        self.watcher.stop()
+        self.publisher.close()
+
+
+#: The X-API-Key header of the write endpoints.
+ApiKey = Annotated[str | None, Header(description="Required when the gateway has an API key.")]
+
+
+def _check_api_key(settings: GatewaySettings, x_api_key: str | None) -> None:
+    """Open without a configured key (local development); otherwise the X-API-Key header must match.
+
+    A plain call rather than a FastAPI dependency: dependencies cost more per
+    request than the model does.
+    """
+    if settings.api_key is None:
+        return
+    expected = settings.api_key.get_secret_value().encode()
+    if x_api_key is None or not hmac.compare_digest(x_api_key.encode(), expected):
+        # Never echo what was sent: it may be a real key for something else.
+        raise HTTPException(401, "missing or wrong X-API-Key header", headers={"WWW-Authenticate": "ApiKey"})
+
+
+def _unprocessable(errors: list[dict[str, Any]]) -> JSONResponse:
+    first = errors[0]
+    message = ".".join(str(p) for p in first["loc"]) + ": " + first["msg"]
+    return JSONResponse({"detail": errors, "message": message}, status_code=422)
+
+
+def _too_large(what: str, limit: int, size: int) -> HTTPException:
+    return HTTPException(413, f"a {what} holds at most {limit} items; this one has {size}")
+
+
+def _json(model: Any, status_code: int = 200) -> Response:
+    # Serialize with pydantic directly: FastAPI's own path validates the model again.
+    return Response(model.model_dump_json(), status_code=status_code, media_type="application/json")
+
+
+def create_app() -> FastAPI:
+    metrics = GatewayMetrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings = app.dependency_overrides.get(get_gateway_settings, get_gateway_settings)()
+        if not logging.getLogger().handlers:
+            logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        gateway = _Gateway.build(settings, metrics)
+        app.state.gateway = gateway
+        gateway.start()
+        _log.info(
+            "gateway up: Kafka %s, MLflow %s, API key %s",
+            settings.kafka_bootstrap,
+            settings.mlflow_tracking_uri,
+            "required" if settings.api_key else "not required (development)",
+        )
+        try:
+            yield
+        finally:
+            gateway.stop()
+
+    app = FastAPI(
+        title="closeloop gateway",
+        version=__version__,
+        lifespan=lifespan,
+        description="Serves each model's champion from the MLflow registry, logs every prediction "
+        "to Kafka and takes feedback. Write endpoints need the X-API-Key header when a key is set.",
+    )
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus_metrics() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        endpoint = request.scope.get("route").path if request.scope.get("route") else request.url.path
+        metrics.errors.labels(endpoint, request.path_params.get("name", ""), "", "invalid_request").inc()
+        errors = [{k: v for k, v in e.items() if k in ("type", "loc", "msg")} for e in exc.errors()]
+        return _unprocessable(errors)
+
+    @app.post(
+        "/v1/models/{name}/predict",
+        response_model=SinglePrediction | BatchPrediction,
+        responses={401: {}, 404: {}, 413: {}, 422: {}},
+        summary="Predict with the model's champion, one input or a batch",
+    )
+    async def predict(
+        name: str, body: PredictRequest, request: Request, x_api_key: ApiKey = None
+    ) -> Response:
+        started = time.perf_counter()
+        gateway: _Gateway = request.app.state.gateway
+        _check_api_key(gateway.settings, x_api_key)
+        endpoint = "/v1/models/{name}/predict"
+        single = body.inputs is not None
+        instances = [body.inputs] if single else body.instances
+        assert instances is not None
+        if len(instances) > gateway.settings.max_batch:
+            metrics.errors.labels(endpoint, name, "", "too_large").inc()
+            raise _too_large("batch", gateway.settings.max_batch, len(instances))
+        model = gateway.pool.get(name)
+        if model is None:
+            try:
+                model = await run_in_threadpool(gateway.pool.ensure, name)
+            except UnknownModelError as exc:
+                metrics.errors.labels(endpoint, name, "", "unknown_model").inc()
+                raise HTTPException(404, str(exc)) from exc
+
+        where = "inputs" if single else "instances"
+        model_started = time.perf_counter()
+        try:
+            outputs, scores = model.predict(instances, where)
+        except InputError as exc:
+            metrics.errors.labels(endpoint, name, model.version, "invalid_input").inc()
+            metrics.requests.labels(endpoint, name, model.version, "422").inc()
+            loc = ["body", *exc.field.split(".")]
+            return _unprocessable([{"type": "invalid_input", "loc": loc, "msg": exc.reason}])
+        except Exception as exc:
+            latency_ms = (time.perf_counter() - model_started) * 1000
+            _publish_failures(gateway, model, instances, exc, latency_ms)
+            metrics.errors.labels(endpoint, name, model.version, "model_error").inc()
+            metrics.requests.labels(endpoint, name, model.version, "500").inc()
+            _log.exception("model %s version %s failed", name, model.version)
+            raise HTTPException(
+                500, f"model {name} version {model.version} failed: {type(exc).__name__}"
+            ) from exc
+        model_seconds = time.perf_counter() - model_started
+        latency_ms = model_seconds * 1000
+
+        ids = [uuid.uuid4().hex for _ in instances]
+        events = [
+            PredictionEvent(
+                prediction_id=prediction_id,
+                model_name=name,
+                model_version=model.version,
+                task=model.task.name,
+                inputs=instance,
+                output=output,
+                scores=score,
+                latency_ms=latency_ms,
+            )
+            for prediction_id, instance, output, score in zip(
+                ids, instances, outputs, scores or [None] * len(ids), strict=True
+            )
+        ]
+        gateway.publisher.publish(gateway.settings.topics.predictions, events)
+
+        metrics.model_latency.labels(name, model.version).observe(model_seconds)
+        metrics.predictions.labels(name, model.version).inc(len(events))
+        metrics.requests.labels(endpoint, name, model.version, "200").inc()
+        metrics.latency.labels(endpoint, name, model.version).observe(time.perf_counter() - started)
+        if single:
+            event = events[0]
+            return _json(
+                SinglePrediction(
+                    prediction_id=event.prediction_id,
+                    model_name=name,
+                    model_version=model.version,
+                    output=event.output,
+                    scores=event.scores,
+                    latency_ms=latency_ms,
+                )
+            )
+        return _json(
+            BatchPrediction(
+                model_name=name,
+                model_version=model.version,
+                latency_ms=latency_ms,
+                predictions=[
+                    Prediction(prediction_id=e.prediction_id, output=e.output, scores=e.scores)
+                    for e in events
+                ],
+            )
+        )
+
+    @app.post(
+        "/v1/feedback",
+        status_code=202,
+        response_model=FeedbackAccepted,
+        responses={401: {}, 413: {}, 422: {}},
+        summary="Ground truth or corrections for served predictions, one or a batch",
+    )
+    async def feedback(
+        body: FeedbackIn | list[FeedbackIn], request: Request, x_api_key: ApiKey = None
+    ) -> Response:
+        started = time.perf_counter()
+        gateway: _Gateway = request.app.state.gateway
+        _check_api_key(gateway.settings, x_api_key)
+        endpoint = "/v1/feedback"
+        items = body if isinstance(body, list) else [body]
+        if len(items) > gateway.settings.max_batch:
+            metrics.errors.labels(endpoint, "", "", "too_large").inc()
+            raise _too_large("feedback batch", gateway.settings.max_batch, len(items))
+        events = []
+        for index, item in enumerate(items):
+            served = gateway.pool.get(item.model_name) if item.model_name else None
+            fields = item.model_dump(exclude_none=True)
+            try:
+                events.append(FeedbackEvent(**fields, task=served.task.name if served else None))
+            except ValidationError as exc:
+                metrics.errors.labels(endpoint, item.model_name or "", "", "invalid_feedback").inc()
+                prefix = ("body", index) if isinstance(body, list) else ("body",)
+                return _unprocessable(
+                    [
+                        {"type": "invalid_feedback", "loc": [*prefix, e.field], "msg": e.reason}
+                        for e in field_errors(exc)
+                    ]
+                )
+        gateway.publisher.publish(gateway.settings.topics.feedback, events)
+        metrics.requests.labels(endpoint, "", "", "202").inc()
+        metrics.latency.labels(endpoint, "", "").observe(time.perf_counter() - started)
+        return _json(
+            FeedbackAccepted(accepted=len(events), feedback_ids=[e.feedback_id for e in events]), 202
+        )
+
+    @app.get("/v1/models", response_model=list[ModelInfo], summary="The models served and their champions")
+    async def models(request: Request) -> list[ModelInfo]:
+        gateway: _Gateway = request.app.state.gateway
+        return [
+            ModelInfo(
+                name=m.name,
+                version=m.version,
+                task=m.task.name,
+                features=len(m.features),
+                loaded_at=m.loaded_at,
+            )
+            for m in gateway.pool.models()
+        ]
+
+    @app.get("/healthz", summary="The process is up")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", summary="Ready: a model is loaded; degraded: Kafka is away and events are spooled")
+    async def readyz(request: Request) -> JSONResponse:
+        gateway: _Gateway = request.app.state.gateway
+        served = {m.name: m.version for m in gateway.pool.models()}
+        reachable = await run_in_threadpool(gateway.publisher.kafka_reachable)
+        spooled = gateway.publisher.spooled
+        problems = []
+        if not served:
+            problems.append("no champion model loaded")
+        if not reachable:
+            problems.append(f"Kafka at {gateway.settings.kafka_bootstrap} unreachable")
+        if spooled:
+            problems.append(f"{spooled} events spooled to disk, waiting for Kafka")
+        status = "ready" if not problems else ("not ready" if not served else "degraded")
+        body = {"status": status, "models": served, "kafka": "reachable" if reachable else "unreachable"}
+        body |= {"spooled": spooled, "problems": problems}
+        return JSONResponse(body, status_code=503 if not served else 200)
+
+    return app
+
+
+def _publish_failures(
+    gateway: _Gateway, model: LoadedModel, instances: list[dict[str, Any]], exc: Exception, latency_ms: float
+) -> None:
+    """One PredictionEvent per input the model failed on: the error rate counts them."""
+    reason = f"{type(exc).__name__}: {exc}"[:500]
+    events = [
+        PredictionEvent(
+            prediction_id=uuid.uuid4().hex,
+            model_name=model.name,
+            model_version=model.version,
+            task=model.task.name,
+            inputs=instance,
+            error=reason,
+            output=None,
+            latency_ms=latency_ms,
+        )
+        for instance in instances
+    ]
+    gateway.publisher.publish(gateway.settings.topics.predictions, events)

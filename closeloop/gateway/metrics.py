@@ -1,0 +1,46 @@
+"""The gateway's own Prometheus metrics, in a registry of its own (one per app, so tests can make many)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+__all__ = ["GatewayMetrics"]
+
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class GatewayMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "closeloop_gateway_requests",
+            "HTTP requests by endpoint, model, version and status code.",
+            ["endpoint", "model", "version", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "closeloop_gateway_request_seconds",
+            "Time to answer a request, by endpoint, model and version.",
+            ["endpoint", "model", "version"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.model_latency = Histogram(
+            "closeloop_gateway_model_seconds",
+            "Time inside the model per request (a whole batch), by model and version.",
+            ["model", "version"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.predictions = Counter(
+            "closeloop_gateway_predictions",
+            "Predictions served, by model and version.",
+            ["model", "version"],
+            registry=self.registry,
+        )
+        self.errors = Counter(
+            "closeloop_gateway_errors",
+            "Requests that failed, by endpoint, model, version and kind.",
+            ["endpoint", "model", "version", "kind"],
+            registry=self.registry,
+        )

@@ -1,0 +1,56 @@
+"""The closeloop gateway under uvicorn."""
+
+from __future__ import annotations
+
+from closeloop.stack.service import Health, Service, http_probe
+
+__all__ = ["GatewayService"]
+
+
+class GatewayService(Service):
+    name = "gateway"
+    depends_on = ("kafka", "mlflow")
+
+    @property
+    def port(self) -> int:
+        return self.settings.gateway_port
+
+    def missing(self) -> list[str]:
+        if not (self.layout.venv / "bin" / "uvicorn").exists():
+            return [f"uvicorn in the virtualenv {self.layout.venv}"]
+        return []
+
+    def command(self) -> list[str]:
+        s = self.settings
+        return [
+            str(self.layout.venv / "bin" / "uvicorn"),
+            "closeloop.gateway.app:create_app",
+            "--factory",
+            "--host",
+            s.host,
+            "--port",
+            str(s.gateway_port),
+            "--workers",
+            str(s.gateway_workers),
+            "--no-server-header",
+        ]
+
+    def environment(self) -> dict[str, str]:
+        # The gateway reads the same settings; pin what the stack derived for it.
+        s = self.settings
+        return {
+            **super().environment(),
+            "CLOSELOOP_STATE_DIR": str(self.layout.state),
+            "CLOSELOOP_KAFKA_BOOTSTRAP": s.kafka_bootstrap,
+            "CLOSELOOP_MLFLOW_TRACKING_URI": s.mlflow_tracking_uri,
+            "CLOSELOOP_S3_ENDPOINT": s.s3_endpoint,
+        }
+
+    def scrape_targets(self) -> dict[str, list[str]]:
+        return {"gateway": [f"{self.settings.host}:{self.port}"]}
+
+    def probe(self) -> Health:
+        return http_probe(f"{self.url}/healthz")
+
+    def urls(self) -> dict[str, str]:
+        return {"gateway": self.url, "gateway API docs": f"{self.url}/docs"}
