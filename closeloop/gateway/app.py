@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+from confluent_kafka import Message
 from fastapi import FastAPI, Header, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
@@ -25,7 +26,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 
 from closeloop import __version__
-from closeloop.events import FeedbackEvent, PredictionEvent
+from closeloop.events import DeadLetterEvent, FeedbackEvent, InvalidEventError, PredictionEvent
 from closeloop.events.serde import field_errors
 from closeloop.gateway.api_models import (
     BatchPrediction,
@@ -73,11 +74,26 @@ class _Gateway:
             registry=metrics.registry,
             delivery_timeout_ms=settings.delivery_timeout_ms,
         )
+
+        def dead_letter(message: Message, error: InvalidEventError) -> None:
+            letter = DeadLetterEvent.wrap(
+                message.value() or b"",
+                reason=str(error),
+                field=error.field,
+                source_topic=message.topic() or settings.topics.model_updates,
+                partition=message.partition(),
+                offset=message.offset(),
+                key=message.key(),
+                rejected_by="gateway",
+            )
+            publisher.publish(settings.topics.dlq, [letter])
+
         watcher = ChampionWatcher(
             pool,
             bootstrap=settings.kafka_bootstrap,
             topic=settings.topics.model_updates,
             poll_interval_s=settings.reload_poll_s,
+            on_invalid=dead_letter,
         )
         return cls(settings, metrics, pool, publisher, watcher)
 

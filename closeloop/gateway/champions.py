@@ -208,7 +208,7 @@ class ChampionPool:
         self._client = MlflowClient(tracking_uri)
         self._models: dict[str, LoadedModel] = {}
         self._absent: dict[str, float] = {}
-        self._loading: set[str] = set()
+        self._loading: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
         self.reloads = Counter(
             "closeloop_gateway_model_reloads",
@@ -260,12 +260,17 @@ class ChampionPool:
         """Load the champion (or ``version``) and swap it in; returns what is served afterwards.
 
         Concurrent calls for one model coalesce: while one load runs, others
-        return at once, and the running one checks the alias again when done.
+        return what is served (or, before the first load finished, wait for
+        it), and the running one checks the alias again when done.
         """
         with self._lock:
-            if name in self._loading:
-                return self._models.get(name)
-            self._loading.add(name)
+            running = self._loading.get(name)
+            if running is None:
+                self._loading[name] = done = threading.Event()
+        if running is not None:
+            if name not in self._models:
+                running.wait(timeout=300)  # the first load: wait for it rather than answer 404
+            return self._models.get(name)
         try:
             while True:
                 target = version or self.champion_version(name)
@@ -304,7 +309,8 @@ class ChampionPool:
                 version = None  # then follow the alias, in case it moved during the load
         finally:
             with self._lock:
-                self._loading.discard(name)
+                del self._loading[name]
+            done.set()
 
     def load_in_background(self, name: str, version: str | None = None) -> threading.Thread:
         thread = threading.Thread(target=self.load, args=(name, version), name=f"load-{name}", daemon=True)

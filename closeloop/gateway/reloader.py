@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+from collections.abc import Callable
 
-from confluent_kafka import Consumer, KafkaException
+from confluent_kafka import Consumer, KafkaException, Message
 
 from closeloop.events import InvalidEventError, ModelUpdateEvent, decode
 from closeloop.gateway.champions import ChampionPool
@@ -26,7 +27,7 @@ class ChampionWatcher:
         bootstrap: str,
         topic: str,
         poll_interval_s: float,
-        on_invalid: callable | None = None,  # type: ignore[valid-type]
+        on_invalid: Callable[[Message, InvalidEventError], None] | None = None,
     ) -> None:
         self._pool = pool
         self._bootstrap = bootstrap

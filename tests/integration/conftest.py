@@ -43,3 +43,30 @@ def stack(settings: Settings) -> Iterator[LocalStack]:
         # This session started the whole stack: stopping it must leave nothing behind.
         leftovers = marked_processes(str(local.layout.state))
         assert not leftovers, f"`down` left processes behind: {leftovers}"
+
+
+#: Ports of a private stack, beside the shared one.
+PRIVATE_PORTS = {
+    "kafka_port": 19092,
+    "kafka_controller_port": 19093,
+    "kafka_metrics_port": 19404,
+    "minio_port": 19000,
+    "minio_console_port": 19001,
+}
+
+
+@pytest.fixture
+def private_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalStack]:
+    """A second stack with its own state directory and ports; stopped after the test.
+
+    For tests that must stop and start a service (Kafka, MinIO) without
+    disturbing the shared stack. The environment points the CLI at it too.
+    """
+    for name, port in PRIVATE_PORTS.items():
+        monkeypatch.setenv(f"CLOSELOOP_{name.upper()}", str(port))
+    monkeypatch.setenv("CLOSELOOP_STATE_DIR", str(tmp_path / "state"))
+    get_settings.cache_clear()
+    stack = LocalStack(Settings(_env_file=None))  # type: ignore[call-arg]
+    yield stack
+    stack.down()
+    get_settings.cache_clear()

@@ -25,19 +25,25 @@ def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
 def read_events(
     bootstrap: str, topic: str, since: dict[int, int], *, expected: int, timeout: float = 30.0
 ) -> list[tuple[str, Event]]:
-    """(key, event) for every message after ``since``, until ``expected`` arrived or time is up."""
+    """(key, event) for every message after ``since``, until ``expected`` distinct keys arrived or time is up.
+
+    Counting keys, not messages: at-least-once producers may deliver one twice.
+    """
     consumer = Consumer(
         {"bootstrap.servers": bootstrap, "group.id": f"read-{uuid.uuid4().hex}", "enable.auto.commit": False}
     )
     consumer.assign([TopicPartition(topic, p, offset) for p, offset in since.items()])
     found: list[tuple[str, Event]] = []
+    keys: set[str] = set()
     deadline = time.monotonic() + timeout
     try:
-        while len(found) < expected and time.monotonic() < deadline:
+        while len(keys) < expected and time.monotonic() < deadline:
             message = consumer.poll(0.5)
             if message is None or message.error() is not None:
                 continue
-            found.append(((message.key() or b"").decode(), decode(message.value() or b"")))
+            key = (message.key() or b"").decode()
+            keys.add(key)
+            found.append((key, decode(message.value() or b"")))
     finally:
         consumer.close()
     return found

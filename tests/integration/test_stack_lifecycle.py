@@ -7,43 +7,22 @@ so they never disturb it.
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from closeloop.cli import app
-from closeloop.config import Settings, get_settings
 from closeloop.errors import ServiceUnhealthyError, StackError
 from closeloop.stack.manager import LocalStack
 from closeloop.stack.process import marked_processes, port_owner
+from tests.integration.conftest import PRIVATE_PORTS
 
-PORTS = {
-    "kafka_port": 19092,
-    "kafka_controller_port": 19093,
-    "kafka_metrics_port": 19404,
-    "minio_port": 19000,
-    "minio_console_port": 19001,
-}
+PORTS = PRIVATE_PORTS
 
 
-@pytest.fixture
-def private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalStack]:
-    state = tmp_path / "state"
-    for name, port in PORTS.items():
-        monkeypatch.setenv(f"CLOSELOOP_{name.upper()}", str(port))
-    monkeypatch.setenv("CLOSELOOP_STATE_DIR", str(state))
-    get_settings.cache_clear()
-    stack = LocalStack(Settings(_env_file=None))  # type: ignore[call-arg]
-    yield stack
-    stack.down()
-    get_settings.cache_clear()
-
-
-def test_up_status_down_leaves_no_process(private: LocalStack) -> None:
+def test_up_status_down_leaves_no_process(private_stack: LocalStack) -> None:
     messages: list[tuple[str, str]] = []
-    rows = private.up(["kafka", "minio"], report=lambda s, m: messages.append((s, m)))
+    rows = private_stack.up(["kafka", "minio"], report=lambda s, m: messages.append((s, m)))
     assert {r.name: r.health.ok for r in rows} == {"kafka": True, "minio": True}
     pids = {r.name: r.pids for r in rows}
     assert all(pids.values())
@@ -51,7 +30,7 @@ def test_up_status_down_leaves_no_process(private: LocalStack) -> None:
 
     # A second `up` is a no-op: same processes, nothing started.
     messages.clear()
-    again = private.up(["kafka", "minio"], report=lambda s, m: messages.append((s, m)))
+    again = private_stack.up(["kafka", "minio"], report=lambda s, m: messages.append((s, m)))
     assert {r.name: r.pids for r in again} == pids
     assert sorted(messages) == [("kafka", "already running"), ("minio", "already running")]
 
@@ -60,8 +39,8 @@ def test_up_status_down_leaves_no_process(private: LocalStack) -> None:
     assert status.exit_code == 0, status.output
     assert "19092" in status.output and "19000" in status.output
 
-    private.down()
-    marker = str(private.layout.state)
+    private_stack.down()
+    marker = str(private_stack.layout.state)
     assert marked_processes(marker) == []
     for port in PORTS.values():
         assert port_owner("127.0.0.1", port) is None, port
@@ -70,23 +49,23 @@ def test_up_status_down_leaves_no_process(private: LocalStack) -> None:
     assert "not running" in stopped.output
 
 
-def test_a_taken_port_is_named_before_anything_starts(private: LocalStack) -> None:
+def test_a_taken_port_is_named_before_anything_starts(private_stack: LocalStack) -> None:
     with socket.socket() as squatter:
         squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         squatter.bind(("127.0.0.1", PORTS["minio_port"]))
         squatter.listen()
         with pytest.raises(StackError, match=r"minio cannot start: port 19000 is in use by pid \d+"):
-            private.up(["minio"])
-    assert marked_processes(str(private.layout.state)) == []
+            private_stack.up(["minio"])
+    assert marked_processes(str(private_stack.layout.state)) == []
 
 
-def test_a_service_that_dies_is_named_with_its_log(private: LocalStack) -> None:
+def test_a_service_that_dies_is_named_with_its_log(private_stack: LocalStack) -> None:
     # MinIO refuses a data directory that is a file, and exits.
-    data = private.layout.data("minio") / "data"
+    data = private_stack.layout.data("minio") / "data"
     data.parent.mkdir(parents=True)
     data.write_text("not a directory")
     with pytest.raises(ServiceUnhealthyError) as failure:
-        private.up(["minio"])
+        private_stack.up(["minio"])
     assert failure.value.service == "minio"
     assert "exited" in failure.value.reason
     assert "minio.log" in failure.value.log_tail
