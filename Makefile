@@ -42,7 +42,7 @@ SETUP := $(VENV)/.installed $(FLINK_VENV)/.installed $(LOCAL)/kafka/.installed \
 
 PYTEST_ARGS ?=
 
-.PHONY: help setup tools prometheus test unit lint format lock up down status clean clean-state
+.PHONY: help setup tools prometheus test unit lint format lock up down status clean clean-state bench-tools
 
 help:
 	@echo "make setup    install everything the local stack needs (idempotent, cached in $(LOCAL))"
@@ -120,6 +120,11 @@ prometheus:
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 	    prometheus prometheus-alertmanager >/dev/null; \
 	fi
+
+# The benchmarks' load generator (bench/gateway.py), only if missing.
+bench-tools:
+	@command -v wrk >/dev/null || { echo "==> wrk (apt)"; $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk >/dev/null; }
 
 test: setup lint
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)

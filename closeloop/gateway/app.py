@@ -8,6 +8,7 @@ override the ``get_gateway_settings`` dependency.
 
 from __future__ import annotations
 
+import gc
 import hmac
 import logging
 import time
@@ -158,6 +159,10 @@ def create_app() -> FastAPI:
         gateway = _Gateway.build(settings, metrics)
         app.state.gateway = gateway
         gateway.start()
+        # Everything imported so far (MLflow, pandas, scikit-learn: a million
+        # objects) lives as long as the process; frozen, the garbage collector
+        # stops rescanning it, which otherwise stalls a request now and then.
+        gc.freeze()
         _log.info(
             "gateway up: Kafka %s, MLflow %s, API key %s",
             settings.kafka_bootstrap,

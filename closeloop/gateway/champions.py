@@ -8,6 +8,7 @@ single reference assignment.
 
 from __future__ import annotations
 
+import gc
 import logging
 import shutil
 import threading
@@ -293,6 +294,9 @@ class ChampionPool:
                     _log.error("cannot serve %s version %s: %s", name, target, exc)
                     return current
                 self._models[name] = loaded  # the atomic swap
+                # The model and the modules its load imported live until the next
+                # swap: keep the garbage collector from rescanning them (see app.py).
+                gc.freeze()
                 self._absent.pop(name, None)
                 if current is not None:
                     self.served.remove(name, current.version)

@@ -1,0 +1,249 @@
+"""The gateway against `mlflow models serve`, side by side, on the same digits classifier.
+
+    make bench-tools                      # wrk, the load generator (Debian package)
+    .local/venv/bin/python bench/gateway.py [--duration 15] [--connections 16]
+
+Both servers run the same registered model version under uvicorn with the
+same worker count and access logs off; the gateway also logs every prediction
+to Kafka (the local stack's, started if needed). One load generator, wrk, at
+the same concurrency, for two cases: single predictions and batches of 32.
+
+For each case: the throughput at saturation (requests/s, p50 and p99), then
+the gateway paced at the peer's highest sustainable rate (its saturation
+throughput), with Poisson arrivals, for the p99 latency there.
+
+The last line is `gateway_vs_mlflow_rps=… p99_ms=…`: the smaller of the two
+throughput ratios, and the larger of the gateway's two paced p99s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import mlflow
+import pandas as pd
+from mlflow import MlflowClient
+from rich.console import Console
+from rich.table import Table
+from sklearn.datasets import load_digits
+from sklearn.linear_model import LogisticRegression
+
+from closeloop.config import get_settings
+from closeloop.gateway.champions import TASK_TAG
+from closeloop.stack.manager import LocalStack
+
+console = Console()
+MODEL = "bench-gateway-digits"
+FEATURES = [f"pixel_{i}" for i in range(64)]
+
+PACED_LUA = """
+-- Each connection waits a random, exponentially distributed time (mean `gap` ms)
+-- before each request: Poisson arrivals at about connections * 1000 / gap
+-- requests/s. A fixed gap would keep the connections in lockstep, in bursts.
+local gap = tonumber(os.getenv("GAP_MS"))
+math.randomseed(os.time())
+function delay() return -math.log(1 - math.random()) * gap end
+"""
+POST_LUA = """
+local f = io.open(os.getenv("BODY"), "r")
+wrk.body = f:read("*a")
+f:close()
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+"""
+
+
+@dataclass
+class Run:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+def register(tracking_uri: str) -> tuple[str, pd.DataFrame]:
+    digits = load_digits()
+    x = pd.DataFrame(digits.data, columns=FEATURES)
+    model = LogisticRegression(max_iter=300).fit(x[:1200], digits.target[:1200])
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_experiment(MODEL)
+    with mlflow.start_run():
+        info = mlflow.sklearn.log_model(
+            model,
+            name="model",
+            registered_model_name=MODEL,
+            input_example=x[:2],
+            pip_requirements=["scikit-learn"],
+        )
+    client = MlflowClient(tracking_uri)
+    version = str(info.registered_model_version)
+    client.set_model_version_tag(MODEL, version, TASK_TAG, "classification")
+    client.set_registered_model_alias(MODEL, "champion", version)
+    return version, x
+
+
+def wait_until(url: str, ok: str | None = None, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            response = httpx.get(url, timeout=2)
+            if response.status_code == 200 and (ok is None or ok in response.text):
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    sys.exit(f"{url} did not become ready in {timeout:.0f} s")
+
+
+def parse_wrk(output: str) -> Run:
+    def ms(text: str) -> float:
+        value, unit = re.match(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    # The latency distribution's own lines; "87.50%" elsewhere is a standard deviation share.
+    p50 = ms(re.search(r"^\s+50%\s+(\S+)", output, re.M).group(1))  # type: ignore[union-attr]
+    p99 = ms(re.search(r"^\s+99%\s+(\S+)", output, re.M).group(1))  # type: ignore[union-attr]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    return Run(rps, p50, p99, int(errors.group(1)) if errors else 0)
+
+
+def wrk(url: str, body: Path, *, connections: int, duration: float, gap_ms: float | None, work: Path) -> Run:
+    script = work / ("paced.lua" if gap_ms else "post.lua")
+    script.write_text(POST_LUA + (PACED_LUA if gap_ms else ""))
+    env = {**os.environ, "BODY": str(body), "GAP_MS": str(gap_ms or 0)}
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{duration:.0f}s", "--latency", "-s", str(script), url]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+    return parse_wrk(result.stdout)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--duration", type=float, default=15.0, help="seconds per measurement")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn workers of each server")
+    parser.add_argument("--mlflow-port", type=int, default=5055)
+    parser.add_argument("--gateway-port", type=int, default=8055)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed: run `make bench-tools` (Debian's wrk package)")
+
+    settings = get_settings()
+    console.print("starting Kafka, MinIO and MLflow (if not running)")
+    LocalStack(settings).up(["kafka", "mlflow"])
+    version, x = register(settings.mlflow_tracking_uri)
+    console.print(f"registered {MODEL} version {version}")
+
+    work = Path(tempfile.mkdtemp(prefix="closeloop-bench-gateway-"))
+    venv_bin = Path(sys.executable).parent
+    env = {**os.environ, "PATH": f"{venv_bin}{os.pathsep}{os.environ['PATH']}", "UVICORN_ACCESS_LOG": "false"}
+    mlflow_server = subprocess.Popen(
+        [
+            *("mlflow", "models", "serve", "-m", f"models:/{MODEL}/{version}", "--env-manager", "local"),
+            *("--host", "127.0.0.1", "--port", str(args.mlflow_port), "--workers", str(args.workers)),
+        ],
+        env={**env, "MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri},
+        stdout=(work / "mlflow.log").open("w"),
+        stderr=subprocess.STDOUT,
+    )
+    gateway = subprocess.Popen(
+        [
+            *("uvicorn", "closeloop.gateway.app:create_app", "--factory"),
+            *("--host", "127.0.0.1", "--port", str(args.gateway_port), "--workers", str(args.workers)),
+        ],
+        env={**env, "CLOSELOOP_MODELS": json.dumps([MODEL]), "CLOSELOOP_STATE_DIR": str(work / "state")},
+        stdout=(work / "gateway.log").open("w"),
+        stderr=subprocess.STDOUT,
+    )
+    mlflow_url = f"http://127.0.0.1:{args.mlflow_port}"
+    gateway_url = f"http://127.0.0.1:{args.gateway_port}"
+    try:
+        wait_until(f"{mlflow_url}/ping")
+        wait_until(f"{gateway_url}/readyz", ok='"status":"ready"')
+        rows = x.iloc[1200:1232].to_dict("records")
+        cases = {"single": rows[:1], "batch of 32": rows}
+        results: dict[str, dict[str, Run]] = {}
+        for case, instances in cases.items():
+            bodies = {
+                "mlflow": (f"{mlflow_url}/invocations", {"dataframe_records": instances}),
+                "gateway": (
+                    f"{gateway_url}/v1/models/{MODEL}/predict",
+                    {"inputs": instances[0]} if len(instances) == 1 else {"instances": instances},
+                ),
+            }
+            results[case] = {}
+            for server, (url, payload) in bodies.items():
+                body = work / f"{server}-{len(instances)}.json"
+                body.write_text(json.dumps(payload))
+                check = httpx.post(
+                    url, content=body.read_bytes(), headers={"Content-Type": "application/json"}
+                )
+                check.raise_for_status()
+                wrk(url, body, connections=args.connections, duration=2, gap_ms=None, work=work)  # warm-up
+                console.print(f"{case}: {server} at saturation, {args.connections} connections")
+                results[case][server] = wrk(
+                    url, body, connections=args.connections, duration=args.duration, gap_ms=None, work=work
+                )
+            peer_rate = results[case]["mlflow"].rps
+            gap = args.connections * 1000.0 / peer_rate
+            console.print(f"{case}: gateway paced at the peer's {peer_rate:.0f} requests/s")
+            results[case]["gateway @ peer rate"] = wrk(
+                bodies["gateway"][0],
+                work / f"gateway-{len(instances)}.json",
+                connections=args.connections,
+                duration=args.duration,
+                gap_ms=gap,
+                work=work,
+            )
+        published = [
+            line
+            for line in httpx.get(f"{gateway_url}/metrics").text.splitlines()
+            if line.startswith("closeloop_gateway_events_total")
+        ]
+    finally:
+        for process in (gateway, mlflow_server):
+            process.terminate()
+            process.wait(timeout=30)
+        shutil.rmtree(work, ignore_errors=True)
+
+    table = Table(
+        title=f"gateway vs mlflow models serve, {args.workers} worker(s), {args.connections} connections"
+    )
+    for column in ("case", "server", "requests/s", "predictions/s", "p50 ms", "p99 ms", "errors"):
+        table.add_column(column, justify="right" if column not in ("case", "server") else "left")
+    for case, runs in results.items():
+        size = len(cases[case])
+        for server, run in runs.items():
+            table.add_row(
+                case,
+                server,
+                f"{run.rps:.0f}",
+                f"{run.rps * size:.0f}",
+                f"{run.p50_ms:.1f}",
+                f"{run.p99_ms:.1f}",
+                str(run.errors),
+            )
+    console.print(table)
+    console.print("Kafka, from the gateway's /metrics:", *published, sep="\n  ")
+    ratios = {case: runs["gateway"].rps / runs["mlflow"].rps for case, runs in results.items()}
+    for case, ratio in ratios.items():
+        console.print(f"{case}: gateway {ratio:.1f}x the requests/s of mlflow models serve")
+    p99 = max(runs["gateway @ peer rate"].p99_ms for runs in results.values())
+    print(f"gateway_vs_mlflow_rps={min(ratios.values()):.2f} p99_ms={p99:.1f}")
+
+
+if __name__ == "__main__":
+    main()
