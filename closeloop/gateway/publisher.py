@@ -211,3 +211,4 @@ class EventPublisher:
             self._producer.purge(in_queue=True, in_flight=True, blocking=False)
             self._producer.poll(0)
             _log.warning("%d events unacknowledged at shutdown were spooled", remaining)
+        self._producer = None  # destroyed now, not whenever the collector gets to it

@@ -80,7 +80,7 @@ def test_prometheus_gets_a_targets_file_for_every_job(settings: Settings, layout
     assert targets["kafka"][0]["targets"] == ["127.0.0.1:9404"]
     assert targets["flink"][0]["targets"] == ["127.0.0.1:9249", "127.0.0.1:9250"]
     assert targets["airflow"][0]["targets"] == ["127.0.0.1:9102"]
-    assert targets["gateway"] == []  # no gateway in the stack yet
+    assert targets["gateway"][0]["targets"] == ["127.0.0.1:8000"]
     assert (folder / "rules").resolve() == PROJECT_ROOT / "docker" / "prometheus" / "rules"
 
 
