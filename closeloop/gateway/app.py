@@ -241,20 +241,10 @@ def create_app() -> FastAPI:
         model_seconds = time.perf_counter() - model_started
         latency_ms = model_seconds * 1000
 
-        ids = [uuid.uuid4().hex for _ in instances]
         events = [
-            PredictionEvent(
-                prediction_id=prediction_id,
-                model_name=name,
-                model_version=model.version,
-                task=model.task.name,
-                inputs=instance,
-                output=output,
-                scores=score,
-                latency_ms=latency_ms,
-            )
-            for prediction_id, instance, output, score in zip(
-                ids, instances, outputs, scores or [None] * len(ids), strict=True
+            _prediction_event(model, instance, latency_ms, output=output, scores=score)
+            for instance, output, score in zip(
+                instances, outputs, scores or [None] * len(outputs), strict=True
             )
         ]
         gateway.publisher.publish(gateway.settings.topics.predictions, events)
@@ -372,16 +362,21 @@ def _publish_failures(
     """One PredictionEvent per input the model failed on: the error rate counts them."""
     reason = f"{type(exc).__name__}: {exc}"[:500]
     events = [
-        PredictionEvent(
-            prediction_id=uuid.uuid4().hex,
-            model_name=model.name,
-            model_version=model.version,
-            task=model.task.name,
-            inputs=instance,
-            error=reason,
-            output=None,
-            latency_ms=latency_ms,
-        )
-        for instance in instances
+        _prediction_event(model, instance, latency_ms, output=None, error=reason) for instance in instances
     ]
     gateway.publisher.publish(gateway.settings.topics.predictions, events)
+
+
+def _prediction_event(
+    model: LoadedModel, instance: dict[str, Any], latency_ms: float, **outcome: Any
+) -> PredictionEvent:
+    """The event for one input: ``output`` (and ``scores``) if served, ``error`` if not."""
+    return PredictionEvent(
+        prediction_id=uuid.uuid4().hex,
+        model_name=model.name,
+        model_version=model.version,
+        task=model.task.name,
+        inputs=instance,
+        latency_ms=latency_ms,
+        **outcome,
+    )

@@ -38,3 +38,31 @@ def register_digits(tracking_uri: str, name: str, *, rows: int = 1000, alias: st
     if alias:
         client.set_registered_model_alias(name, alias, version)
     return version
+
+
+class _Halving(mlflow.pyfunc.PythonModel):
+    """A pyfunc-only model: half of `x`, and a failure for a negative `x`."""
+
+    def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
+        if (model_input["x"] < 0).any():
+            raise ValueError("x must not be negative")
+        return (model_input["x"] / 2).tolist()
+
+
+def register_halving(tracking_uri: str, name: str) -> str:
+    """A regression model without a raw model to call: served through pyfunc; fails on x < 0."""
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_experiment(name)
+    with mlflow.start_run():
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=_Halving(),
+            registered_model_name=name,
+            input_example=pd.DataFrame({"x": [1.0, 4.0]}),
+            pip_requirements=["pandas"],
+        )
+    client = MlflowClient(tracking_uri)
+    version = str(info.registered_model_version)
+    client.set_model_version_tag(name, version, TASK_TAG, "regression")
+    client.set_registered_model_alias(name, "champion", version)
+    return version

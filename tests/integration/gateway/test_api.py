@@ -9,12 +9,13 @@ from collections.abc import Callable
 
 import pytest
 from fastapi.testclient import TestClient
+from mlflow import MlflowClient
 
 from closeloop.config import Settings
 from closeloop.events import FeedbackEvent, PredictionEvent
 from tests.integration.gateway.conftest import wait_for_model
 from tests.integration.kafka_reading import end_offsets, read_events
-from tests.integration.registry_models import digits_frame
+from tests.integration.registry_models import digits_frame, register_halving
 from tests.waiting import NotYet, eventually
 
 X, Y = digits_frame()
@@ -182,3 +183,33 @@ def test_models_health_readiness_metrics_and_docs(client: TestClient, digits_mod
         spec["paths"]
     )
     assert client.get("/docs").status_code == 200
+
+
+def test_a_pyfunc_model_is_served_and_its_failures_are_logged(
+    client_for: Callable[..., TestClient], settings: Settings, unique_name: str
+) -> None:
+    name = f"{unique_name}-halving"
+    version = register_halving(settings.mlflow_tracking_uri, name)
+    try:
+        client = client_for(models=[name])
+        wait_for_model(client.get, name, version)
+        served = client.post(f"/v1/models/{name}/predict", json={"instances": [{"x": 3.0}, {"x": 8.0}]})
+        assert served.status_code == 200, served.text
+        assert [p["output"] for p in served.json()["predictions"]] == [1.5, 4.0]
+
+        since = end_offsets(settings.kafka_bootstrap, settings.topics.predictions)
+        failed = client.post(f"/v1/models/{name}/predict", json={"instances": [{"x": 1.0}, {"x": -1.0}]})
+        assert failed.status_code == 500
+        assert f"model {name} version {version} failed" in failed.json()["detail"]
+        events = [
+            e
+            for _, e in read_events(settings.kafka_bootstrap, settings.topics.predictions, since, expected=2)
+        ]
+        assert len(events) == 2
+        for event in events:
+            assert isinstance(event, PredictionEvent)
+            assert event.output is None
+            assert event.error is not None and "x must not be negative" in event.error
+        assert 'kind="model_error"' in client.get("/metrics").text
+    finally:
+        MlflowClient(settings.mlflow_tracking_uri).delete_registered_model(name)
