@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from pydantic import TypeAdapter, ValidationError
@@ -69,15 +70,33 @@ class Task(ABC):
         """The JSON Schema of one output."""
         return self._adapter.json_schema()
 
+    def statistics(self, output: Any, truth: Any) -> dict[str, float]:
+        """Additive statistics of one labeled example, validated first.
+
+        Summed over any set of examples (a window of a stream, a batch), they
+        give that set's metrics through ``from_statistics``: the streaming job
+        and ``metrics`` compute the same numbers the same way. Every task counts
+        its examples under "n".
+        """
+        return self._statistics(self.validate_output(output), self.validate_ground_truth(truth))
+
+    def from_statistics(self, totals: Mapping[str, float]) -> dict[str, float]:
+        """The metrics of a set of examples from the sums of their statistics."""
+        if not totals.get("n"):
+            raise TaskError(f"{self.name}: no labeled examples to score")
+        return self._from_statistics(totals)
+
     def metrics(self, outputs: Sequence[Any], truths: Sequence[Any]) -> dict[str, float]:
         """Quality of ``outputs`` against ``truths`` (same length, same order), by metric name."""
         if len(outputs) != len(truths):
             raise TaskError(f"{self.name}: {len(outputs)} outputs but {len(truths)} ground truths")
-        if not outputs:
-            raise TaskError(f"{self.name}: no labeled examples to score")
-        return self._metrics(
-            [self.validate_output(o) for o in outputs], [self.validate_ground_truth(t) for t in truths]
-        )
+        totals: Counter[str] = Counter()
+        for output, truth in zip(outputs, truths, strict=True):
+            totals.update(self.statistics(output, truth))
+        return self.from_statistics(totals)
 
     @abstractmethod
-    def _metrics(self, outputs: list[Any], truths: list[Any]) -> dict[str, float]: ...
+    def _statistics(self, output: Any, truth: Any) -> dict[str, float]: ...
+
+    @abstractmethod
+    def _from_statistics(self, totals: Mapping[str, float]) -> dict[str, float]: ...

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections import Counter
+import json
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from pydantic import StrictInt, StrictStr
@@ -12,33 +13,34 @@ from closeloop.tasks.base import Task
 __all__ = ["ClassificationTask"]
 
 
+def _label(value: Any) -> str:
+    # JSON text keeps 3 and "3" apart, as the output type does.
+    return json.dumps(value)
+
+
 class ClassificationTask(Task):
+    """Macro-F1 averages over every label seen among outputs or truths; a label's F1 is
+    2·TP / (2·TP + FP + FN), 0 where that is 0/0 (scikit-learn's f1_score with
+    average="macro", zero_division=0)."""
+
     name = "classification"
     # Labels are strings or integers; "3" and 3 are different labels.
     output_type: ClassVar[Any] = StrictStr | StrictInt
     output_description = "a label: a string or an integer"
     metric_names = ("accuracy", "macro_f1")
 
-    def _metrics(self, outputs: list[Any], truths: list[Any]) -> dict[str, float]:
-        correct = sum(o == t for o, t in zip(outputs, truths, strict=True))
-        return {"accuracy": correct / len(truths), "macro_f1": macro_f1(outputs, truths)}
+    def _statistics(self, output: Any, truth: Any) -> dict[str, float]:
+        hit = float(output == truth)
+        stats = {"n": 1.0, "correct": hit, f"predicted:{_label(output)}": 1.0, f"hit:{_label(truth)}": hit}
+        # Added, not assigned: output and truth may be the same label.
+        stats[f"actual:{_label(truth)}"] = stats.get(f"actual:{_label(truth)}", 0.0) + 1.0
+        return stats
 
-
-def macro_f1(outputs: list[Any], truths: list[Any]) -> float:
-    """F1 averaged over every label seen in either the outputs or the truths.
-
-    A label's F1 is 2·TP / (2·TP + FP + FN), and 0 where that is 0/0: the
-    convention of scikit-learn's f1_score(average="macro", zero_division=0).
-    """
-    true_positive: Counter[Any] = Counter()
-    predicted: Counter[Any] = Counter(outputs)
-    actual: Counter[Any] = Counter(truths)
-    for output, truth in zip(outputs, truths, strict=True):
-        if output == truth:
-            true_positive[truth] += 1
-    labels = set(predicted) | set(actual)
-    scores = []
-    for label in labels:
-        denominator = predicted[label] + actual[label]  # = 2·TP + FP + FN
-        scores.append(2 * true_positive[label] / denominator if denominator else 0.0)
-    return sum(scores) / len(scores)
+    def _from_statistics(self, totals: Mapping[str, float]) -> dict[str, float]:
+        labels = {key.split(":", 1)[1] for key in totals if key.startswith(("predicted:", "actual:"))}
+        scores = []
+        for label in labels:
+            # predicted + actual = 2·TP + FP + FN
+            denominator = totals.get(f"predicted:{label}", 0.0) + totals.get(f"actual:{label}", 0.0)
+            scores.append(2 * totals.get(f"hit:{label}", 0.0) / denominator if denominator else 0.0)
+        return {"accuracy": totals["correct"] / totals["n"], "macro_f1": sum(scores) / len(scores)}

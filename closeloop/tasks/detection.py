@@ -8,6 +8,7 @@ over all images before dividing.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, model_validator
@@ -68,14 +69,15 @@ class DetectionTask(Task):
     output_description = 'a list of boxes {"box": [x1, y1, x2, y2], "label": …, "score": …}'
     metric_names = ("precision", "recall")
 
-    def _metrics(self, outputs: list[Any], truths: list[Any]) -> dict[str, float]:
-        true_positive = predicted = actual = 0
-        for boxes, truth in zip(outputs, truths, strict=True):
-            true_positive += match_counts(boxes, truth)
-            predicted += len(boxes)
-            actual += len(truth)
-        # No predictions: nothing claimed wrongly (precision 1); no objects: nothing missed.
+    def _statistics(self, output: Any, truth: Any) -> dict[str, float]:
         return {
-            "precision": true_positive / predicted if predicted else 1.0,
-            "recall": true_positive / actual if actual else 1.0,
+            "n": 1.0,
+            "true_positives": float(match_counts(output, truth)),
+            "predicted": float(len(output)),
+            "actual": float(len(truth)),
         }
+
+    def _from_statistics(self, totals: Mapping[str, float]) -> dict[str, float]:
+        tp, predicted, actual = totals["true_positives"], totals["predicted"], totals["actual"]
+        # No predictions: nothing claimed wrongly (precision 1); no objects: nothing missed.
+        return {"precision": tp / predicted if predicted else 1.0, "recall": tp / actual if actual else 1.0}

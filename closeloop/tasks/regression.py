@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from pydantic import FiniteFloat
@@ -18,9 +19,10 @@ class RegressionTask(Task):
     output_description = "a finite number"
     metric_names = ("mae", "rmse")
 
-    def _metrics(self, outputs: list[Any], truths: list[Any]) -> dict[str, float]:
-        errors = [o - t for o, t in zip(outputs, truths, strict=True)]
-        return {
-            "mae": math.fsum(abs(e) for e in errors) / len(errors),
-            "rmse": math.sqrt(math.fsum(e * e for e in errors) / len(errors)),
-        }
+    def _statistics(self, output: Any, truth: Any) -> dict[str, float]:
+        error = float(output) - float(truth)
+        return {"n": 1.0, "abs_error": abs(error), "squared_error": error * error}
+
+    def _from_statistics(self, totals: Mapping[str, float]) -> dict[str, float]:
+        n = totals["n"]
+        return {"mae": totals["abs_error"] / n, "rmse": math.sqrt(totals["squared_error"] / n)}

@@ -8,6 +8,7 @@ from rapidfuzz.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from pydantic import StrictStr
@@ -15,21 +16,19 @@ from rapidfuzz.distance import Levenshtein
 
 from closeloop.tasks.base import Task, TaskError
 
-__all__ = ["OcrTask", "SpeechToTextTask", "TextTask", "error_rates"]
+__all__ = ["OcrTask", "SpeechToTextTask", "TextTask", "edit_counts"]
 
 
-def error_rates(outputs: list[str], truths: list[str]) -> dict[str, float]:
-    char_edits = char_total = word_edits = word_total = 0
-    for output, truth in zip(outputs, truths, strict=True):
-        hypothesis, reference = output.strip(), truth.strip()
-        char_edits += Levenshtein.distance(reference, hypothesis)
-        char_total += len(reference)
-        words = reference.split()
-        word_edits += Levenshtein.distance(words, hypothesis.split())
-        word_total += len(words)
-    if char_total == 0 or word_total == 0:
-        raise TaskError("text: every ground truth is empty; error rates are undefined")
-    return {"cer": char_edits / char_total, "wer": word_edits / word_total}
+def edit_counts(output: str, truth: str) -> dict[str, float]:
+    """Character and word edits of one pair, with the reference's lengths."""
+    hypothesis, reference = output.strip(), truth.strip()
+    words = reference.split()
+    return {
+        "char_edits": float(Levenshtein.distance(reference, hypothesis)),
+        "char_total": float(len(reference)),
+        "word_edits": float(Levenshtein.distance(words, hypothesis.split())),
+        "word_total": float(len(words)),
+    }
 
 
 class TextTask(Task):
@@ -37,8 +36,16 @@ class TextTask(Task):
     output_description = "a string"
     metric_names = ("cer", "wer")
 
-    def _metrics(self, outputs: list[Any], truths: list[Any]) -> dict[str, float]:
-        return error_rates(outputs, truths)
+    def _statistics(self, output: Any, truth: Any) -> dict[str, float]:
+        return {"n": 1.0, **edit_counts(output, truth)}
+
+    def _from_statistics(self, totals: Mapping[str, float]) -> dict[str, float]:
+        if not totals.get("char_total") or not totals.get("word_total"):
+            raise TaskError("text: every ground truth is empty; error rates are undefined")
+        return {
+            "cer": totals["char_edits"] / totals["char_total"],
+            "wer": totals["word_edits"] / totals["word_total"],
+        }
 
 
 class OcrTask(TextTask):

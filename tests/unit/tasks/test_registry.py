@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pytest
 
 from closeloop.tasks import Task, TaskError, get_task, task_names
@@ -38,5 +40,35 @@ class CountTask(Task):
     output_description = "a whole number"
     metric_names = ("exact",)
 
-    def _metrics(self, outputs: list, truths: list) -> dict[str, float]:
-        return {"exact": sum(o == t for o, t in zip(outputs, truths, strict=True)) / len(truths)}
+    def _statistics(self, output: int, truth: int) -> dict[str, float]:
+        return {"n": 1.0, "exact": float(output == truth)}
+
+    def _from_statistics(self, totals: Mapping[str, float]) -> dict[str, float]:
+        return {"exact": totals["exact"] / totals["n"]}
+
+
+@pytest.mark.parametrize(
+    ("task", "outputs", "truths"),
+    [
+        ("classification", [1, 2, 2, "2", 3], [1, 2, 3, 2, 3]),
+        ("regression", [1.0, 2.5, -3.0], [1.5, 2.0, 0.0]),
+        ("ocr", ["helo world", "abc"], ["hello world", "abd"]),
+        (
+            "detection",
+            [[{"box": [0, 0, 1, 1], "label": "a"}], []],
+            [[{"box": [0, 0, 1, 1], "label": "a"}], []],
+        ),
+    ],
+)
+def test_statistics_split_anywhere_sum_to_the_same_metrics(task: str, outputs: list, truths: list) -> None:
+    """A window is any split of a stream: summing two halves' statistics must change nothing."""
+    from collections import Counter
+
+    plugin = get_task(task)
+    whole = plugin.metrics(outputs, truths)
+    for cut in range(1, len(outputs)):
+        totals: Counter[str] = Counter()
+        for part in (slice(None, cut), slice(cut, None)):
+            for o, t in zip(outputs[part], truths[part], strict=True):
+                totals.update(plugin.statistics(o, t))
+        assert plugin.from_statistics(totals) == pytest.approx(whole, abs=1e-12)
