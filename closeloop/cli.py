@@ -45,11 +45,11 @@ def _reporter(started: float):
 
 def _status_table(rows: list[ServiceStatus]) -> Table:
     table = Table(title="closeloop local stack")
-    for column in ("service", "pid", "port", "healthy", "URL"):
+    for column in ("service", "pid / job", "port", "healthy", "URL"):
         table.add_column(column)
     for row in rows:
         healthy = "[green]yes[/]" if row.health.ok else f"[red]no[/] [dim]{row.health.detail}[/]"
-        pids = ", ".join(map(str, row.pids)) or "-"
+        pids = ", ".join(row.ids) or "-"
         table.add_row(row.name, pids, str(row.port), healthy, row.url)
     return table
 

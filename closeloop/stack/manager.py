@@ -7,19 +7,12 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-
-import psutil
+from functools import partial
 
 from closeloop.config import Settings
 from closeloop.errors import ServiceUnhealthyError, SetupMissingError, StackError
 from closeloop.stack.layout import Layout
-from closeloop.stack.process import (
-    ProcessRecord,
-    alive,
-    marked_processes,
-    port_owner,
-    stop,
-)
+from closeloop.stack.process import ProcessRecord, marked_processes, port_owner, stop
 from closeloop.stack.registry import build_services
 from closeloop.stack.service import Health, Service
 
@@ -40,14 +33,15 @@ def _quiet(_service: str, _message: str) -> None:
 @dataclass(frozen=True)
 class ServiceStatus:
     name: str
-    pids: list[int]
+    #: What runs: pids, or for a Flink job its id.
+    ids: list[str]
     port: int
     url: str
     health: Health
 
     @property
     def running(self) -> bool:
-        return bool(self.pids)
+        return bool(self.ids)
 
 
 def log_tail(service: Service, lines: int = 40) -> str:
@@ -90,16 +84,17 @@ class LocalStack:
     def _record(self, service: Service) -> ProcessRecord | None:
         return ProcessRecord.load(self.layout.run, service.name)
 
-    def running_pids(self, service: Service) -> list[int]:
-        record = self._record(service)
-        return alive(record) if record else []
+    def running(self, service: Service) -> list[str]:
+        """What of the service runs now: pids, or a Flink job id."""
+        return service.running(self._record(service))
 
     def status(self, names: Iterable[str] | None = None) -> list[ServiceStatus]:
         result = []
         for service in self.select(names, with_dependencies=False):
-            pids = self.running_pids(service)
-            health = service.probe() if pids else Health(False, "not running")
-            result.append(ServiceStatus(service.name, pids, service.port, service.url, health))
+            record = self._record(service)
+            running = service.running(record)
+            health = service.probe() if running else Health(False, service.not_running(record))
+            result.append(ServiceStatus(service.name, running, service.port, service.url, health))
         return result
 
     # Start ------------------------------------------------------------------------
@@ -117,7 +112,7 @@ class LocalStack:
             if missing := service.missing():
                 raise SetupMissingError(service.name, missing)
         for service in chosen:
-            if not self.running_pids(service):
+            if not self.running(service):
                 self._check_ports(service)
 
         ready = {service.name: threading.Event() for service in chosen}
@@ -145,7 +140,7 @@ class LocalStack:
     def _bring_up(self, service: Service, report: Reporter, failed: threading.Event) -> bool:
         """Start one service if needed and wait until it is healthy; False if `up` gave up."""
         started = time.monotonic()
-        if self.running_pids(service):
+        if self.running(service):
             if service.probe().ok:
                 # Idempotent: recreates topics or buckets deleted while the stack ran.
                 service.provision()
@@ -159,7 +154,7 @@ class LocalStack:
         last_nag = time.monotonic()
         deadline = started + self._timeout(service)
         while not failed.is_set():
-            if not self.running_pids(service):
+            if not self.running(service):
                 raise ServiceUnhealthyError(service.name, "its process exited", log_tail(service))
             health = service.probe()
             now = time.monotonic()
@@ -198,17 +193,9 @@ class LocalStack:
             record = self._record(service)
             if record is None:
                 continue
-            procs = []
-            for pid in alive(record):
-                try:
-                    procs.append(psutil.Process(pid))
-                except psutil.NoSuchProcess:
-                    continue
-            if procs:
-                report(service.name, f"stopping pid {', '.join(str(p.pid) for p in procs)}")
-                killed = stop(procs)
-                if killed:
-                    report(service.name, f"killed after the grace period: {killed}")
+            if running := service.running(record):
+                report(service.name, f"stopping {', '.join(running)}")
+                service.terminate(record, report=partial(report, service.name))
             ProcessRecord.forget(self.layout.run, service.name)
             report(service.name, "stopped")
         if not names:

@@ -40,6 +40,8 @@ class ProcessRecord:
     pids: list[int]
     command: list[str]
     started_at: float = field(default_factory=time.time)
+    #: For a job submitted to a cluster rather than a process: its id there.
+    job_id: str | None = None
 
     def save(self, run_dir: Path) -> None:
         run_dir.mkdir(parents=True, exist_ok=True)

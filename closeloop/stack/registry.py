@@ -6,6 +6,7 @@ from closeloop.config import Settings
 from closeloop.stack.layout import Layout
 from closeloop.stack.service import Service
 from closeloop.stack.services.airflow import AirflowService
+from closeloop.stack.services.feedback_job import FeedbackJobService
 from closeloop.stack.services.flink import FlinkService
 from closeloop.stack.services.gateway import GatewayService
 from closeloop.stack.services.kafka import KafkaService
@@ -24,6 +25,7 @@ SERVICE_TYPES: tuple[type[Service], ...] = (
     StatsdExporterService,
     AirflowService,
     FlinkService,
+    FeedbackJobService,
     GatewayService,
     PrometheusService,
 )

@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import ClassVar
 
 import httpx
+import psutil
 
 from closeloop.config import Settings
 from closeloop.errors import StackError
 from closeloop.stack.layout import Layout
-from closeloop.stack.process import ProcessRecord, spawn
+from closeloop.stack.process import ProcessRecord, alive, spawn, stop
 
 __all__ = ["Health", "Service", "http_probe"]
 
@@ -108,6 +109,25 @@ class Service(ABC):
             marker=str(self.layout.state),
         )
         return ProcessRecord(service=self.name, pids=[proc.pid], command=command)
+
+    def running(self, record: ProcessRecord | None) -> list[str]:
+        """What of the service runs now, by the record `start` wrote: its live pids."""
+        return [str(pid) for pid in alive(record)] if record else []
+
+    def not_running(self, record: ProcessRecord | None) -> str:
+        """Why the service is not running, for `status`."""
+        return "not running"
+
+    def terminate(self, record: ProcessRecord, *, report: Callable[[str], None]) -> None:
+        """Stop what `start` started: its processes and their children, SIGTERM then SIGKILL."""
+        procs = []
+        for pid in alive(record):
+            try:
+                procs.append(psutil.Process(pid))
+            except psutil.NoSuchProcess:
+                continue
+        if killed := stop(procs):
+            report(f"killed after the grace period: {killed}")
 
     @abstractmethod
     def probe(self) -> Health:

@@ -24,14 +24,14 @@ def test_up_status_down_leaves_no_process(private_stack: LocalStack) -> None:
     messages: list[tuple[str, str]] = []
     rows = private_stack.up(["kafka", "minio"], report=lambda s, m: messages.append((s, m)))
     assert {r.name: r.health.ok for r in rows} == {"kafka": True, "minio": True}
-    pids = {r.name: r.pids for r in rows}
+    pids = {r.name: r.ids for r in rows}
     assert all(pids.values())
     assert ("kafka", "starting") in messages
 
     # A second `up` is a no-op: same processes, nothing started.
     messages.clear()
     again = private_stack.up(["kafka", "minio"], report=lambda s, m: messages.append((s, m)))
-    assert {r.name: r.pids for r in again} == pids
+    assert {r.name: r.ids for r in again} == pids
     assert sorted(messages) == [("kafka", "already running"), ("minio", "already running")]
 
     runner = CliRunner()

@@ -1,0 +1,145 @@
+"""The streaming feedback job, submitted to the local Flink session cluster with `flink run -py`.
+
+Not a process of its own: `up` submits it (or adopts a running job of the same
+name), `status` asks Flink's REST API for its state, and `down` cancels it.
+Its checkpoints stay behind for a restart.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from closeloop.errors import StackError
+from closeloop.stack.process import ProcessRecord
+from closeloop.stack.service import Health, Service
+from closeloop.stack.services.flink import FlinkService
+
+__all__ = ["FeedbackJobService"]
+
+_ACTIVE = {"INITIALIZING", "CREATED", "RUNNING", "RESTARTING", "RECONCILING"}
+
+
+class FeedbackJobService(Service):
+    name = "feedback-job"
+    depends_on = ("kafka", "flink")
+    # Submitting starts a Python client and plans the SQL: tens of seconds on 2 cores.
+    startup_timeout = 180.0
+
+    @property
+    def flink(self) -> FlinkService:
+        return FlinkService(self.settings, self.layout)
+
+    @property
+    def port(self) -> int:
+        return self.settings.flink_rest_port
+
+    @property
+    def ports(self) -> list[int]:
+        return []  # it listens on nothing; Flink does
+
+    @property
+    def url(self) -> str:
+        return f"{self.flink.url}/#/job/running"
+
+    @property
+    def job_file(self) -> Path:
+        return self.layout.project / "flink" / "feedback_job.py"
+
+    @property
+    def job_name(self) -> str:
+        from closeloop.streaming.settings import FeedbackJobSettings
+
+        return FeedbackJobSettings.model_fields["job_name"].default
+
+    def missing(self) -> list[str]:
+        return self.flink.missing()
+
+    def log_files(self) -> list[Path]:
+        return [self.log_path]
+
+    def environment(self) -> dict[str, str]:
+        s = self.settings
+        return {
+            **self.flink.environment(),
+            # The job reads closeloop's settings at submission; pin what the stack derived.
+            "CLOSELOOP_STATE_DIR": str(self.layout.state),
+            "CLOSELOOP_KAFKA_BOOTSTRAP": s.kafka_bootstrap,
+            "CLOSELOOP_S3_ENDPOINT": s.s3_endpoint,
+            "CLOSELOOP_MLFLOW_TRACKING_URI": s.mlflow_tracking_uri,
+        }
+
+    # Flink's REST API -------------------------------------------------------------------
+    def _get(self, path: str) -> dict:
+        response = httpx.get(f"{self.flink.url}{path}", timeout=5)
+        response.raise_for_status()
+        return response.json()
+
+    def _job_state(self, job_id: str) -> str | None:
+        try:
+            return self._get(f"/jobs/{job_id}")["state"]
+        except httpx.HTTPError:
+            return None
+
+    def _active_job(self) -> str | None:
+        """The id of a job of this name the cluster is running, if any."""
+        try:
+            jobs = self._get("/jobs/overview")["jobs"]
+        except httpx.HTTPError:
+            return None
+        for job in jobs:
+            if job["name"] == self.job_name and job["state"] in _ACTIVE:
+                return job["jid"]
+        return None
+
+    def _failure(self, job_id: str) -> str:
+        try:
+            exceptions = self._get(f"/jobs/{job_id}/exceptions")
+        except httpx.HTTPError:
+            return ""
+        root = (exceptions.get("root-exception") or "").strip().splitlines()
+        return root[0][:300] if root else ""
+
+    # Lifecycle --------------------------------------------------------------------------
+    def start(self) -> ProcessRecord:
+        command = self.flink.submit_command(self.job_file, detached=True)
+        if (job_id := self._active_job()) is None:
+            output = self.run_once(command, what="submitting the feedback job", timeout=self.startup_timeout)
+            found = re.search(r"JobID ([0-9a-f]{32})", output)
+            if found is None:
+                raise StackError(f"feedback-job: `flink run` printed no job id; see {self.log_path}")
+            job_id = found.group(1)
+        return ProcessRecord(service=self.name, pids=[], command=command, job_id=job_id)
+
+    def running(self, record: ProcessRecord | None) -> list[str]:
+        if record is None or record.job_id is None:
+            return []
+        return [f"job {record.job_id[:8]}"] if self._job_state(record.job_id) in _ACTIVE else []
+
+    def not_running(self, record: ProcessRecord | None) -> str:
+        if record is None or record.job_id is None:
+            return "not submitted"
+        state = self._job_state(record.job_id) or "unknown (is Flink up?)"
+        failure = self._failure(record.job_id) if state == "FAILED" else ""
+        return f"job {state}" + (f": {failure}" if failure else "")
+
+    def terminate(self, record: ProcessRecord, *, report: Callable[[str], None]) -> None:
+        if record.job_id is None:
+            return
+        try:
+            httpx.patch(f"{self.flink.url}/jobs/{record.job_id}", params={"mode": "cancel"}, timeout=10)
+        except httpx.HTTPError as exc:
+            report(f"could not cancel job {record.job_id}: {exc}")
+
+    def probe(self) -> Health:
+        job_id = self._active_job()
+        if job_id is None:
+            return Health(False, "no running job")
+        state = self._job_state(job_id)
+        return Health(state == "RUNNING", f"job {job_id[:8]} {state}")
+
+    def urls(self) -> dict[str, str]:
+        return {"feedback job": self.url}

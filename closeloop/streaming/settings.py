@@ -1,0 +1,45 @@
+"""The streaming job's settings: the shared ones plus windows, lateness and checkpoints."""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+
+from closeloop.config import Settings, env_file
+
+__all__ = ["FeedbackJobSettings", "load_job_settings"]
+
+
+class FeedbackJobSettings(Settings):
+    """Read like every closeloop setting: ``CLOSELOOP_<NAME>``, then .env, then the default."""
+
+    job_name: str = "closeloop-feedback"
+    window_s: int = Field(default=60, ge=1, description="Tumbling window size; the demo uses seconds.")
+    sliding_window_s: int = Field(
+        default=300, ge=1, description="The longer sliding window; it slides by window_s."
+    )
+    out_of_orderness_s: int = Field(
+        default=5, ge=0, description="How far behind the newest event an event may arrive and still count."
+    )
+    label_delay_s: int = Field(
+        default=86_400, ge=1, description="How long after its prediction feedback may arrive (24 h)."
+    )
+    idle_timeout_s: int = Field(
+        default=30,
+        ge=0,
+        description="A partition silent this long stops holding the watermark back; 0: never.",
+    )
+    checkpoint_interval_s: int = Field(default=10, ge=1)
+    job_parallelism: int = Field(default=1, ge=1)
+
+    @model_validator(mode="after")
+    def _sliding_is_a_multiple(self) -> FeedbackJobSettings:
+        if self.sliding_window_s % self.window_s or self.sliding_window_s <= self.window_s:
+            raise ValueError(
+                f"sliding_window_s ({self.sliding_window_s}) must be a larger multiple of "
+                f"window_s ({self.window_s}): the sliding window slides by one tumbling window"
+            )
+        return self
+
+
+def load_job_settings() -> FeedbackJobSettings:
+    return FeedbackJobSettings(_env_file=env_file())  # type: ignore[call-arg]

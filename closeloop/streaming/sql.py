@@ -1,0 +1,361 @@
+"""The feedback job's Flink SQL, as named statements built from the settings.
+
+Everything heavy runs as SQL in the JVM: parsing and checking events,
+deduplication, the prediction ⋈ feedback interval join, and the windowed
+counts and latency quantiles. Python UDFs (closeloop.streaming.udfs) only
+score labeled examples through their task plug-in and write the metrics events.
+
+The checks on incoming events are generated from the event contracts
+(closeloop.events): a required field there is a required field here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from closeloop.events import FeedbackEvent, PredictionEvent
+from closeloop.events.models import Event
+from closeloop.streaming.settings import FeedbackJobSettings
+from closeloop.tasks import task_names
+
+__all__ = ["JobSql", "build_sql", "contract_checks"]
+
+#: An event time as the serializer writes it: 2026-11-22T10:00:00.123Z.
+_TS_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?Z$"
+
+
+def _interval(seconds: int) -> str:
+    """A day-to-second interval literal: `INTERVAL 'n' SECOND` stops at 99 seconds."""
+    days, rest = divmod(seconds, 86_400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"INTERVAL '{days} {hours:02d}:{minutes:02d}:{secs:02d}' DAY TO SECOND"
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _event_time(column: str = "body") -> str:
+    """The event's `ts` as TIMESTAMP(3) in UTC, NULL when absent or not ISO-8601 with a Z."""
+    ts = f"JSON_VALUE({column}, '$.ts')"
+    return (
+        f"CASE WHEN REGEXP({ts}, {_quote(_TS_PATTERN)}) "
+        f"THEN TRY_CAST(REPLACE(REPLACE({ts}, 'T', ' '), 'Z', '') AS TIMESTAMP(3)) END"
+    )
+
+
+def contract_checks(
+    event: type[Event], *, numeric: dict[str, str] | None = None
+) -> list[tuple[str, str, str]]:
+    """(SQL condition that is true when broken, field, reason), in the order pydantic reports them.
+
+    Required fields come from the pydantic model; ``numeric`` adds range
+    checks on numbers (field -> SQL condition on ``{v}``, the value as DOUBLE).
+    """
+    checks: list[tuple[str, str, str]] = [
+        ("NOT (body IS JSON OBJECT)", "(event)", "not a JSON object"),
+        ("JSON_VALUE(body, '$.schema') IS NULL", "schema", "missing; every event names its type"),
+        (
+            f"JSON_VALUE(body, '$.schema') <> {_quote(event.SCHEMA)}",
+            "schema",
+            f"expected {event.SCHEMA!r}",
+        ),
+    ]
+    for name, field in event.model_fields.items():
+        key = field.alias or name
+        if field.is_required() and key != "schema":
+            checks.append((f"NOT JSON_EXISTS(body, '$.{key}')", key, "Field required"))
+    for key, condition in (numeric or {}).items():
+        value = f"TRY_CAST(JSON_VALUE(body, '$.{key}') AS DOUBLE)"
+        checks.append(
+            (
+                f"({value} IS NULL OR NOT ({condition.format(v=value)}))",
+                key,
+                "must be a number, " + condition.format(v="it"),
+            )
+        )
+    checks.append(
+        (
+            f"JSON_EXISTS(body, '$.ts') AND ({_event_time()}) IS NULL",
+            "ts",
+            "must be an ISO-8601 UTC time like 2026-11-22T10:00:00.123Z",
+        )
+    )
+    return checks
+
+
+def _problem(checks: list[tuple[str, str, str]]) -> str:
+    """A CASE giving "field<TAB>reason" for the first broken check, NULL for a valid event."""
+    whens = "\n        ".join(
+        f"WHEN {cond} THEN {_quote(field + chr(9) + reason)}" for cond, field, reason in checks
+    )
+    return f"CASE\n        {whens}\n        ELSE CAST(NULL AS STRING) END"
+
+
+@dataclass(frozen=True)
+class JobSql:
+    """The statements in the order the job runs them: DDL and views, then the inserts."""
+
+    ddl: list[str]
+    inserts: list[str]
+
+
+def _kafka_source(name: str, topic: str, s: FeedbackJobSettings, group: str) -> str:
+    idle = f"\n    'scan.watermark.idle-timeout' = '{s.idle_timeout_s} s'," if s.idle_timeout_s else ""
+    return f"""
+CREATE TABLE {name} (
+    message_key STRING,
+    body STRING,
+    `partition` INT METADATA VIRTUAL,
+    `offset` BIGINT METADATA VIRTUAL,
+    kafka_ts TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL,
+    -- Event time is the event's own `ts`; Kafka's timestamp stands in where it is
+    -- unreadable, so the row still flows (to the dead-letter topic).
+    event_ts AS COALESCE({_event_time()}, CAST(kafka_ts AS TIMESTAMP(3))),
+    WATERMARK FOR event_ts AS event_ts - {_interval(s.out_of_orderness_s)}
+) WITH (
+    'connector' = 'kafka',
+    'topic' = {_quote(topic)},
+    'properties.bootstrap.servers' = {_quote(s.kafka_bootstrap)},
+    'properties.group.id' = {_quote(group)},
+    'properties.isolation.level' = 'read_committed',
+    'scan.startup.mode' = 'group-offsets',
+    'properties.auto.offset.reset' = 'earliest',{idle}
+    'key.format' = 'raw',
+    'key.fields' = 'message_key',
+    'value.format' = 'raw',
+    'value.fields-include' = 'EXCEPT_KEY'
+)"""
+
+
+def _kafka_sink(name: str, topic: str, s: FeedbackJobSettings) -> str:
+    return f"""
+CREATE TABLE {name} (
+    k STRING,
+    v STRING
+) WITH (
+    'connector' = 'kafka',
+    'topic' = {_quote(topic)},
+    'properties.bootstrap.servers' = {_quote(s.kafka_bootstrap)},
+    'key.format' = 'raw',
+    'key.fields' = 'k',
+    'value.format' = 'raw',
+    'value.fields-include' = 'EXCEPT_KEY',
+    'sink.delivery-guarantee' = 'at-least-once'
+)"""
+
+
+def _dead_letter(source_topic: str, field: str, reason: str, rejected: str) -> str:
+    """A closeloop.dead-letter.v1 event, built in SQL from a rejected row."""
+    return f"""JSON_OBJECT(
+        'ts' VALUE DATE_FORMAT(CURRENT_TIMESTAMP, 'yyyy-MM-dd''T''HH:mm:ss.SSS''Z'''),
+        'schema' VALUE 'closeloop.dead-letter.v1',
+        'source_topic' VALUE {_quote(source_topic)},
+        'partition' VALUE {rejected}.`partition`,
+        'offset' VALUE {rejected}.`offset`,
+        'message_key' VALUE {rejected}.message_key,
+        'reason' VALUE {reason},
+        'field' VALUE {field},
+        'original_base64' VALUE TO_BASE64({rejected}.body),
+        'original' VALUE {rejected}.body,
+        'rejected_by' VALUE 'flink'
+        ABSENT ON NULL)"""
+
+
+def _windows(s: FeedbackJobSettings) -> dict[str, str]:
+    """Window kind -> the windowing TVF over {table}, on its event_ts."""
+    return {
+        "tumbling": f"TUMBLE(TABLE {{table}}, DESCRIPTOR(event_ts), {_interval(s.window_s)})",
+        "sliding": (
+            f"HOP(TABLE {{table}}, DESCRIPTOR(event_ts), {_interval(s.window_s)}, "
+            f"{_interval(s.sliding_window_s)})"
+        ),
+    }
+
+
+def build_sql(s: FeedbackJobSettings) -> JobSql:
+    topics = s.topics
+    group = f"{s.job_name}"
+    tasks = ", ".join(_quote(t) for t in task_names())
+    prediction_checks = contract_checks(PredictionEvent, numeric={"latency_ms": "{v} >= 0"})
+    prediction_checks.insert(
+        len(prediction_checks) - 1,
+        (
+            f"JSON_VALUE(body, '$.task') NOT IN ({tasks})",
+            "task",
+            f"unknown task; known tasks: {', '.join(task_names())}",
+        ),
+    )
+    wrapped_output = "JSON_QUERY(body, '$.output' WITH UNCONDITIONAL ARRAY WRAPPER)"
+    prediction_checks.append(
+        (
+            f"JSON_VALUE(body, '$.error') IS NULL AND {wrapped_output} = '[null]'",
+            "output",
+            "must not be null unless error is set",
+        )
+    )
+    feedback_checks = contract_checks(FeedbackEvent)
+
+    ddl = [
+        _kafka_source("prediction_source", topics.predictions, s, f"{group}-predictions"),
+        _kafka_source("feedback_source", topics.feedback, s, f"{group}-feedback"),
+        _kafka_sink("metrics_sink", topics.metrics, s),
+        _kafka_sink("dlq_sink", topics.dlq, s),
+        f"""
+CREATE TEMPORARY VIEW prediction_checked AS
+SELECT
+    message_key, body, `partition`, `offset`, event_ts,
+    {_problem(prediction_checks)} AS problem
+FROM prediction_source""",
+        f"""
+CREATE TEMPORARY VIEW feedback_checked AS
+SELECT
+    message_key, body, `partition`, `offset`, event_ts,
+    {_problem(feedback_checks)} AS problem
+FROM feedback_source""",
+        """
+CREATE TEMPORARY VIEW prediction_parsed AS
+SELECT
+    JSON_VALUE(body, '$.prediction_id') AS prediction_id,
+    JSON_VALUE(body, '$.model_name') AS model_name,
+    JSON_VALUE(body, '$.model_version') AS model_version,
+    JSON_VALUE(body, '$.task') AS task,
+    -- Always wrapped, so 3 and "3" stay apart: the UDF unwraps it.
+    JSON_QUERY(body, '$.output' WITH UNCONDITIONAL ARRAY WRAPPER) AS output,
+    JSON_VALUE(body, '$.error') AS error,
+    TRY_CAST(JSON_VALUE(body, '$.latency_ms') AS DOUBLE) AS latency_ms,
+    event_ts
+FROM prediction_checked
+WHERE problem IS NULL""",
+        """
+CREATE TEMPORARY VIEW feedback_parsed AS
+SELECT
+    message_key, body, `partition`, `offset`,
+    JSON_VALUE(body, '$.prediction_id') AS prediction_id,
+    COALESCE(JSON_VALUE(body, '$.feedback_id'), TO_BASE64(body)) AS feedback_id,
+    JSON_QUERY(body, '$.ground_truth' WITH UNCONDITIONAL ARRAY WRAPPER) AS ground_truth,
+    event_ts
+FROM feedback_checked
+WHERE problem IS NULL""",
+        # The gateway delivers at least once: a retried event is an exact copy,
+        # so the first of each id is the event. Insert-only on event time.
+        """
+CREATE TEMPORARY VIEW prediction_unique AS
+SELECT prediction_id, model_name, model_version, task, output, error, latency_ms, event_ts
+FROM (
+    SELECT *, ROW_NUMBER() OVER (PARTITION BY prediction_id ORDER BY event_ts ASC) AS row_num
+    FROM prediction_parsed)
+WHERE row_num = 1""",
+        """
+CREATE TEMPORARY VIEW feedback_unique AS
+SELECT message_key, body, `partition`, `offset`, prediction_id, feedback_id, ground_truth, event_ts
+FROM (
+    SELECT *, ROW_NUMBER() OVER (PARTITION BY feedback_id ORDER BY event_ts ASC) AS row_num
+    FROM feedback_parsed)
+WHERE row_num = 1""",
+        # Feedback may come up to the label delay after its prediction (and a
+        # little before it, for clocks out of step). Unmatched feedback keeps
+        # NULLs on the right, once the watermark has passed its last chance.
+        f"""
+CREATE TEMPORARY VIEW feedback_joined AS
+SELECT
+    f.message_key, f.body, f.`partition`, f.`offset`,
+    f.prediction_id, f.ground_truth, f.event_ts AS feedback_ts,
+    p.model_name, p.model_version, p.task, p.output, p.error, p.event_ts AS prediction_ts
+FROM feedback_unique AS f
+LEFT JOIN prediction_unique AS p
+ON f.prediction_id = p.prediction_id
+AND p.event_ts BETWEEN f.event_ts - {_interval(s.label_delay_s)}
+                   AND f.event_ts + {_interval(s.out_of_orderness_s)}""",
+        # One label per prediction: the first feedback to arrive, by event time.
+        """
+CREATE TEMPORARY VIEW labeled AS
+SELECT message_key, body, `partition`, `offset`,
+       prediction_id, model_name, model_version, task, output, ground_truth, feedback_ts
+FROM (
+    SELECT *, ROW_NUMBER() OVER (PARTITION BY prediction_id ORDER BY feedback_ts ASC) AS row_num
+    FROM feedback_joined
+    WHERE model_name IS NOT NULL AND error IS NULL)
+WHERE row_num = 1""",
+        """
+CREATE TEMPORARY VIEW activity AS
+SELECT model_name, model_version, task, 'prediction' AS kind, latency_ms,
+       CASE WHEN error IS NULL THEN 0 ELSE 1 END AS failed, event_ts
+FROM prediction_unique
+UNION ALL
+SELECT model_name, model_version, task, 'feedback', CAST(NULL AS DOUBLE), 0, feedback_ts
+FROM feedback_joined WHERE model_name IS NOT NULL
+UNION ALL
+SELECT model_name, model_version, task, 'labeled', CAST(NULL AS DOUBLE), 0, feedback_ts
+FROM labeled""",
+        # Scored once per labeled example; a label the task cannot score carries a problem.
+        """
+CREATE TEMPORARY VIEW scored AS
+SELECT l.message_key, l.body, l.`partition`, l.`offset`, l.model_name, l.model_version,
+       s.stat_key, s.stat_value, s.problem, l.feedback_ts AS event_ts
+FROM labeled AS l,
+LATERAL TABLE(task_statistics(l.task, l.output, l.ground_truth)) AS s(stat_key, stat_value, problem)""",
+        """
+CREATE TEMPORARY VIEW statistics AS
+SELECT model_name, model_version, stat_key, stat_value, event_ts FROM scored WHERE problem IS NULL""",
+    ]
+
+    field, reason = "SPLIT_INDEX(problem, CHR(9), 0)", "REPLACE(problem, CHR(9), ': ')"
+    unmatched = _quote(
+        f"prediction_id: no prediction with this id within the label delay ({s.label_delay_s} s)"
+    )
+    inserts = [
+        f"""
+INSERT INTO dlq_sink
+SELECT message_key, {_dead_letter(topics.predictions, field, reason, "r")}
+FROM prediction_checked AS r
+WHERE problem IS NOT NULL""",
+        f"""
+INSERT INTO dlq_sink
+SELECT message_key, {_dead_letter(topics.feedback, field, reason, "r")}
+FROM feedback_checked AS r
+WHERE problem IS NOT NULL""",
+        f"""
+INSERT INTO dlq_sink
+SELECT message_key, {_dead_letter(topics.feedback, "'prediction_id'", unmatched, "r")}
+FROM feedback_joined AS r
+WHERE model_name IS NULL""",
+        f"""
+INSERT INTO dlq_sink
+SELECT message_key, {_dead_letter(topics.feedback, "'ground_truth'", "problem", "r")}
+FROM scored AS r
+WHERE problem IS NOT NULL""",
+    ]
+    for kind, window in _windows(s).items():
+        counts = window.format(table="activity")
+        stats = window.format(table="statistics")
+        inserts.append(
+            f"""
+INSERT INTO metrics_sink
+SELECT c.model_name, metrics_event(
+    c.model_name, c.model_version, c.task, '{kind}', c.window_start, c.window_end,
+    c.predictions, c.errors, c.feedback, c.labeled, c.latency, t.totals)
+FROM (
+    SELECT window_start, window_end, model_name, model_version, task,
+        SUM(CASE WHEN kind = 'prediction' THEN 1 ELSE 0 END) AS predictions,
+        SUM(CASE WHEN kind = 'prediction' THEN failed ELSE 0 END) AS errors,
+        SUM(CASE WHEN kind = 'feedback' THEN 1 ELSE 0 END) AS feedback,
+        SUM(CASE WHEN kind = 'labeled' THEN 1 ELSE 0 END) AS labeled,
+        PERCENTILE(latency_ms, ARRAY[0.5, 0.95, 0.99]) AS latency
+    FROM TABLE({counts})
+    GROUP BY window_start, window_end, model_name, model_version, task
+) AS c
+LEFT JOIN (
+    SELECT window_start, window_end, model_name, model_version,
+        JSON_OBJECTAGG(KEY stat_key VALUE total) AS totals
+    FROM (
+        SELECT window_start, window_end, model_name, model_version, stat_key, SUM(stat_value) AS total
+        FROM TABLE({stats})
+        GROUP BY window_start, window_end, model_name, model_version, stat_key)
+    GROUP BY window_start, window_end, model_name, model_version
+) AS t
+ON c.window_start = t.window_start AND c.window_end = t.window_end
+AND c.model_name = t.model_name AND c.model_version = t.model_version"""
+        )
+    return JobSql(ddl=ddl, inserts=inserts)

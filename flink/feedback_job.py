@@ -1,0 +1,63 @@
+"""The streaming feedback job: predictions ⋈ feedback into live metrics, on Flink.
+
+    flink run --detached -py flink/feedback_job.py            # settings from CLOSELOOP_*
+    flink run -py flink/feedback_job.py --print-sql           # show the statements, submit nothing
+
+Reads closeloop.predictions and closeloop.feedback, sends invalid events and
+unmatched feedback to closeloop.dlq, and writes tumbling and sliding window
+metrics per model version to closeloop.metrics. Every address, topic, window
+and delay comes from closeloop's settings (closeloop.streaming.settings).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from pyflink.table import EnvironmentSettings, TableEnvironment
+
+from closeloop.streaming.settings import load_job_settings
+from closeloop.streaming.sql import build_sql
+from closeloop.streaming.udfs import metrics_event, task_statistics
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--print-sql", action="store_true", help="print the SQL and exit")
+    args = parser.parse_args()
+
+    settings = load_job_settings()
+    sql = build_sql(settings)
+    if args.print_sql:
+        print(";\n".join([*sql.ddl, *sql.inserts]) + ";")
+        return
+
+    t_env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
+    config = t_env.get_config()
+    config.set("pipeline.name", settings.job_name)
+    config.set("parallelism.default", str(settings.job_parallelism))
+    config.set("table.local-time-zone", "UTC")
+    config.set("execution.checkpointing.interval", f"{settings.checkpoint_interval_s} s")
+    config.set("execution.checkpointing.mode", "EXACTLY_ONCE")
+    config.set("execution.checkpointing.externalized-checkpoint-retention", "RETAIN_ON_CANCELLATION")
+    # Deduplication state must outlive the label delay; the interval join and
+    # windows clean their own state as the watermark passes.
+    state_ttl = settings.label_delay_s + settings.sliding_window_s + settings.out_of_orderness_s
+    config.set("table.exec.state.ttl", f"{state_ttl} s")
+    # Bigger bundles for the Python UDFs: several times the default throughput.
+    config.set("python.fn-execution.bundle.size", "10000")
+    config.set("python.fn-execution.arrow.batch.size", "10000")
+
+    t_env.create_temporary_function("task_statistics", task_statistics)
+    t_env.create_temporary_function("metrics_event", metrics_event)
+    for statement in sql.ddl:
+        t_env.execute_sql(statement)
+    statements = t_env.create_statement_set()
+    for insert in sql.inserts:
+        statements.add_insert_sql(insert)
+    statements.execute()
+
+
+if __name__ == "__main__":
+    main()
