@@ -28,6 +28,12 @@ class FeedbackJobSettings(Settings):
         ge=0,
         description="A partition silent this long stops holding the watermark back; 0: never.",
     )
+    max_clock_skew_s: int = Field(
+        default=300,
+        ge=0,
+        description="An event stamped this much later than Kafka received it is refused: "
+        "it would move the watermark past everything else.",
+    )
     checkpoint_interval_s: int = Field(default=10, ge=1)
     job_parallelism: int = Field(default=1, ge=1)
 

@@ -20,6 +20,8 @@ from closeloop.tasks import task_names
 
 __all__ = ["JobSql", "build_sql", "contract_checks"]
 
+_EPOCH = "TIMESTAMP '1970-01-01 00:00:00.000'"
+
 #: An event time as the serializer writes it: 2026-11-22T10:00:00.123Z.
 _TS_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?Z$"
 
@@ -46,12 +48,14 @@ def _event_time(column: str = "body") -> str:
 
 
 def contract_checks(
-    event: type[Event], *, numeric: dict[str, str] | None = None
+    event: type[Event], *, numeric: dict[str, str] | None = None, nullable: frozenset[str] = frozenset()
 ) -> list[tuple[str, str, str]]:
     """(SQL condition that is true when broken, field, reason), in the order pydantic reports them.
 
     Required fields come from the pydantic model; ``numeric`` adds range
     checks on numbers (field -> SQL condition on ``{v}``, the value as DOUBLE).
+    Flink's JSON functions cannot tell a null from a missing member, so a
+    required field that may be null (``nullable``) is not checked here.
     """
     checks: list[tuple[str, str, str]] = [
         ("NOT (body IS JSON OBJECT)", "(event)", "not a JSON object"),
@@ -64,7 +68,7 @@ def contract_checks(
     ]
     for name, field in event.model_fields.items():
         key = field.alias or name
-        if field.is_required() and key != "schema":
+        if field.is_required() and key != "schema" and key not in nullable:
             checks.append((f"NOT JSON_EXISTS(body, '$.{key}')", key, "Field required"))
     for key, condition in (numeric or {}).items():
         value = f"TRY_CAST(JSON_VALUE(body, '$.{key}') AS DOUBLE)"
@@ -110,9 +114,15 @@ CREATE TABLE {name} (
     `partition` INT METADATA VIRTUAL,
     `offset` BIGINT METADATA VIRTUAL,
     kafka_ts TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL,
-    -- Event time is the event's own `ts`; Kafka's timestamp stands in where it is
-    -- unreadable, so the row still flows (to the dead-letter topic).
-    event_ts AS COALESCE({_event_time()}, CAST(kafka_ts AS TIMESTAMP(3))),
+    -- Event time is the event's own `ts`, or Kafka's timestamp where it has none
+    -- (the contract's default: now). A broken or far-future `ts` gets the epoch:
+    -- such a row goes to the dead-letter topic and must not move the watermark.
+    event_ts AS CASE
+        WHEN NOT (body IS JSON OBJECT) THEN {_EPOCH}
+        WHEN NOT JSON_EXISTS(body, '$.ts') THEN CAST(kafka_ts AS TIMESTAMP(3))
+        WHEN {_event_time()} <= CAST(kafka_ts AS TIMESTAMP(3)) + {_interval(s.max_clock_skew_s)}
+            THEN {_event_time()}
+        ELSE {_EPOCH} END,
     WATERMARK FOR event_ts AS event_ts - {_interval(s.out_of_orderness_s)}
 ) WITH (
     'connector' = 'kafka',
@@ -142,7 +152,9 @@ CREATE TABLE {name} (
     'key.fields' = 'k',
     'value.format' = 'raw',
     'value.fields-include' = 'EXCEPT_KEY',
-    'sink.delivery-guarantee' = 'at-least-once'
+    'sink.delivery-guarantee' = 'at-least-once',
+    -- Small batches, small buffers: the local TaskManager's heap is small.
+    'properties.buffer.memory' = '8388608'
 )"""
 
 
@@ -178,7 +190,9 @@ def build_sql(s: FeedbackJobSettings) -> JobSql:
     topics = s.topics
     group = f"{s.job_name}"
     tasks = ", ".join(_quote(t) for t in task_names())
-    prediction_checks = contract_checks(PredictionEvent, numeric={"latency_ms": "{v} >= 0"})
+    prediction_checks = contract_checks(
+        PredictionEvent, numeric={"latency_ms": "{v} >= 0"}, nullable=frozenset({"output"})
+    )
     prediction_checks.insert(
         len(prediction_checks) - 1,
         (
@@ -190,12 +204,19 @@ def build_sql(s: FeedbackJobSettings) -> JobSql:
     wrapped_output = "JSON_QUERY(body, '$.output' WITH UNCONDITIONAL ARRAY WRAPPER)"
     prediction_checks.append(
         (
-            f"JSON_VALUE(body, '$.error') IS NULL AND {wrapped_output} = '[null]'",
+            f"JSON_VALUE(body, '$.error') IS NULL AND {wrapped_output} IS NULL",
             "output",
             "must not be null unless error is set",
         )
     )
     feedback_checks = contract_checks(FeedbackEvent)
+    future = (
+        f"{_event_time()} > CAST(kafka_ts AS TIMESTAMP(3)) + {_interval(s.max_clock_skew_s)}",
+        "ts",
+        f"more than {s.max_clock_skew_s} s after the time Kafka received the event",
+    )
+    prediction_checks.append(future)
+    feedback_checks.append(future)
 
     ddl = [
         _kafka_source("prediction_source", topics.predictions, s, f"{group}-predictions"),
@@ -305,34 +326,31 @@ SELECT model_name, model_version, stat_key, stat_value, event_ts FROM scored WHE
     unmatched = _quote(
         f"prediction_id: no prediction with this id within the label delay ({s.label_delay_s} s)"
     )
-    inserts = [
-        f"""
+    # One INSERT per sink (UNION ALL): each INSERT would get a Kafka producer,
+    # and its buffers, of its own.
+    dead_letters = f"""
 INSERT INTO dlq_sink
 SELECT message_key, {_dead_letter(topics.predictions, field, reason, "r")}
 FROM prediction_checked AS r
-WHERE problem IS NOT NULL""",
-        f"""
-INSERT INTO dlq_sink
+WHERE problem IS NOT NULL
+UNION ALL
 SELECT message_key, {_dead_letter(topics.feedback, field, reason, "r")}
 FROM feedback_checked AS r
-WHERE problem IS NOT NULL""",
-        f"""
-INSERT INTO dlq_sink
+WHERE problem IS NOT NULL
+UNION ALL
 SELECT message_key, {_dead_letter(topics.feedback, "'prediction_id'", unmatched, "r")}
 FROM feedback_joined AS r
-WHERE model_name IS NULL""",
-        f"""
-INSERT INTO dlq_sink
+WHERE model_name IS NULL
+UNION ALL
 SELECT message_key, {_dead_letter(topics.feedback, "'ground_truth'", "problem", "r")}
 FROM scored AS r
-WHERE problem IS NOT NULL""",
-    ]
+WHERE problem IS NOT NULL"""
+    windowed = []
     for kind, window in _windows(s).items():
         counts = window.format(table="activity")
         stats = window.format(table="statistics")
-        inserts.append(
+        windowed.append(
             f"""
-INSERT INTO metrics_sink
 SELECT c.model_name, metrics_event(
     c.model_name, c.model_version, c.task, '{kind}', c.window_start, c.window_end,
     c.predictions, c.errors, c.feedback, c.labeled, c.latency, t.totals)
@@ -358,4 +376,6 @@ LEFT JOIN (
 ON c.window_start = t.window_start AND c.window_end = t.window_end
 AND c.model_name = t.model_name AND c.model_version = t.model_version"""
         )
+    metrics = "\nINSERT INTO metrics_sink" + "\nUNION ALL".join(windowed)
+    inserts = [dead_letters, metrics]
     return JobSql(ddl=ddl, inserts=inserts)

@@ -17,6 +17,7 @@ from closeloop.errors import StackError
 from closeloop.stack.process import ProcessRecord
 from closeloop.stack.service import Health, Service
 from closeloop.stack.services.flink import FlinkService
+from closeloop.streaming.settings import load_job_settings
 
 __all__ = ["FeedbackJobService"]
 
@@ -51,9 +52,8 @@ class FeedbackJobService(Service):
 
     @property
     def job_name(self) -> str:
-        from closeloop.streaming.settings import FeedbackJobSettings
-
-        return FeedbackJobSettings.model_fields["job_name"].default
+        # The name the job will run under: the job reads its own settings at submission.
+        return load_job_settings().job_name
 
     def missing(self) -> list[str]:
         return self.flink.missing()

@@ -1,0 +1,60 @@
+"""Run the feedback job on the local Flink cluster against a test's own topics."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+from confluent_kafka import Producer
+
+from closeloop.config import Settings, Topics
+from closeloop.kafka.admin import ensure_topics
+from closeloop.stack.manager import LocalStack
+from closeloop.stack.process import ProcessRecord
+from closeloop.stack.services.feedback_job import FeedbackJobService
+
+Message = tuple[str, bytes]
+
+
+@pytest.fixture
+def topics(settings: Settings) -> Topics:
+    """A fresh set of the job's topics, one partition each, so event order is the send order."""
+    prefix = f"test-{uuid.uuid4().hex[:8]}"
+    names = Topics(prefix)
+    ensure_topics(settings.kafka_bootstrap, names.all(), partitions=1)
+    return names
+
+
+@pytest.fixture
+def send(settings: Settings) -> Callable[[str, list[Message]], None]:
+    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap, "linger.ms": 20})
+
+    def send(topic: str, messages: list[Message]) -> None:
+        for key, value in messages:
+            producer.produce(topic, key=key, value=value)
+        assert producer.flush(30) == 0
+
+    return send
+
+
+@pytest.fixture
+def run_job(
+    stack: LocalStack, topics: Topics, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[..., ProcessRecord]]:
+    """Submit the feedback job on ``topics`` with job settings given as keywords; cancel it after."""
+    submitted: list[tuple[FeedbackJobService, ProcessRecord]] = []
+
+    def run(**job_settings: object) -> ProcessRecord:
+        prefix = topics.predictions.rsplit(".", 1)[0]
+        env = {"topic_prefix": prefix, "job_name": f"{prefix}-job", **job_settings}
+        for name, value in env.items():
+            monkeypatch.setenv(f"CLOSELOOP_{name.upper()}", str(value))
+        service = FeedbackJobService(stack.settings, stack.layout)
+        record = service.start()
+        submitted.append((service, record))
+        return record
+
+    yield run
+    for service, record in submitted:
+        service.terminate(record, report=print)

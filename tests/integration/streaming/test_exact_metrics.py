@@ -1,0 +1,95 @@
+"""The feedback job's numbers, checked one by one against an offline recomputation.
+
+Counts must match exactly and rates to 1e-9, for every tumbling and sliding
+window of every model, with out-of-order, duplicate, late, failed and
+malformed events in the stream.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+
+import pandas as pd
+import pytest
+
+from closeloop.config import Settings, Topics
+from closeloop.events import DeadLetterEvent, MetricsEvent
+from tests.integration.kafka_reading import read_events
+from tests.integration.streaming import scenario
+from tests.waiting import NotYet, eventually
+
+SETTINGS = {
+    "window_s": scenario.WINDOW_S,
+    "sliding_window_s": scenario.SLIDING_S,
+    "out_of_orderness_s": scenario.OUT_OF_ORDERNESS_S,
+    "label_delay_s": scenario.LABEL_DELAY_S,
+    "idle_timeout_s": 0,
+}
+
+
+def collect(settings: Settings, topic: str, keys: int) -> list:
+    return [e for _, e in read_events(settings.kafka_bootstrap, topic, {0: 0}, expected=keys, timeout=5)]
+
+
+def test_every_window_matches_the_offline_recomputation(
+    settings: Settings, topics: Topics, send: Callable, run_job: Callable
+) -> None:
+    s = scenario.build()
+    expected = scenario.expected_metrics(s)
+    send(topics.predictions, s.prediction_messages)
+    send(topics.feedback, s.feedback_messages)
+    run_job(**SETTINGS)
+
+    def window_key(e: MetricsEvent) -> tuple:
+        return (e.model_name, e.model_version, e.window.kind, pd.Timestamp(e.window.start))
+
+    @eventually(timeout=240, interval=2)
+    def all_windows() -> list[MetricsEvent]:
+        events = [e for e in collect(settings, topics.metrics, 1000) if isinstance(e, MetricsEvent)]
+        seen = {window_key(e) for e in events}
+        if missing := set(expected) - seen:
+            raise NotYet(f"{len(missing)} of {len(expected)} windows missing, e.g. {sorted(missing)[:2]}")
+        return events
+
+    all_windows()
+    # Phase two: events for windows that have closed. They must change nothing.
+    send(topics.predictions, [*s.late_messages, s.last_flush[0]])
+    send(topics.feedback, [s.last_flush[1]])
+
+    @eventually(timeout=120, interval=2)
+    def past_the_late_events() -> list[MetricsEvent]:
+        events = [e for e in collect(settings, topics.metrics, 1000) if isinstance(e, MetricsEvent)]
+        if not any(e.model_name == scenario.FLUSH and e.window.kind == "tumbling" for e in events):
+            raise NotYet("the second flush has not closed the first flush's window yet")
+        return events
+
+    events = [e for e in past_the_late_events() if e.model_name != scenario.FLUSH]
+    keys = Counter(window_key(e) for e in events)
+    assert [k for k, n in keys.items() if n > 1] == [], "a window was emitted twice"
+    assert set(keys) == set(expected)
+
+    for event in events:
+        want = expected[window_key(event)]
+        where = f"{window_key(event)}"
+        assert (event.predictions, event.errors, event.feedback, event.labeled) == (
+            want["predictions"],
+            want["errors"],
+            want["feedback"],
+            want["labeled"],
+        ), where
+        assert event.label_coverage == pytest.approx(want["label_coverage"], abs=1e-9), where
+        assert event.error_rate == pytest.approx(want["error_rate"], abs=1e-9), where
+        if want["latency"] is None:
+            assert event.latency_ms is None, where
+        else:
+            got = [event.latency_ms.p50, event.latency_ms.p95, event.latency_ms.p99]
+            assert got == pytest.approx(want["latency"], abs=1e-9), where
+        assert event.quality.keys() == want["quality"].keys(), where
+        for metric, value in want["quality"].items():
+            assert event.quality[metric] == pytest.approx(value, abs=1e-9), f"{where} {metric}"
+
+    letters = [e for e in collect(settings, topics.dlq, 100) if isinstance(e, DeadLetterEvent)]
+    by_place = Counter((e.source_topic.rsplit(".", 1)[1], e.field) for e in letters)
+    assert by_place == s.dead_letters
+    assert all(e.rejected_by == "flink" and e.original_base64 for e in letters)
