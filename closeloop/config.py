@@ -90,6 +90,10 @@ class Settings(BaseSettings):
     lake_bucket: str = "closeloop-lake"
     reports_bucket: str = "closeloop-reports"
     artifacts_bucket: str = "closeloop-artifacts"
+    profiles_prefix: str = Field(
+        default="profiles",
+        description="Reference profiles live at lake_bucket/profiles_prefix/model/version.json.",
+    )
 
     # MLflow.
     mlflow_tracking_uri: str = Field(default="", description="Default: http://host:mlflow_port.")

@@ -50,7 +50,7 @@ def main() -> None:
     config.set("python.fn-execution.arrow.batch.size", "10000")
 
     t_env.create_temporary_function("task_statistics", task_statistics)
-    t_env.create_temporary_function("metrics_event", metrics_event)
+    t_env.create_temporary_function("metrics_event", metrics_event(settings, settings.profile_refresh_s))
     for statement in sql.ddl:
         t_env.execute_sql(statement)
     statements = t_env.create_statement_set()

@@ -34,6 +34,16 @@ class FeedbackJobSettings(Settings):
         description="An event stamped this much later than Kafka received it is refused: "
         "it would move the watermark past everything else.",
     )
+    drift_sample_rate: float = Field(
+        default=1.0,
+        gt=0,
+        le=1,
+        description="Share of predictions (by a hash of their id) whose inputs go into drift; "
+        "lower it at high rates to bound window state.",
+    )
+    profile_refresh_s: int = Field(
+        default=60, ge=1, description="How often a cached reference profile is read again."
+    )
     checkpoint_interval_s: int = Field(default=10, ge=1)
     job_parallelism: int = Field(default=1, ge=1)
 

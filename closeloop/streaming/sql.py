@@ -210,6 +210,8 @@ def build_sql(s: FeedbackJobSettings) -> JobSql:
         )
     )
     feedback_checks = contract_checks(FeedbackEvent)
+    per_mille = round(s.drift_sample_rate * 1000)
+    sampled = "TRUE" if per_mille >= 1000 else f"MOD(ABS(HASH_CODE(prediction_id)), 1000) < {per_mille}"
     future = (
         f"{_event_time()} > CAST(kafka_ts AS TIMESTAMP(3)) + {_interval(s.max_clock_skew_s)}",
         "ts",
@@ -246,6 +248,7 @@ SELECT
     JSON_QUERY(body, '$.output' WITH UNCONDITIONAL ARRAY WRAPPER) AS output,
     JSON_VALUE(body, '$.error') AS error,
     TRY_CAST(JSON_VALUE(body, '$.latency_ms') AS DOUBLE) AS latency_ms,
+    JSON_QUERY(body, '$.inputs') AS inputs,
     event_ts
 FROM prediction_checked
 WHERE problem IS NULL""",
@@ -263,7 +266,7 @@ WHERE problem IS NULL""",
         # so the first of each id is the event. Insert-only on event time.
         """
 CREATE TEMPORARY VIEW prediction_unique AS
-SELECT prediction_id, model_name, model_version, task, output, error, latency_ms, event_ts
+SELECT prediction_id, model_name, model_version, task, output, error, latency_ms, inputs, event_ts
 FROM (
     SELECT *, ROW_NUMBER() OVER (PARTITION BY prediction_id ORDER BY event_ts ASC) AS row_num
     FROM prediction_parsed)
@@ -299,16 +302,23 @@ FROM (
     FROM feedback_joined
     WHERE model_name IS NOT NULL AND error IS NULL)
 WHERE row_num = 1""",
-        """
+        # Drift needs a window's inputs and outputs: a (hash-)sample of them rides
+        # along as JSON lines; the metrics UDF bins them at the window's end.
+        f"""
 CREATE TEMPORARY VIEW activity AS
 SELECT model_name, model_version, task, 'prediction' AS kind, latency_ms,
-       CASE WHEN error IS NULL THEN 0 ELSE 1 END AS failed, event_ts
+       CASE WHEN error IS NULL THEN 0 ELSE 1 END AS failed,
+       CASE WHEN {sampled} THEN inputs END AS inputs,
+       CASE WHEN {sampled} AND error IS NULL THEN output END AS output,
+       event_ts
 FROM prediction_unique
 UNION ALL
-SELECT model_name, model_version, task, 'feedback', CAST(NULL AS DOUBLE), 0, feedback_ts
+SELECT model_name, model_version, task, 'feedback', CAST(NULL AS DOUBLE), 0,
+       CAST(NULL AS STRING), CAST(NULL AS STRING), feedback_ts
 FROM feedback_joined WHERE model_name IS NOT NULL
 UNION ALL
-SELECT model_name, model_version, task, 'labeled', CAST(NULL AS DOUBLE), 0, feedback_ts
+SELECT model_name, model_version, task, 'labeled', CAST(NULL AS DOUBLE), 0,
+       CAST(NULL AS STRING), CAST(NULL AS STRING), feedback_ts
 FROM labeled""",
         # Scored once per labeled example; a label the task cannot score carries a problem.
         """
@@ -353,14 +363,17 @@ WHERE problem IS NOT NULL"""
             f"""
 SELECT c.model_name, metrics_event(
     c.model_name, c.model_version, c.task, '{kind}', c.window_start, c.window_end,
-    c.predictions, c.errors, c.feedback, c.labeled, c.latency, t.totals)
+    c.predictions, c.errors, c.feedback, c.labeled, c.latency, t.totals, c.inputs, c.outputs)
 FROM (
     SELECT window_start, window_end, model_name, model_version, task,
         SUM(CASE WHEN kind = 'prediction' THEN 1 ELSE 0 END) AS predictions,
         SUM(CASE WHEN kind = 'prediction' THEN failed ELSE 0 END) AS errors,
         SUM(CASE WHEN kind = 'feedback' THEN 1 ELSE 0 END) AS feedback,
         SUM(CASE WHEN kind = 'labeled' THEN 1 ELSE 0 END) AS labeled,
-        PERCENTILE(latency_ms, ARRAY[0.5, 0.95, 0.99]) AS latency
+        PERCENTILE(latency_ms, ARRAY[0.5, 0.95, 0.99]) AS latency,
+        -- Compact JSON never holds a raw newline: one value a line.
+        LISTAGG(inputs, '\n') AS inputs,
+        LISTAGG(output, '\n') AS outputs
     FROM TABLE({counts})
     GROUP BY window_start, window_end, model_name, model_version, task
 ) AS c

@@ -2,21 +2,31 @@
 
 ``task_statistics`` scores one labeled example through its task plug-in (the
 same code the offline metrics use); ``metrics_event`` turns a window's
-aggregates into a closeloop.metrics.v1 event through the event contract.
+aggregates into a closeloop.metrics.v1 event through the event contract, with
+the window's drift against its model version's reference profile.
 Needs PyFlink: imported only in the Flink environment.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from urllib.parse import urlparse
 
+from minio import Minio
 from pyflink.table import DataTypes
-from pyflink.table.udf import udf, udtf
+from pyflink.table.udf import ScalarFunction, udf, udtf
 
+from closeloop.config import Settings
 from closeloop.events import LatencyQuantiles, MetricsEvent, Window, encode
+from closeloop.monitoring.drift import column_drift, window_counts
+from closeloop.monitoring.profiles import ReferenceProfile, load_profile
 from closeloop.tasks import TaskError, get_task
+
+_log = logging.getLogger(__name__)
 
 __all__ = ["metrics_event", "task_statistics"]
 
@@ -43,36 +53,101 @@ def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC)
 
 
-@udf(result_type=DataTypes.STRING())
-def metrics_event(
-    model_name: str,
-    model_version: str,
-    task: str,
-    kind: str,
-    window_start: datetime,
-    window_end: datetime,
-    predictions: int,
-    errors: int,
-    feedback: int,
-    labeled: int,
-    latency: list[float] | None,
-    totals: str | None,
-) -> str:
-    quality = get_task(task).from_statistics(json.loads(totals)) if totals else {}
-    event = MetricsEvent(
-        ts=_utc(window_end),
-        model_name=model_name,
-        model_version=model_version,
-        task=task,
-        window=Window(start=_utc(window_start), end=_utc(window_end), kind=kind),
-        predictions=predictions,
-        feedback=feedback,
-        labeled=labeled,
-        errors=errors,
-        # Feedback in this window may label predictions of earlier windows.
-        label_coverage=min(1.0, labeled / predictions) if predictions else 0.0,
-        error_rate=errors / predictions if predictions else 0.0,
-        quality=quality,
-        latency_ms=LatencyQuantiles(p50=latency[0], p95=latency[1], p99=latency[2]) if latency else None,
+class MetricsEventFunction(ScalarFunction):
+    """A window's aggregates, and its sample of inputs and outputs, as a closeloop.metrics.v1 event.
+
+    Drift is measured here, once per window, against the reference profile of
+    the model version, read from the lake and kept for ``refresh_s`` seconds:
+    a profile written later (or again) is picked up without a restart.
+    """
+
+    def __init__(
+        self, *, s3_endpoint: str, access_key: str, secret_key: str, bucket: str, prefix: str, refresh_s: int
+    ):
+        self._s3 = (s3_endpoint, access_key, secret_key)
+        self._bucket, self._prefix, self._refresh_s = bucket, prefix, refresh_s
+        self._profiles: dict[tuple[str, str], tuple[float, ReferenceProfile | None]] = {}
+        self._client: Minio | None = None
+
+    def open(self, function_context: object) -> None:
+        endpoint, access_key, secret_key = self._s3
+        url = urlparse(endpoint)
+        self._client = Minio(
+            url.netloc, access_key=access_key, secret_key=secret_key, secure=url.scheme == "https"
+        )
+
+    def _profile(self, model_name: str, model_version: str) -> ReferenceProfile | None:
+        key = (model_name, model_version)
+        cached = self._profiles.get(key)
+        if cached is not None and time.monotonic() - cached[0] < self._refresh_s:
+            return cached[1]
+        assert self._client is not None
+        try:
+            profile = load_profile(self._client, self._bucket, self._prefix, model_name, model_version)
+        except Exception:  # the lake being away must not stop the metrics
+            _log.exception("cannot read the reference profile of %s version %s", model_name, model_version)
+            profile = cached[1] if cached else None
+        self._profiles[key] = (time.monotonic(), profile)
+        return profile
+
+    def _drift(self, model_name: str, model_version: str, inputs: str | None, outputs: str | None) -> dict:
+        if not inputs and not outputs:
+            return {}
+        profile = self._profile(model_name, model_version)
+        if profile is None:
+            return {}
+        rows = [json.loads(line) for line in inputs.split("\n")] if inputs else []
+        values = [json.loads(line)[0] for line in outputs.split("\n")] if outputs else []
+        return column_drift(profile, window_counts(profile, rows, values))
+
+    def eval(
+        self,
+        model_name: str,
+        model_version: str,
+        task: str,
+        kind: str,
+        window_start: datetime,
+        window_end: datetime,
+        predictions: int,
+        errors: int,
+        feedback: int,
+        labeled: int,
+        latency: list[float] | None,
+        totals: str | None,
+        inputs: str | None,
+        outputs: str | None,
+    ) -> str:
+        quality = get_task(task).from_statistics(json.loads(totals)) if totals else {}
+        event = MetricsEvent(
+            ts=_utc(window_end),
+            model_name=model_name,
+            model_version=model_version,
+            task=task,
+            window=Window(start=_utc(window_start), end=_utc(window_end), kind=kind),
+            predictions=predictions,
+            feedback=feedback,
+            labeled=labeled,
+            errors=errors,
+            # Feedback in this window may label predictions of earlier windows.
+            label_coverage=min(1.0, labeled / predictions) if predictions else 0.0,
+            error_rate=errors / predictions if predictions else 0.0,
+            quality=quality,
+            latency_ms=LatencyQuantiles(p50=latency[0], p95=latency[1], p99=latency[2]) if latency else None,
+            drift=self._drift(model_name, model_version, inputs, outputs),
+        )
+        return encode(event).decode()
+
+
+def metrics_event(settings: Settings, refresh_s: int) -> object:
+    """The UDF, bound to the lake where reference profiles live."""
+    return udf(
+        MetricsEventFunction(
+            s3_endpoint=settings.s3_endpoint,
+            access_key=settings.s3_access_key,
+            secret_key=settings.s3_secret_key.get_secret_value(),
+            bucket=settings.lake_bucket,
+            prefix=settings.profiles_prefix,
+            refresh_s=refresh_s,
+        ),
+        result_type=DataTypes.STRING(),
     )
-    return encode(event).decode()

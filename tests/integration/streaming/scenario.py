@@ -20,9 +20,11 @@ from datetime import UTC, datetime, timedelta
 import jiwer
 import numpy as np
 import pandas as pd
+from scipy.spatial.distance import jensenshannon
 from sklearn.metrics import accuracy_score, f1_score, mean_absolute_error, mean_squared_error
 
 from closeloop.events import FeedbackEvent, PredictionEvent, encode
+from closeloop.monitoring.profiles import ReferenceProfile, build_profile
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 WINDOW_S, SLIDING_S, OUT_OF_ORDERNESS_S, LABEL_DELAY_S = 10, 30, 3, 60
@@ -44,6 +46,28 @@ class Scenario:
     #: (source topic suffix, field) -> how many dead letters.
     dead_letters: Counter[tuple[str, str]] = field(default_factory=Counter)
     unscorable: set[str] = field(default_factory=set)
+
+
+def _features(rng: random.Random, *, drifted: bool) -> dict[str, float]:
+    """Three inputs; after 30 s the classifier's x0 shifts by two standard deviations."""
+    return {
+        "x0": round(rng.gauss(2.0 if drifted else 0.0, 1.0), 4),
+        "x1": round(rng.uniform(0, 10), 4),
+        "x2": round(rng.expovariate(1.0), 4),
+    }
+
+
+def profiles(seed: int = 11) -> list[ReferenceProfile]:
+    """Reference profiles of the classifier and the regressor; the OCR model has none."""
+    rng = random.Random(seed)
+    rows = [_features(rng, drifted=False) for _ in range(2000)]
+    columns = {name: [row[name] for row in rows] for name in ("x0", "x1", "x2")}
+    return [
+        build_profile("clf", "1", columns, outputs=[rng.randint(0, 3) for _ in rows], bins=8),
+        build_profile(
+            "reg", "3", columns, outputs=[rng.gauss(10, 3) for _ in rows], bins=8, categorical_output=False
+        ),
+    ]
 
 
 def _flush(at: timedelta, name: str) -> tuple[Message, Message]:
@@ -92,7 +116,7 @@ def build(seed: int = 7, count: int = 240) -> Scenario:
             model_name=name,
             model_version=version,
             task=task,
-            inputs={"i": i},
+            inputs=_features(rng, drifted=at > 30 and name == "clf"),
             output=None if failed else output,
             error="boom" if failed else None,
             latency_ms=round(rng.uniform(1, 50), 3),
@@ -203,6 +227,34 @@ def _quality(task: str, outputs: list, truths: list) -> dict[str, float]:
     return {"cer": jiwer.cer(truths, outputs), "wer": jiwer.wer(truths, outputs)}
 
 
+def _drift(
+    profile: ReferenceProfile | None, inputs: list[dict], outputs: list
+) -> dict[str, dict[str, float]]:
+    """PSI and JS per column, from numpy histograms and scipy, as the module docs define them."""
+    if profile is None or not inputs:
+        return {}
+    result = {}
+    columns = {name: ([row[name] for row in inputs], bins) for name, bins in profile.features.items()}
+    if profile.output is not None and outputs:
+        columns["__output__"] = (outputs, profile.output)
+    for name, (values, bins) in columns.items():
+        if bins.kind == "numeric":
+            counts = np.histogram(values, bins=np.concatenate([[-np.inf], bins.cuts, [np.inf]]))[0]
+        else:
+            index = {c: i for i, c in enumerate(bins.categories)}
+            counts = np.bincount(
+                [index.get(json.dumps(v), len(index)) for v in values], minlength=len(index) + 1
+            )
+        actual = counts / counts.sum()
+        expected = np.asarray(bins.proportions)
+        a, e = np.clip(actual, 1e-4, None), np.clip(expected, 1e-4, None)
+        result[name] = {
+            "psi": float(((a - e) * np.log(a / e)).sum()),
+            "js": float(jensenshannon(actual, expected, base=2)),
+        }
+    return result
+
+
 def expected_metrics(s: Scenario) -> dict[tuple[str, str, str, pd.Timestamp], dict]:
     """(model, version, window kind, window start) -> the metrics the job must emit, by the job's rules.
 
@@ -226,6 +278,8 @@ def expected_metrics(s: Scenario) -> dict[tuple[str, str, str, pd.Timestamp], di
                 "latency": [],
                 "outputs": [],
                 "truths": [],
+                "inputs": [],
+                "model_outputs": [],
             },
         )
 
@@ -235,6 +289,9 @@ def expected_metrics(s: Scenario) -> dict[tuple[str, str, str, pd.Timestamp], di
             row["predictions"] += 1
             row["errors"] += p.error is not None
             row["latency"].append(p.latency_ms)
+            row["inputs"].append(p.inputs)
+            if p.error is None:
+                row["model_outputs"].append(p.output)
 
     labeled: set[str] = set()
     for f in sorted(s.feedback, key=lambda f: f.ts):
@@ -251,6 +308,7 @@ def expected_metrics(s: Scenario) -> dict[tuple[str, str, str, pd.Timestamp], di
                     row["outputs"].append(p.output)
                     row["truths"].append(f.ground_truth)
 
+    by_model = {(p.model_name, p.model_version): p for p in profiles()}
     expected = {}
     for key, row in rows.items():
         n = row["predictions"]
@@ -263,5 +321,6 @@ def expected_metrics(s: Scenario) -> dict[tuple[str, str, str, pd.Timestamp], di
             "error_rate": row["errors"] / n if n else 0.0,
             "latency": np.percentile(row["latency"], [50, 95, 99]).tolist() if row["latency"] else None,
             "quality": _quality(row["task"], row["outputs"], row["truths"]),
+            "drift": _drift(by_model.get(key[:2]), row["inputs"], row["model_outputs"]),
         }
     return expected

@@ -15,6 +15,8 @@ import pytest
 
 from closeloop.config import Settings, Topics
 from closeloop.events import DeadLetterEvent, MetricsEvent
+from closeloop.monitoring.profiles import save_profile
+from closeloop.s3 import s3_client
 from tests.integration.kafka_reading import read_events
 from tests.integration.streaming import scenario
 from tests.waiting import NotYet, eventually
@@ -37,9 +39,12 @@ def test_every_window_matches_the_offline_recomputation(
 ) -> None:
     s = scenario.build()
     expected = scenario.expected_metrics(s)
+    profiles_prefix = f"{topics.predictions.rsplit('.', 1)[0]}/profiles"
+    for profile in scenario.profiles():
+        save_profile(s3_client(settings), settings.lake_bucket, profiles_prefix, profile)
     send(topics.predictions, s.prediction_messages)
     send(topics.feedback, s.feedback_messages)
-    run_job(**SETTINGS)
+    run_job(**SETTINGS, profiles_prefix=profiles_prefix)
 
     def window_key(e: MetricsEvent) -> tuple:
         return (e.model_name, e.model_version, e.window.kind, pd.Timestamp(e.window.start))
@@ -88,6 +93,25 @@ def test_every_window_matches_the_offline_recomputation(
         assert event.quality.keys() == want["quality"].keys(), where
         for metric, value in want["quality"].items():
             assert event.quality[metric] == pytest.approx(value, abs=1e-9), f"{where} {metric}"
+        assert event.drift.keys() == want["drift"].keys(), where
+        for column, measures in want["drift"].items():
+            got = event.drift[column]
+            assert (got.psi, got.js) == pytest.approx((measures["psi"], measures["js"]), abs=1e-9), (
+                f"{where} {column}"
+            )
+
+    # The classifier's x0 shifts by two standard deviations after 30 s; the
+    # 30-second window that sees only the shifted data must show it, clearly
+    # above the undrifted features and above the same window before the shift.
+    sliding = {
+        (e.model_name, e.window.start.minute * 60 + e.window.start.second): e.drift
+        for e in events
+        if e.window.kind == "sliding" and e.window.start.hour == 0
+    }
+    before, after = sliding["clf", 0], sliding["clf", 30]
+    assert after["x0"].js > 0.6 > before["x0"].js
+    assert after["x0"].js > 3 * max(after["x1"].js, after["x2"].js)
+    assert all(e.drift == {} for e in events if e.model_name == "ocr")
 
     letters = [e for e in collect(settings, topics.dlq, 100) if isinstance(e, DeadLetterEvent)]
     by_place = Counter((e.source_topic.rsplit(".", 1)[1], e.field) for e in letters)

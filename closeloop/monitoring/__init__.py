@@ -1,0 +1,1 @@
+"""Model monitoring logic shared by the streaming job, the DAGs and the tests: drift, profiles."""
