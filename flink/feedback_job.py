@@ -1,39 +1,32 @@
-"""The streaming feedback job: predictions ⋈ feedback into live metrics, on Flink.
+"""The streaming feedback job: predictions ⋈ feedback into live metrics, drift and alerts, on Flink.
 
     flink run --detached -py flink/feedback_job.py            # settings from CLOSELOOP_*
-    flink run -py flink/feedback_job.py --print-sql           # show the statements, submit nothing
+    python flink/feedback_job.py --print-sql                  # show the statements, submit nothing
 
-Reads closeloop.predictions and closeloop.feedback, sends invalid events and
-unmatched feedback to closeloop.dlq, and writes tumbling and sliding window
-metrics per model version to closeloop.metrics. Every address, topic, window
-and delay comes from closeloop's settings (closeloop.streaming.settings).
+Reads closeloop.predictions and closeloop.feedback; sends invalid events and
+unmatched feedback to closeloop.dlq; writes tumbling and sliding window
+metrics (quality, latency, drift) per model version to closeloop.metrics;
+judges them against the alert rules into closeloop.alerts. Every address,
+topic, window and delay comes from closeloop's settings
+(closeloop.streaming.settings).
 """
 
 from __future__ import annotations
 
 import argparse
 
-from pyflink.table import EnvironmentSettings, TableEnvironment
+from pyflink.common import Types
+from pyflink.datastream import StreamExecutionEnvironment
+from pyflink.table import DataTypes, EnvironmentSettings, Schema, StreamTableEnvironment
 
-from closeloop.streaming.settings import load_job_settings
+from closeloop.monitoring.alerts import load_rules
+from closeloop.streaming.alerting import EvaluateAlertRules
+from closeloop.streaming.settings import FeedbackJobSettings, load_job_settings
 from closeloop.streaming.sql import build_sql
 from closeloop.streaming.udfs import metrics_event, task_statistics
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--print-sql", action="store_true", help="print the SQL and exit")
-    args = parser.parse_args()
-
-    settings = load_job_settings()
-    sql = build_sql(settings)
-    if args.print_sql:
-        print(";\n".join([*sql.ddl, *sql.inserts]) + ";")
-        return
-
-    t_env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
+def configure(t_env: StreamTableEnvironment, settings: FeedbackJobSettings) -> None:
     config = t_env.get_config()
     config.set("pipeline.name", settings.job_name)
     config.set("parallelism.default", str(settings.job_parallelism))
@@ -49,6 +42,24 @@ def main() -> None:
     config.set("python.fn-execution.bundle.size", "10000")
     config.set("python.fn-execution.arrow.batch.size", "10000")
 
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--print-sql", action="store_true", help="print the SQL and exit")
+    args = parser.parse_args()
+
+    settings = load_job_settings()
+    sql = build_sql(settings)
+    if args.print_sql:
+        print(";\n".join([*sql.ddl, *sql.inserts]) + ";")
+        return
+    rules = load_rules(settings.alert_rules)
+
+    env = StreamExecutionEnvironment.get_execution_environment()
+    t_env = StreamTableEnvironment.create(env, EnvironmentSettings.in_streaming_mode())
+    configure(t_env, settings)
     t_env.create_temporary_function("task_statistics", task_statistics)
     t_env.create_temporary_function("metrics_event", metrics_event(settings, settings.profile_refresh_s))
     for statement in sql.ddl:
@@ -56,7 +67,19 @@ def main() -> None:
     statements = t_env.create_statement_set()
     for insert in sql.inserts:
         statements.add_insert_sql(insert)
-    statements.execute()
+
+    # Alerts need state across windows (streaks, cooldowns): a keyed process
+    # function on the DataStream side, fed by the metrics topic.
+    metrics = t_env.to_data_stream(t_env.sql_query("SELECT message_key, body FROM metrics_source"))
+    alerts = (
+        metrics.key_by(lambda row: row[0], key_type=Types.STRING())
+        .process(EvaluateAlertRules(rules), output_type=Types.ROW([Types.STRING(), Types.STRING()]))
+        .name("evaluate-alert-rules")
+    )
+    schema = Schema.new_builder().column("f0", DataTypes.STRING()).column("f1", DataTypes.STRING()).build()
+    statements.add_insert("alerts_sink", t_env.from_data_stream(alerts, schema).alias("k", "v"))
+    statements.attach_as_datastream()
+    env.execute_async(settings.job_name)
 
 
 if __name__ == "__main__":

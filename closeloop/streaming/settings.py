@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, model_validator
 
-from closeloop.config import Settings, env_file
+from closeloop.config import PROJECT_ROOT, Settings, env_file
 
 __all__ = ["FeedbackJobSettings", "load_job_settings"]
 
@@ -43,6 +45,10 @@ class FeedbackJobSettings(Settings):
     )
     profile_refresh_s: int = Field(
         default=60, ge=1, description="How often a cached reference profile is read again."
+    )
+    alert_rules: Path = Field(
+        default=PROJECT_ROOT / "flink" / "alert_rules.yaml",
+        description="The alert rules file, read at submission.",
     )
     checkpoint_interval_s: int = Field(default=10, ge=1)
     job_parallelism: int = Field(default=1, ge=1)

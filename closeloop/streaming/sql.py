@@ -225,6 +225,9 @@ def build_sql(s: FeedbackJobSettings) -> JobSql:
         _kafka_source("feedback_source", topics.feedback, s, f"{group}-feedback"),
         _kafka_sink("metrics_sink", topics.metrics, s),
         _kafka_sink("dlq_sink", topics.dlq, s),
+        _kafka_sink("alerts_sink", topics.alerts, s),
+        # The alert stage reads the metrics back: it judges exactly what was published.
+        _kafka_source("metrics_source", topics.metrics, s, f"{group}-alerts"),
         f"""
 CREATE TEMPORARY VIEW prediction_checked AS
 SELECT

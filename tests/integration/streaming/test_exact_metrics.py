@@ -9,17 +9,26 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from closeloop.config import Settings, Topics
-from closeloop.events import DeadLetterEvent, MetricsEvent
+from closeloop.events import AlertEvent, DeadLetterEvent, MetricsEvent
+from closeloop.monitoring.alerts import RuleState, evaluate, load_rules
 from closeloop.monitoring.profiles import save_profile
 from closeloop.s3 import s3_client
 from tests.integration.kafka_reading import read_events
 from tests.integration.streaming import scenario
 from tests.waiting import NotYet, eventually
+
+# The classifier's inputs drift after 30 s; ten-second windows hold about a dozen predictions.
+RULES = """
+rules:
+  - {name: x0-drift, kind: drift, metric: drift.x0.js, comparison: ">", threshold: 0.6,
+     min_samples: 5, consecutive: 2, cooldown_s: 15}
+"""
 
 SETTINGS = {
     "window_s": scenario.WINDOW_S,
@@ -35,7 +44,7 @@ def collect(settings: Settings, topic: str, keys: int) -> list:
 
 
 def test_every_window_matches_the_offline_recomputation(
-    settings: Settings, topics: Topics, send: Callable, run_job: Callable
+    settings: Settings, topics: Topics, send: Callable, run_job: Callable, tmp_path: Path
 ) -> None:
     s = scenario.build()
     expected = scenario.expected_metrics(s)
@@ -44,7 +53,9 @@ def test_every_window_matches_the_offline_recomputation(
         save_profile(s3_client(settings), settings.lake_bucket, profiles_prefix, profile)
     send(topics.predictions, s.prediction_messages)
     send(topics.feedback, s.feedback_messages)
-    run_job(**SETTINGS, profiles_prefix=profiles_prefix)
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES)
+    run_job(**SETTINGS, profiles_prefix=profiles_prefix, alert_rules=rules)
 
     def window_key(e: MetricsEvent) -> tuple:
         return (e.model_name, e.model_version, e.window.kind, pd.Timestamp(e.window.start))
@@ -117,3 +128,25 @@ def test_every_window_matches_the_offline_recomputation(
     by_place = Counter((e.source_topic.rsplit(".", 1)[1], e.field) for e in letters)
     assert by_place == s.dead_letters
     assert all(e.rejected_by == "flink" and e.original_base64 for e in letters)
+
+    # Alerts: the job's rule stage must fire exactly where the rules, replayed
+    # over the job's own tumbling windows in order, say it does.
+    (rule,) = load_rules(rules)
+    state, expected_alerts = RuleState(), []
+    clf = sorted(
+        (e for e in events if e.model_name == "clf" and e.window.kind == "tumbling"),
+        key=lambda e: e.window.start,
+    )
+    for event in clf:
+        state, alert = evaluate(rule, state, event)
+        expected_alerts += [alert] if alert else []
+    assert expected_alerts, "the scenario's drift should fire the rule"
+
+    @eventually(timeout=60, interval=2)
+    def alerts() -> list[AlertEvent]:
+        found = [e for e in collect(settings, topics.alerts, 50) if isinstance(e, AlertEvent)]
+        if len(found) < len(expected_alerts):
+            raise NotYet(f"{len(found)} of {len(expected_alerts)} alerts")
+        return found
+
+    assert [a.alert_id for a in alerts()] == [a.alert_id for a in expected_alerts]
