@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     lake_bucket: str = "closeloop-lake"
     reports_bucket: str = "closeloop-reports"
     artifacts_bucket: str = "closeloop-artifacts"
+    lake_prefix: str = Field(
+        default="feedback", description="Labeled examples live at lake_bucket/lake_prefix/model_name=…/dt=…/."
+    )
     profiles_prefix: str = Field(
         default="profiles",
         description="Reference profiles live at lake_bucket/profiles_prefix/model/version.json.",

@@ -158,6 +158,29 @@ CREATE TABLE {name} (
 )"""
 
 
+def _lake_sink(s: FeedbackJobSettings) -> str:
+    """Labeled examples as Parquet in the lake, by model and day; files commit with checkpoints."""
+    return f"""
+CREATE TABLE lake_sink (
+    prediction_id STRING,
+    model_version STRING,
+    task STRING,
+    inputs STRING,
+    output STRING,
+    ground_truth STRING,
+    source STRING,
+    prediction_ts TIMESTAMP(3),
+    feedback_ts TIMESTAMP(3),
+    model_name STRING,
+    dt STRING
+) PARTITIONED BY (model_name, dt) WITH (
+    'connector' = 'filesystem',
+    'path' = {_quote(f"s3://{s.lake_bucket}/{s.lake_prefix}")},
+    'format' = 'parquet',
+    'sink.partition-commit.policy.kind' = 'success-file'
+)"""
+
+
 def _dead_letter(source_topic: str, field: str, reason: str, rejected: str) -> str:
     """A closeloop.dead-letter.v1 event, built in SQL from a rejected row."""
     return f"""JSON_OBJECT(
@@ -226,6 +249,7 @@ def build_sql(s: FeedbackJobSettings) -> JobSql:
         _kafka_sink("metrics_sink", topics.metrics, s),
         _kafka_sink("dlq_sink", topics.dlq, s),
         _kafka_sink("alerts_sink", topics.alerts, s),
+        _lake_sink(s),
         # The alert stage reads the metrics back: it judges exactly what was published.
         _kafka_source("metrics_source", topics.metrics, s, f"{group}-alerts"),
         f"""
@@ -289,7 +313,8 @@ CREATE TEMPORARY VIEW feedback_joined AS
 SELECT
     f.message_key, f.body, f.`partition`, f.`offset`,
     f.prediction_id, f.ground_truth, f.event_ts AS feedback_ts,
-    p.model_name, p.model_version, p.task, p.output, p.error, p.event_ts AS prediction_ts
+    JSON_VALUE(f.body, '$.source') AS source,
+    p.model_name, p.model_version, p.task, p.output, p.error, p.inputs, p.event_ts AS prediction_ts
 FROM feedback_unique AS f
 LEFT JOIN prediction_unique AS p
 ON f.prediction_id = p.prediction_id
@@ -299,7 +324,8 @@ AND p.event_ts BETWEEN f.event_ts - {_interval(s.label_delay_s)}
         """
 CREATE TEMPORARY VIEW labeled AS
 SELECT message_key, body, `partition`, `offset`,
-       prediction_id, model_name, model_version, task, output, ground_truth, feedback_ts
+       prediction_id, model_name, model_version, task, inputs, output, ground_truth, source,
+       prediction_ts, feedback_ts
 FROM (
     SELECT *, ROW_NUMBER() OVER (PARTITION BY prediction_id ORDER BY feedback_ts ASC) AS row_num
     FROM feedback_joined
@@ -326,7 +352,9 @@ FROM labeled""",
         # Scored once per labeled example; a label the task cannot score carries a problem.
         """
 CREATE TEMPORARY VIEW scored AS
-SELECT l.message_key, l.body, l.`partition`, l.`offset`, l.model_name, l.model_version,
+SELECT l.message_key, l.body, l.`partition`, l.`offset`,
+       l.prediction_id, l.model_name, l.model_version, l.task, l.inputs, l.output, l.ground_truth,
+       l.source, l.prediction_ts, l.feedback_ts,
        s.stat_key, s.stat_value, s.problem, l.feedback_ts AS event_ts
 FROM labeled AS l,
 LATERAL TABLE(task_statistics(l.task, l.output, l.ground_truth)) AS s(stat_key, stat_value, problem)""",
@@ -393,5 +421,17 @@ ON c.window_start = t.window_start AND c.window_end = t.window_end
 AND c.model_name = t.model_name AND c.model_version = t.model_version"""
         )
     metrics = "\nINSERT INTO metrics_sink" + "\nUNION ALL".join(windowed)
-    inserts = [dead_letters, metrics]
+    # Every example that could be scored carries exactly one "n" statistic.
+    lake = """
+INSERT INTO lake_sink
+SELECT prediction_id, model_version, task, inputs,
+       SUBSTR(output, 2, CHAR_LENGTH(output) - 2),
+       SUBSTR(ground_truth, 2, CHAR_LENGTH(ground_truth) - 2),
+       source,
+       -- Plain timestamps: a sink takes at most one time attribute.
+       CAST(prediction_ts AS TIMESTAMP(3)), CAST(feedback_ts AS TIMESTAMP(3)),
+       model_name, DATE_FORMAT(feedback_ts, 'yyyy-MM-dd')
+FROM scored
+WHERE problem IS NULL AND stat_key = 'n'"""
+    inserts = [dead_letters, metrics, lake]
     return JobSql(ddl=ddl, inserts=inserts)

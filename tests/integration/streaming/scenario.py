@@ -324,3 +324,12 @@ def expected_metrics(s: Scenario) -> dict[tuple[str, str, str, pd.Timestamp], di
             "drift": _drift(by_model.get(key[:2]), row["inputs"], row["model_outputs"]),
         }
     return expected
+
+
+def lake_examples(s: Scenario) -> dict[str, PredictionEvent]:
+    """The predictions the lake must hold: first labeled, not failed, scorable."""
+    predictions = {p.prediction_id: p for p in s.predictions}
+    labeled = {f.prediction_id for f in s.feedback}
+    return {
+        pid: predictions[pid] for pid in labeled if predictions[pid].error is None and pid not in s.unscorable
+    }

@@ -7,6 +7,7 @@ malformed events in the stream.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 
 from closeloop.config import Settings, Topics
 from closeloop.events import AlertEvent, DeadLetterEvent, MetricsEvent
+from closeloop.lake import read_labeled
 from closeloop.monitoring.alerts import RuleState, evaluate, load_rules
 from closeloop.monitoring.profiles import save_profile
 from closeloop.s3 import s3_client
@@ -55,7 +57,8 @@ def test_every_window_matches_the_offline_recomputation(
     send(topics.feedback, s.feedback_messages)
     rules = tmp_path / "rules.yaml"
     rules.write_text(RULES)
-    run_job(**SETTINGS, profiles_prefix=profiles_prefix, alert_rules=rules)
+    lake_prefix = f"{topics.predictions.rsplit('.', 1)[0]}/feedback"
+    run_job(**SETTINGS, profiles_prefix=profiles_prefix, alert_rules=rules, lake_prefix=lake_prefix)
 
     def window_key(e: MetricsEvent) -> tuple:
         return (e.model_name, e.model_version, e.window.kind, pd.Timestamp(e.window.start))
@@ -150,3 +153,30 @@ def test_every_window_matches_the_offline_recomputation(
         return found
 
     assert [a.alert_id for a in alerts()] == [a.alert_id for a in expected_alerts]
+
+    # The lake: each labeled example that could be scored, exactly once, as Parquet.
+    wanted = scenario.lake_examples(s)
+
+    @eventually(timeout=60, interval=2)
+    def in_the_lake() -> list[dict]:
+        rows = [
+            r
+            for r in read_labeled(settings, prefix=lake_prefix).to_pylist()
+            if r["model_name"] != scenario.FLUSH
+        ]
+        if len(rows) < len(wanted):
+            raise NotYet(f"{len(rows)} of {len(wanted)} labeled examples committed")
+        return rows
+
+    rows = in_the_lake()
+    assert sorted(r["prediction_id"] for r in rows) == sorted(wanted)
+    first = next(r for r in rows if r["prediction_id"] == sorted(wanted)[0])
+    prediction = wanted[first["prediction_id"]]
+    assert (first["model_name"], first["model_version"], first["task"]) == (
+        prediction.model_name,
+        prediction.model_version,
+        prediction.task,
+    )
+    assert json.loads(first["inputs"]) == prediction.inputs
+    assert json.loads(first["output"]) == prediction.output
+    assert first["dt"] == "2026-01-01"

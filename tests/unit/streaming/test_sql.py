@@ -49,7 +49,7 @@ def test_no_address_topic_or_window_is_a_literal_of_the_code() -> None:
 
 def test_one_insert_per_sink() -> None:
     inserts = build_sql(job_settings()).inserts
-    assert [i.strip().split()[2] for i in inserts] == ["dlq_sink", "metrics_sink"]
+    assert [i.strip().split()[2] for i in inserts] == ["dlq_sink", "metrics_sink", "lake_sink"]
 
 
 @pytest.mark.parametrize(
