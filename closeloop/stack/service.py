@@ -98,6 +98,16 @@ class Service(ABC):
     def environment(self) -> dict[str, str]:
         return dict(os.environ)
 
+    def closeloop_environment(self) -> dict[str, str]:
+        """For closeloop's own programs, which read the same settings: what the stack derived."""
+        s = self.settings
+        return {
+            "CLOSELOOP_STATE_DIR": str(self.layout.state),
+            "CLOSELOOP_KAFKA_BOOTSTRAP": s.kafka_bootstrap,
+            "CLOSELOOP_S3_ENDPOINT": s.s3_endpoint,
+            "CLOSELOOP_MLFLOW_TRACKING_URI": s.mlflow_tracking_uri,
+        }
+
     def start(self) -> ProcessRecord:
         """Start the service detached and return the record of its processes."""
         command = self.command()

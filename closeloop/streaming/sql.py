@@ -97,6 +97,16 @@ def _problem(checks: list[tuple[str, str, str]]) -> str:
     return f"CASE\n        {whens}\n        ELSE CAST(NULL AS STRING) END"
 
 
+def _checked_view(name: str, source: str, checks: list[tuple[str, str, str]]) -> str:
+    """Every row of ``source`` with ``problem``: NULL if it meets its contract."""
+    return f"""
+CREATE TEMPORARY VIEW {name} AS
+SELECT
+    message_key, body, `partition`, `offset`, event_ts,
+    {_problem(checks)} AS problem
+FROM {source}"""
+
+
 @dataclass(frozen=True)
 class JobSql:
     """The statements in the order the job runs them: DDL and views, then the inserts."""
@@ -252,18 +262,8 @@ def build_sql(s: FeedbackJobSettings) -> JobSql:
         _lake_sink(s),
         # The alert stage reads the metrics back: it judges exactly what was published.
         _kafka_source("metrics_source", topics.metrics, s, f"{group}-alerts"),
-        f"""
-CREATE TEMPORARY VIEW prediction_checked AS
-SELECT
-    message_key, body, `partition`, `offset`, event_ts,
-    {_problem(prediction_checks)} AS problem
-FROM prediction_source""",
-        f"""
-CREATE TEMPORARY VIEW feedback_checked AS
-SELECT
-    message_key, body, `partition`, `offset`, event_ts,
-    {_problem(feedback_checks)} AS problem
-FROM feedback_source""",
+        _checked_view("prediction_checked", "prediction_source", prediction_checks),
+        _checked_view("feedback_checked", "feedback_source", feedback_checks),
         """
 CREATE TEMPORARY VIEW prediction_parsed AS
 SELECT

@@ -62,15 +62,8 @@ class FeedbackJobService(Service):
         return [self.log_path]
 
     def environment(self) -> dict[str, str]:
-        s = self.settings
-        return {
-            **self.flink.environment(),
-            # The job reads closeloop's settings at submission; pin what the stack derived.
-            "CLOSELOOP_STATE_DIR": str(self.layout.state),
-            "CLOSELOOP_KAFKA_BOOTSTRAP": s.kafka_bootstrap,
-            "CLOSELOOP_S3_ENDPOINT": s.s3_endpoint,
-            "CLOSELOOP_MLFLOW_TRACKING_URI": s.mlflow_tracking_uri,
-        }
+        # The job reads closeloop's settings at submission.
+        return {**self.flink.environment(), **self.closeloop_environment()}
 
     # Flink's REST API -------------------------------------------------------------------
     def _get(self, path: str) -> dict:

@@ -36,15 +36,7 @@ class GatewayService(Service):
         ]
 
     def environment(self) -> dict[str, str]:
-        # The gateway reads the same settings; pin what the stack derived for it.
-        s = self.settings
-        return {
-            **super().environment(),
-            "CLOSELOOP_STATE_DIR": str(self.layout.state),
-            "CLOSELOOP_KAFKA_BOOTSTRAP": s.kafka_bootstrap,
-            "CLOSELOOP_MLFLOW_TRACKING_URI": s.mlflow_tracking_uri,
-            "CLOSELOOP_S3_ENDPOINT": s.s3_endpoint,
-        }
+        return {**super().environment(), **self.closeloop_environment()}
 
     def scrape_targets(self) -> dict[str, list[str]]:
         return {"gateway": [f"{self.settings.host}:{self.port}"]}
