@@ -21,6 +21,7 @@ from pyflink.table import DataTypes, EnvironmentSettings, Schema, StreamTableEnv
 
 from closeloop.monitoring.alerts import load_rules
 from closeloop.streaming.alerting import EvaluateAlertRules
+from closeloop.streaming.checkpoints import job_checkpoints_dir
 from closeloop.streaming.settings import FeedbackJobSettings, load_job_settings
 from closeloop.streaming.sql import build_sql
 from closeloop.streaming.udfs import metrics_event, task_statistics
@@ -34,6 +35,11 @@ def configure(t_env: StreamTableEnvironment, settings: FeedbackJobSettings) -> N
     config.set("execution.checkpointing.interval", f"{settings.checkpoint_interval_s} s")
     config.set("execution.checkpointing.mode", "EXACTLY_ONCE")
     config.set("execution.checkpointing.externalized-checkpoint-retention", "RETAIN_ON_CANCELLATION")
+    if settings.checkpoints_dir:
+        # One folder per job name: a restart finds the latest checkpoint of its own job.
+        config.set(
+            "execution.checkpointing.dir", job_checkpoints_dir(settings.checkpoints_dir, settings.job_name)
+        )
     # Deduplication state must outlive the label delay; the interval join and
     # windows clean their own state as the watermark passes.
     state_ttl = settings.label_delay_s + settings.sliding_window_s + settings.out_of_orderness_s

@@ -100,6 +100,9 @@ class RuleState:
     consecutive: int = 0
     last_fired: datetime | None = None
     labeled_since_update: int = 0
+    #: The end of the last window judged: a replayed window (the job restarting
+    #: from a checkpoint re-reads some metrics) must not count twice.
+    last_window_end: datetime | None = None
 
 
 def metric_value(event: MetricsEvent, metric: str, labeled_since_update: int) -> float | None:
@@ -130,7 +133,13 @@ def evaluate(rule: AlertRule, state: RuleState, event: MetricsEvent) -> tuple[Ru
     if state.version != event.model_version:
         # A new version (a retrain, a rollback) starts the rule afresh.
         state = RuleState(version=event.model_version)
-    state = replace(state, labeled_since_update=state.labeled_since_update + event.labeled)
+    if state.last_window_end is not None and event.window.end <= state.last_window_end:
+        return state, None
+    state = replace(
+        state,
+        labeled_since_update=state.labeled_since_update + event.labeled,
+        last_window_end=event.window.end,
+    )
 
     samples = event.labeled if rule.kind == "quality" else event.predictions
     value = metric_value(event, rule.metric, state.labeled_since_update)

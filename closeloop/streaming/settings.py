@@ -51,6 +51,11 @@ class FeedbackJobSettings(Settings):
         description="The alert rules file, read at submission.",
     )
     checkpoint_interval_s: int = Field(default=10, ge=1)
+    checkpoints_dir: str | None = Field(
+        default=None,
+        description="Where the job keeps its checkpoints (file://, s3://), in a folder named after "
+        "the job; unset: the cluster's execution.checkpointing.dir.",
+    )
     job_parallelism: int = Field(default=1, ge=1)
 
     @model_validator(mode="after")

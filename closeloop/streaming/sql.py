@@ -250,8 +250,16 @@ def build_sql(s: FeedbackJobSettings) -> JobSql:
         "ts",
         f"more than {s.max_clock_skew_s} s after the time Kafka received the event",
     )
-    prediction_checks.append(future)
-    feedback_checks.append(future)
+    # Late events would be dropped silently by the deduplication and the windows;
+    # they go to the dead-letter topic instead. CURRENT_WATERMARK is the watermark
+    # the row came after, so what passes here is on time downstream too.
+    late = (
+        "event_ts <= CURRENT_WATERMARK(event_ts)",
+        "ts",
+        f"late: behind the stream's watermark (out-of-orderness allowed: {s.out_of_orderness_s} s)",
+    )
+    prediction_checks += [future, late]
+    feedback_checks += [future, late]
 
     ddl = [
         _kafka_source("prediction_source", topics.predictions, s, f"{group}-predictions"),

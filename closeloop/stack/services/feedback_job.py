@@ -2,7 +2,8 @@
 
 Not a process of its own: `up` submits it (or adopts a running job of the same
 name), `status` asks Flink's REST API for its state, and `down` cancels it.
-Its checkpoints stay behind for a restart.
+Its checkpoints stay behind: the next `up` resumes from the latest one, after a
+`down` as after a crash of the whole cluster.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from closeloop.errors import StackError
 from closeloop.stack.process import ProcessRecord
 from closeloop.stack.service import Health, Service
 from closeloop.stack.services.flink import FlinkService
+from closeloop.streaming.checkpoints import job_checkpoints_dir, latest_checkpoint, local_path
 from closeloop.streaming.settings import load_job_settings
 
 __all__ = ["FeedbackJobService"]
@@ -61,9 +63,23 @@ class FeedbackJobService(Service):
     def log_files(self) -> list[Path]:
         return [self.log_path]
 
+    @property
+    def checkpoints_dir(self) -> str:
+        """Where the job keeps its checkpoints: the setting, or the local cluster's folder."""
+        return load_job_settings().checkpoints_dir or (self.flink.data_dir / "checkpoints").as_uri()
+
+    def resume_from(self) -> Path | None:
+        """The latest complete checkpoint of this job, if it is on a local file system."""
+        folder = local_path(job_checkpoints_dir(self.checkpoints_dir, self.job_name))
+        return latest_checkpoint(folder) if folder else None
+
     def environment(self) -> dict[str, str]:
         # The job reads closeloop's settings at submission.
-        return {**self.flink.environment(), **self.closeloop_environment()}
+        return {
+            **self.flink.environment(),
+            **self.closeloop_environment(),
+            "CLOSELOOP_CHECKPOINTS_DIR": self.checkpoints_dir,
+        }
 
     # Flink's REST API -------------------------------------------------------------------
     def _get(self, path: str) -> dict:
@@ -98,9 +114,23 @@ class FeedbackJobService(Service):
 
     # Lifecycle --------------------------------------------------------------------------
     def start(self) -> ProcessRecord:
-        command = self.flink.submit_command(self.job_file, detached=True)
+        checkpoint = self.resume_from()
+        command = self.flink.submit_command(self.job_file, detached=True, savepoint=checkpoint)
         if (job_id := self._active_job()) is None:
-            output = self.run_once(command, what="submitting the feedback job", timeout=self.startup_timeout)
+            what = (
+                f"resuming the feedback job from {checkpoint}"
+                if checkpoint
+                else "submitting the feedback job"
+            )
+            try:
+                output = self.run_once(command, what=what, timeout=self.startup_timeout)
+            except StackError as exc:
+                if checkpoint is None:
+                    raise
+                raise StackError(
+                    f"{exc}. A job whose SQL or settings changed may not fit the state in {checkpoint}: "
+                    f"move {checkpoint.parent.parent} away to start afresh"
+                ) from exc
             found = re.search(r"JobID ([0-9a-f]{32})", output)
             if found is None:
                 raise StackError(f"feedback-job: `flink run` printed no job id; see {self.log_path}")

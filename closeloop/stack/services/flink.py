@@ -174,11 +174,19 @@ class FlinkService(Service):
             pids.extend(int(line) for line in pid_file.read_text().split())
         return ProcessRecord(service=self.name, pids=pids, command=command)
 
-    def submit_command(self, script: Path, *args: str, detached: bool = False) -> list[str]:
-        """`flink run -py SCRIPT ARGS…` against this cluster; run it with ``environment()``."""
+    def submit_command(
+        self, script: Path, *args: str, detached: bool = False, savepoint: Path | None = None
+    ) -> list[str]:
+        """`flink run -py SCRIPT ARGS…` against this cluster; run it with ``environment()``.
+
+        ``savepoint``: a savepoint or retained checkpoint the job starts from.
+        """
         command = [str(self.flink_bin / "flink"), "run"]
         if detached:
             command.append("--detached")
+        if savepoint is not None:
+            # Claimed: Flink deletes it once the new job's checkpoints subsume it.
+            command += ["--fromSavepoint", str(savepoint), "--claimMode", "claim"]
         return [*command, "-py", str(script), *args]
 
     def _pid_file(self, daemon: str) -> Path:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from confluent_kafka import Producer
@@ -13,6 +15,7 @@ from closeloop.kafka.admin import ensure_topics
 from closeloop.stack.manager import LocalStack
 from closeloop.stack.process import ProcessRecord
 from closeloop.stack.services.feedback_job import FeedbackJobService
+from closeloop.streaming.checkpoints import job_checkpoints_dir, local_path
 
 Message = tuple[str, bytes]
 
@@ -44,6 +47,7 @@ def run_job(
 ) -> Iterator[Callable[..., ProcessRecord]]:
     """Submit the feedback job on ``topics`` with job settings given as keywords; cancel it after."""
     submitted: list[tuple[FeedbackJobService, ProcessRecord]] = []
+    checkpoints: set[Path] = set()
 
     def run(**job_settings: object) -> ProcessRecord:
         prefix = topics.predictions.rsplit(".", 1)[0]
@@ -51,6 +55,8 @@ def run_job(
         for name, value in env.items():
             monkeypatch.setenv(f"CLOSELOOP_{name.upper()}", str(value))
         service = FeedbackJobService(stack.settings, stack.layout)
+        if folder := local_path(job_checkpoints_dir(service.checkpoints_dir, service.job_name)):
+            checkpoints.add(folder)
         record = service.start()
         submitted.append((service, record))
         return record
@@ -58,3 +64,6 @@ def run_job(
     yield run
     for service, record in submitted:
         service.terminate(record, report=print)
+    for folder in checkpoints:
+        # The test's topics are gone with the test: so is the point of its checkpoints.
+        shutil.rmtree(folder, ignore_errors=True)

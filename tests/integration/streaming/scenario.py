@@ -151,14 +151,21 @@ def build(seed: int = 7, count: int = 240) -> Scenario:
                     ts=T0 + timedelta(seconds=label_at + rng.uniform(1, 5)),
                 )
                 s.feedback.append(correction)
-                send(timed_feedback, label_at + 3, correction.prediction_id, encode(correction))
+                # Sent at its own time: sending it earlier would make what follows late.
+                corrected_at = (correction.ts - T0).total_seconds()
+                send(timed_feedback, corrected_at, correction.prediction_id, encode(correction))
 
     for n in range(4):  # feedback for predictions that never were
         ghost = FeedbackEvent(prediction_id=f"ghost-{n}", ground_truth=1, ts=T0 + timedelta(seconds=10 + n))
         send(timed_feedback, 10 + n, ghost.prediction_id, encode(ghost))
         s.dead_letters["feedback", "prediction_id"] += 1
 
-    valid = json.loads(encode(s.predictions[0]))
+    # Broken events carry a time that fits where they are sent: a rejected event
+    # still moves its source's watermark, so a later time would make what follows late.
+    at_30 = json.loads(
+        encode(FeedbackEvent(prediction_id="x", ground_truth=0, ts=T0 + timedelta(seconds=30)))
+    )
+    valid = json.loads(encode(s.predictions[0])) | {"ts": at_30["ts"]}
     broken_predictions = {
         "(event)": b"not json at all",
         "prediction_id": {k: v for k, v in valid.items() if k != "prediction_id"},
@@ -171,7 +178,7 @@ def build(seed: int = 7, count: int = 240) -> Scenario:
         raw = body if isinstance(body, bytes) else json.dumps(body).encode()
         send(timed_predictions, 30, "broken", raw)
         s.dead_letters["predictions", broken_field] += 1
-    valid_feedback = json.loads(encode(s.feedback[0]))
+    valid_feedback = json.loads(encode(s.feedback[0])) | {"ts": at_30["ts"]}
     for broken_field, body in {
         "ground_truth": {k: v for k, v in valid_feedback.items() if k != "ground_truth"},
         "schema": valid_feedback | {"schema": "closeloop.feedback.v0"},
@@ -184,7 +191,7 @@ def build(seed: int = 7, count: int = 240) -> Scenario:
     s.feedback_messages = [m for _, m in sorted(timed_feedback, key=lambda x: x[0])] + [first_flush[1]]
 
     # Phase two: after every window above has closed, predictions in those
-    # windows arrive. Late: they must change nothing.
+    # windows arrive. Late: they must change nothing, and go to the dead-letter topic.
     for n in range(5):
         late = PredictionEvent(
             prediction_id=f"late-{n}",
@@ -197,6 +204,7 @@ def build(seed: int = 7, count: int = 240) -> Scenario:
             ts=T0 + timedelta(seconds=5 + n * 5),
         )
         s.late_messages.append((late.prediction_id, encode(late)))
+        s.dead_letters["predictions", "ts"] += 1
     # Then a flush on both topics: both sources' watermarks hold the windows back.
     s.last_flush = list(_flush(timedelta(seconds=1200), f"{FLUSH}2"))
     return s

@@ -12,37 +12,18 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-import pandas as pd
-import pytest
-
 from closeloop.config import Settings, Topics
 from closeloop.events import AlertEvent, DeadLetterEvent, MetricsEvent
 from closeloop.lake import read_labeled
-from closeloop.monitoring.alerts import RuleState, evaluate, load_rules
-from closeloop.monitoring.profiles import save_profile
-from closeloop.s3 import s3_client
-from tests.integration.kafka_reading import read_events
 from tests.integration.streaming import scenario
+from tests.integration.streaming.checks import (
+    assert_window_matches,
+    collect,
+    expected_alert_ids,
+    job_for_scenario,
+    window_key,
+)
 from tests.waiting import NotYet, eventually
-
-# The classifier's inputs drift after 30 s; ten-second windows hold about a dozen predictions.
-RULES = """
-rules:
-  - {name: x0-drift, kind: drift, metric: drift.x0.js, comparison: ">", threshold: 0.6,
-     min_samples: 5, consecutive: 2, cooldown_s: 15}
-"""
-
-SETTINGS = {
-    "window_s": scenario.WINDOW_S,
-    "sliding_window_s": scenario.SLIDING_S,
-    "out_of_orderness_s": scenario.OUT_OF_ORDERNESS_S,
-    "label_delay_s": scenario.LABEL_DELAY_S,
-    "idle_timeout_s": 0,
-}
-
-
-def collect(settings: Settings, topic: str, keys: int) -> list:
-    return [e for _, e in read_events(settings.kafka_bootstrap, topic, {0: 0}, expected=keys, timeout=5)]
 
 
 def test_every_window_matches_the_offline_recomputation(
@@ -50,18 +31,10 @@ def test_every_window_matches_the_offline_recomputation(
 ) -> None:
     s = scenario.build()
     expected = scenario.expected_metrics(s)
-    profiles_prefix = f"{topics.predictions.rsplit('.', 1)[0]}/profiles"
-    for profile in scenario.profiles():
-        save_profile(s3_client(settings), settings.lake_bucket, profiles_prefix, profile)
+    job = job_for_scenario(settings, topics, tmp_path)
     send(topics.predictions, s.prediction_messages)
     send(topics.feedback, s.feedback_messages)
-    rules = tmp_path / "rules.yaml"
-    rules.write_text(RULES)
-    lake_prefix = f"{topics.predictions.rsplit('.', 1)[0]}/feedback"
-    run_job(**SETTINGS, profiles_prefix=profiles_prefix, alert_rules=rules, lake_prefix=lake_prefix)
-
-    def window_key(e: MetricsEvent) -> tuple:
-        return (e.model_name, e.model_version, e.window.kind, pd.Timestamp(e.window.start))
+    run_job(**job)
 
     @eventually(timeout=240, interval=2)
     def all_windows() -> list[MetricsEvent]:
@@ -89,30 +62,7 @@ def test_every_window_matches_the_offline_recomputation(
     assert set(keys) == set(expected)
 
     for event in events:
-        want = expected[window_key(event)]
-        where = f"{window_key(event)}"
-        assert (event.predictions, event.errors, event.feedback, event.labeled) == (
-            want["predictions"],
-            want["errors"],
-            want["feedback"],
-            want["labeled"],
-        ), where
-        assert event.label_coverage == pytest.approx(want["label_coverage"], abs=1e-9), where
-        assert event.error_rate == pytest.approx(want["error_rate"], abs=1e-9), where
-        if want["latency"] is None:
-            assert event.latency_ms is None, where
-        else:
-            got = [event.latency_ms.p50, event.latency_ms.p95, event.latency_ms.p99]
-            assert got == pytest.approx(want["latency"], abs=1e-9), where
-        assert event.quality.keys() == want["quality"].keys(), where
-        for metric, value in want["quality"].items():
-            assert event.quality[metric] == pytest.approx(value, abs=1e-9), f"{where} {metric}"
-        assert event.drift.keys() == want["drift"].keys(), where
-        for column, measures in want["drift"].items():
-            got = event.drift[column]
-            assert (got.psi, got.js) == pytest.approx((measures["psi"], measures["js"]), abs=1e-9), (
-                f"{where} {column}"
-            )
+        assert_window_matches(event, expected[window_key(event)])
 
     # The classifier's x0 shifts by two standard deviations after 30 s; the
     # 30-second window that sees only the shifted data must show it, clearly
@@ -134,15 +84,7 @@ def test_every_window_matches_the_offline_recomputation(
 
     # Alerts: the job's rule stage must fire exactly where the rules, replayed
     # over the job's own tumbling windows in order, say it does.
-    (rule,) = load_rules(rules)
-    state, expected_alerts = RuleState(), []
-    clf = sorted(
-        (e for e in events if e.model_name == "clf" and e.window.kind == "tumbling"),
-        key=lambda e: e.window.start,
-    )
-    for event in clf:
-        state, alert = evaluate(rule, state, event)
-        expected_alerts += [alert] if alert else []
+    expected_alerts = expected_alert_ids(job["alert_rules"], events)
     assert expected_alerts, "the scenario's drift should fire the rule"
 
     @eventually(timeout=60, interval=2)
@@ -152,7 +94,7 @@ def test_every_window_matches_the_offline_recomputation(
             raise NotYet(f"{len(found)} of {len(expected_alerts)} alerts")
         return found
 
-    assert [a.alert_id for a in alerts()] == [a.alert_id for a in expected_alerts]
+    assert [a.alert_id for a in alerts()] == expected_alerts
 
     # The lake: each labeled example that could be scored, exactly once, as Parquet.
     wanted = scenario.lake_examples(s)
@@ -161,7 +103,7 @@ def test_every_window_matches_the_offline_recomputation(
     def in_the_lake() -> list[dict]:
         rows = [
             r
-            for r in read_labeled(settings, prefix=lake_prefix).to_pylist()
+            for r in read_labeled(settings, prefix=job["lake_prefix"]).to_pylist()
             if r["model_name"] != scenario.FLUSH
         ]
         if len(rows) < len(wanted):

@@ -171,3 +171,22 @@ def test_bad_rule_files_are_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(ValueError, match="repeated: \\['a'\\]"):
         load_rules(twice)
+
+
+def test_a_replayed_window_counts_once() -> None:
+    # After a restart from a checkpoint the job re-reads metrics it has judged.
+    first, second = window(0, accuracy=0.7), window(1, accuracy=0.6)
+    assert run(ACCURACY, [first, first]) == [None, None]
+    alerts = run(ACCURACY, [first, second, first, second])
+    assert [a is not None for a in alerts] == [False, True, False, False]
+    volume = AlertRule(
+        name="enough-labels",
+        kind="feedback_volume",
+        metric="labeled_since_update",
+        comparison=">=",
+        threshold=50,
+        min_samples=0,
+        consecutive=1,
+        cooldown_s=0,
+    )
+    assert run(volume, [first, second, second, first]) == [None, None, None, None]  # 40 labels, not 80
