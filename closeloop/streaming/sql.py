@@ -313,21 +313,23 @@ FROM (
     SELECT *, ROW_NUMBER() OVER (PARTITION BY feedback_id ORDER BY event_ts ASC) AS row_num
     FROM feedback_parsed)
 WHERE row_num = 1""",
-        # Feedback may come up to the label delay after its prediction (and a
-        # little before it, for clocks out of step). Unmatched feedback keeps
-        # NULLs on the right, once the watermark has passed its last chance.
+        # Feedback joins the prediction it names as of the feedback's time, if
+        # that prediction is at most the label delay older. An event-time
+        # temporal join: unlike an interval join, it does not hold the watermark
+        # back by the label delay, so windows close as soon as their time is
+        # past. Unmatched feedback keeps NULLs on the right.
         f"""
 CREATE TEMPORARY VIEW feedback_joined AS
 SELECT
     f.message_key, f.body, f.`partition`, f.`offset`,
     f.prediction_id, f.ground_truth, f.event_ts AS feedback_ts,
     JSON_VALUE(f.body, '$.source') AS source,
-    p.model_name, p.model_version, p.task, p.output, p.error, p.inputs, p.event_ts AS prediction_ts
+    p.model_name, p.model_version, p.task, p.output, p.error, p.inputs,
+    CAST(p.event_ts AS TIMESTAMP(3)) AS prediction_ts
 FROM feedback_unique AS f
-LEFT JOIN prediction_unique AS p
+LEFT JOIN prediction_unique FOR SYSTEM_TIME AS OF f.event_ts AS p
 ON f.prediction_id = p.prediction_id
-AND p.event_ts BETWEEN f.event_ts - {_interval(s.label_delay_s)}
-                   AND f.event_ts + {_interval(s.out_of_orderness_s)}""",
+AND f.event_ts <= CAST(p.event_ts AS TIMESTAMP(3)) + {_interval(s.label_delay_s)}""",
         # One label per prediction: the first feedback to arrive, by event time.
         """
 CREATE TEMPORARY VIEW labeled AS
@@ -373,7 +375,8 @@ SELECT model_name, model_version, stat_key, stat_value, event_ts FROM scored WHE
 
     field, reason = "SPLIT_INDEX(problem, CHR(9), 0)", "REPLACE(problem, CHR(9), ': ')"
     unmatched = _quote(
-        f"prediction_id: no prediction with this id within the label delay ({s.label_delay_s} s)"
+        "prediction_id: no prediction with this id at or up to the label delay "
+        f"({s.label_delay_s} s) before the feedback's time"
     )
     # One INSERT per sink (UNION ALL): each INSERT would get a Kafka producer,
     # and its buffers, of its own.

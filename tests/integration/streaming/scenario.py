@@ -304,7 +304,7 @@ def expected_metrics(s: Scenario) -> dict[tuple[str, str, str, pd.Timestamp], di
     labeled: set[str] = set()
     for f in sorted(s.feedback, key=lambda f: f.ts):
         p = predictions[f.prediction_id]
-        assert p.ts - timedelta(seconds=OUT_OF_ORDERNESS_S) <= f.ts <= p.ts + timedelta(seconds=LABEL_DELAY_S)
+        assert p.ts <= f.ts <= p.ts + timedelta(seconds=LABEL_DELAY_S)
         first = p.error is None and f.prediction_id not in labeled
         labeled.add(f.prediction_id) if first else None
         for kind, start in _windows(pd.Timestamp(f.ts)):

@@ -60,17 +60,26 @@ def test_a_killed_cluster_resumes_the_job_from_its_checkpoint(
     run_job(**job, job_name=job_name)
 
     # Mid-stream: a checkpoint holds the first half (the sources commit their
-    # offsets when a checkpoint completes); the windows are still open.
+    # offsets when a checkpoint completes), and the first windows are out:
+    # they close with the watermark, not a label delay (60 s) later.
     @eventually(timeout=240, interval=1)
-    def first_half_checkpointed() -> None:
+    def first_half_checkpointed() -> list[MetricsEvent]:
         done = (
             committed(settings, f"{job_name}-predictions", topics.predictions),
             committed(settings, f"{job_name}-feedback", topics.feedback),
         )
         if done[0] < half_p or done[1] < half_f:
             raise NotYet(f"offsets {done} of {(half_p, half_f)} checkpointed")
+        if not (
+            published := [e for e in collect(settings, topics.metrics, 1) if isinstance(e, MetricsEvent)]
+        ):
+            raise NotYet("no window published yet")
+        return published
 
-    first_half_checkpointed()
+    before_the_crash = first_half_checkpointed()
+    first_half = {key for key, _ in s.prediction_messages[:half_p]}
+    sent_until = max(p.ts for p in s.predictions if p.prediction_id in first_half)
+    assert all(e.window.end <= sent_until for e in before_the_crash)
     flink = ProcessRecord.load(stack.layout.run, "flink")
     assert flink is not None and flink.pids
     # The JobManager, the TaskManager and its Python workers: the job dies with them.
