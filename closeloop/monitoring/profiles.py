@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Mapping, Sequence
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
 from minio import Minio
 from minio.error import S3Error
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+_log = logging.getLogger(__name__)
 
 __all__ = [
     "OUTPUT",
@@ -152,3 +156,34 @@ def load_profile(
     finally:
         response.close()
         response.release_conn()
+
+
+class ProfileCache:
+    """Reference profiles by model version, read again every ``refresh_s`` seconds.
+
+    So a profile written after the job started (or rewritten) is picked up
+    without a restart, and a version without one is not asked for on every
+    window. If reading fails, the last profile read stays in use.
+    """
+
+    def __init__(
+        self,
+        load: Callable[[str, str], ReferenceProfile | None],
+        refresh_s: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._load, self._refresh_s, self._clock = load, refresh_s, clock
+        self._entries: dict[tuple[str, str], tuple[float, ReferenceProfile | None]] = {}
+
+    def get(self, model_name: str, model_version: str) -> ReferenceProfile | None:
+        key = (model_name, model_version)
+        cached = self._entries.get(key)
+        if cached is not None and self._clock() - cached[0] < self._refresh_s:
+            return cached[1]
+        try:
+            profile = self._load(model_name, model_version)
+        except Exception:  # the lake being away must not stop the metrics
+            _log.exception("cannot read the reference profile of %s version %s", model_name, model_version)
+            profile = cached[1] if cached else None
+        self._entries[key] = (self._clock(), profile)
+        return profile

@@ -10,8 +10,6 @@ Needs PyFlink: imported only in the Flink environment.
 from __future__ import annotations
 
 import json
-import logging
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from urllib.parse import urlparse
@@ -23,10 +21,8 @@ from pyflink.table.udf import ScalarFunction, udf, udtf
 from closeloop.config import Settings
 from closeloop.events import LatencyQuantiles, MetricsEvent, Window, encode
 from closeloop.monitoring.drift import column_drift, window_counts
-from closeloop.monitoring.profiles import ReferenceProfile, load_profile
+from closeloop.monitoring.profiles import ProfileCache, load_profile
 from closeloop.tasks import TaskError, get_task
-
-_log = logging.getLogger(__name__)
 
 __all__ = ["metrics_event", "task_statistics"]
 
@@ -66,34 +62,22 @@ class MetricsEventFunction(ScalarFunction):
     ):
         self._s3 = (s3_endpoint, access_key, secret_key)
         self._bucket, self._prefix, self._refresh_s = bucket, prefix, refresh_s
-        self._profiles: dict[tuple[str, str], tuple[float, ReferenceProfile | None]] = {}
-        self._client: Minio | None = None
+        self._profiles: ProfileCache | None = None
 
     def open(self, function_context: object) -> None:
         endpoint, access_key, secret_key = self._s3
         url = urlparse(endpoint)
-        self._client = Minio(
-            url.netloc, access_key=access_key, secret_key=secret_key, secure=url.scheme == "https"
+        client = Minio(url.netloc, access_key=access_key, secret_key=secret_key, secure=url.scheme == "https")
+        self._profiles = ProfileCache(
+            lambda name, version: load_profile(client, self._bucket, self._prefix, name, version),
+            self._refresh_s,
         )
-
-    def _profile(self, model_name: str, model_version: str) -> ReferenceProfile | None:
-        key = (model_name, model_version)
-        cached = self._profiles.get(key)
-        if cached is not None and time.monotonic() - cached[0] < self._refresh_s:
-            return cached[1]
-        assert self._client is not None
-        try:
-            profile = load_profile(self._client, self._bucket, self._prefix, model_name, model_version)
-        except Exception:  # the lake being away must not stop the metrics
-            _log.exception("cannot read the reference profile of %s version %s", model_name, model_version)
-            profile = cached[1] if cached else None
-        self._profiles[key] = (time.monotonic(), profile)
-        return profile
 
     def _drift(self, model_name: str, model_version: str, inputs: str | None, outputs: str | None) -> dict:
         if not inputs and not outputs:
             return {}
-        profile = self._profile(model_name, model_version)
+        assert self._profiles is not None
+        profile = self._profiles.get(model_name, model_version)
         if profile is None:
             return {}
         rows = [json.loads(line) for line in inputs.split("\n")] if inputs else []
