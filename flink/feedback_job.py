@@ -24,7 +24,7 @@ from closeloop.streaming.alerting import EvaluateAlertRules
 from closeloop.streaming.checkpoints import job_checkpoints_dir
 from closeloop.streaming.settings import FeedbackJobSettings, load_job_settings
 from closeloop.streaming.sql import build_sql
-from closeloop.streaming.udfs import metrics_event, task_statistics
+from closeloop.streaming.udfs import count_dead_letter, metrics_event, task_statistics
 
 
 def configure(t_env: StreamTableEnvironment, settings: FeedbackJobSettings) -> None:
@@ -44,6 +44,9 @@ def configure(t_env: StreamTableEnvironment, settings: FeedbackJobSettings) -> N
     # windows clean their own state as the watermark passes.
     state_ttl = settings.label_delay_s + settings.sliding_window_s + settings.out_of_orderness_s
     config.set("table.exec.state.ttl", f"{state_ttl} s")
+    # The views (checked events, deduplicated streams, the join) feed several
+    # sinks and windows: without this, each use plans, and runs, its own copy.
+    config.set("table.optimizer.reuse-optimize-block-with-digest-enabled", "true")
     # Bigger bundles for the Python UDFs: several times the default throughput.
     config.set("python.fn-execution.bundle.size", "10000")
     config.set("python.fn-execution.arrow.batch.size", "10000")
@@ -67,6 +70,7 @@ def main() -> None:
     t_env = StreamTableEnvironment.create(env, EnvironmentSettings.in_streaming_mode())
     configure(t_env, settings)
     t_env.create_temporary_function("task_statistics", task_statistics)
+    t_env.create_temporary_function("count_dead_letter", count_dead_letter)
     t_env.create_temporary_function("metrics_event", metrics_event(settings, settings.profile_refresh_s))
     for statement in sql.ddl:
         t_env.execute_sql(statement)

@@ -11,6 +11,7 @@ The checks on incoming events are generated from the event contracts
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from closeloop.events import FeedbackEvent, PredictionEvent
@@ -22,8 +23,10 @@ __all__ = ["JobSql", "build_sql", "contract_checks"]
 
 _EPOCH = "TIMESTAMP '1970-01-01 00:00:00.000'"
 
-#: An event time as the serializer writes it: 2026-11-22T10:00:00.123Z.
-_TS_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?Z$"
+#: An event time as the serializer writes it, quoted as in JSON: "2026-11-22T10:00:00.123Z".
+_TS_PATTERN = r'^"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?Z"$'
+#: The serializer writes `ts` first: the source reads it without parsing the event.
+_LEADING_TS = r'^\{"ts":("[^"]*")'
 
 
 def _interval(seconds: int) -> str:
@@ -38,13 +41,32 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _event_time(column: str = "body") -> str:
-    """The event's `ts` as TIMESTAMP(3) in UTC, NULL when absent or not ISO-8601 with a Z."""
-    ts = f"JSON_VALUE({column}, '$.ts')"
+def _absent(key: str) -> str:
+    """True when the parsed event has no ``key``, or has it as JSON null."""
+    return f"(doc['{key}'] IS NULL OR JSON_STRING(doc['{key}']) = 'null')"
+
+
+def _json(key: str) -> str:
+    """The member ``key`` of the parsed event as JSON text (a string keeps its quotes)."""
+    return f"JSON_STRING(doc['{key}'])"
+
+
+def _text(key: str) -> str:
+    """The member ``key`` as SQL text: a JSON string unquoted and unescaped, NULL if absent or null."""
+    return f"JSON_VALUE('[' || {_json(key)} || ']', '$[0]')"
+
+
+def _parse_ts(text: str) -> str:
+    """A quoted ISO-8601 UTC time as TIMESTAMP(3), NULL when it is anything else."""
     return (
-        f"CASE WHEN REGEXP({ts}, {_quote(_TS_PATTERN)}) "
-        f"THEN TRY_CAST(REPLACE(REPLACE({ts}, 'T', ' '), 'Z', '') AS TIMESTAMP(3)) END"
+        f"CASE WHEN REGEXP({text}, {_quote(_TS_PATTERN)}) "
+        f"THEN TRY_CAST(REPLACE(REPLACE(TRIM(BOTH '\"' FROM {text}), 'T', ' '), 'Z', '') AS TIMESTAMP(3)) END"
     )
+
+
+def _event_time() -> str:
+    """The parsed event's `ts` as TIMESTAMP(3) in UTC, NULL when absent or not ISO-8601 with a Z."""
+    return _parse_ts(_json("ts"))
 
 
 def contract_checks(
@@ -58,10 +80,10 @@ def contract_checks(
     required field that may be null (``nullable``) is not checked here.
     """
     checks: list[tuple[str, str, str]] = [
-        ("NOT (body IS JSON OBJECT)", "(event)", "not a JSON object"),
-        ("JSON_VALUE(body, '$.schema') IS NULL", "schema", "missing; every event names its type"),
+        ("doc IS NULL", "(event)", "not a JSON object"),
+        (_absent("schema"), "schema", "missing; every event names its type"),
         (
-            f"JSON_VALUE(body, '$.schema') <> {_quote(event.SCHEMA)}",
+            f"{_json('schema')} <> {_quote(json.dumps(event.SCHEMA))}",
             "schema",
             f"expected {event.SCHEMA!r}",
         ),
@@ -69,9 +91,9 @@ def contract_checks(
     for name, field in event.model_fields.items():
         key = field.alias or name
         if field.is_required() and key != "schema" and key not in nullable:
-            checks.append((f"NOT JSON_EXISTS(body, '$.{key}')", key, "Field required"))
+            checks.append((_absent(key), key, "Field required"))
     for key, condition in (numeric or {}).items():
-        value = f"TRY_CAST(JSON_VALUE(body, '$.{key}') AS DOUBLE)"
+        value = f"TRY_CAST({_json(key)} AS DOUBLE)"
         checks.append(
             (
                 f"({value} IS NULL OR NOT ({condition.format(v=value)}))",
@@ -81,7 +103,7 @@ def contract_checks(
         )
     checks.append(
         (
-            f"JSON_EXISTS(body, '$.ts') AND ({_event_time()}) IS NULL",
+            f"NOT {_absent('ts')} AND ({_event_time()}) IS NULL",
             "ts",
             "must be an ISO-8601 UTC time like 2026-11-22T10:00:00.123Z",
         )
@@ -97,14 +119,25 @@ def _problem(checks: list[tuple[str, str, str]]) -> str:
     return f"CASE\n        {whens}\n        ELSE CAST(NULL AS STRING) END"
 
 
-def _checked_view(name: str, source: str, checks: list[tuple[str, str, str]]) -> str:
-    """Every row of ``source`` with ``problem``: NULL if it meets its contract."""
-    return f"""
+def _checked_view(name: str, source: str, checks: list[tuple[str, str, str]]) -> list[str]:
+    """Every row of ``source``, parsed once (``doc``, a VARIANT), with ``problem``: NULL if it is valid."""
+    return [
+        f"""
+CREATE TEMPORARY VIEW {name}_doc AS
+SELECT
+    message_key, body, `partition`, `offset`, kafka_ts, event_ts,
+    -- Only an object: reading a member of any other JSON value is an error.
+    -- RAND() marks it non-deterministic, which keeps the planner from copying
+    -- the parse into every expression that reads the event: it runs once.
+    CASE WHEN LEFT(LTRIM(body), 1) = '{{' AND RAND() < 2 THEN TRY_PARSE_JSON(body) END AS doc
+FROM {source}""",
+        f"""
 CREATE TEMPORARY VIEW {name} AS
 SELECT
-    message_key, body, `partition`, `offset`, event_ts,
+    message_key, body, `partition`, `offset`, event_ts, doc,
     {_problem(checks)} AS problem
-FROM {source}"""
+FROM {name}_doc""",
+    ]
 
 
 @dataclass(frozen=True)
@@ -116,6 +149,9 @@ class JobSql:
 
 
 def _kafka_source(name: str, topic: str, s: FeedbackJobSettings, group: str) -> str:
+    # `ts` as JSON text: read off the front where closeloop's serializer puts it,
+    # else (other producers) from the parsed event.
+    ts = f"COALESCE(REGEXP_EXTRACT(body, {_quote(_LEADING_TS)}, 1), '\"' || JSON_VALUE(body, '$.ts') || '\"')"
     idle = f"\n    'scan.watermark.idle-timeout' = '{s.idle_timeout_s} s'," if s.idle_timeout_s else ""
     return f"""
 CREATE TABLE {name} (
@@ -128,10 +164,10 @@ CREATE TABLE {name} (
     -- (the contract's default: now). A broken or far-future `ts` gets the epoch:
     -- such a row goes to the dead-letter topic and must not move the watermark.
     event_ts AS CASE
-        WHEN NOT (body IS JSON OBJECT) THEN {_EPOCH}
-        WHEN NOT JSON_EXISTS(body, '$.ts') THEN CAST(kafka_ts AS TIMESTAMP(3))
-        WHEN {_event_time()} <= CAST(kafka_ts AS TIMESTAMP(3)) + {_interval(s.max_clock_skew_s)}
-            THEN {_event_time()}
+        WHEN {ts} IS NULL AND NOT (body IS JSON OBJECT) THEN {_EPOCH}
+        WHEN {ts} IS NULL THEN CAST(kafka_ts AS TIMESTAMP(3))
+        WHEN {_parse_ts(ts)} <= CAST(kafka_ts AS TIMESTAMP(3)) + {_interval(s.max_clock_skew_s)}
+            THEN {_parse_ts(ts)}
         ELSE {_EPOCH} END,
     WATERMARK FOR event_ts AS event_ts - {_interval(s.out_of_orderness_s)}
 ) WITH (
@@ -222,22 +258,21 @@ def _windows(s: FeedbackJobSettings) -> dict[str, str]:
 def build_sql(s: FeedbackJobSettings) -> JobSql:
     topics = s.topics
     group = f"{s.job_name}"
-    tasks = ", ".join(_quote(t) for t in task_names())
+    tasks = ", ".join(_quote(json.dumps(t)) for t in task_names())
     prediction_checks = contract_checks(
         PredictionEvent, numeric={"latency_ms": "{v} >= 0"}, nullable=frozenset({"output"})
     )
     prediction_checks.insert(
         len(prediction_checks) - 1,
         (
-            f"JSON_VALUE(body, '$.task') NOT IN ({tasks})",
+            f"{_json('task')} NOT IN ({tasks})",
             "task",
             f"unknown task; known tasks: {', '.join(task_names())}",
         ),
     )
-    wrapped_output = "JSON_QUERY(body, '$.output' WITH UNCONDITIONAL ARRAY WRAPPER)"
     prediction_checks.append(
         (
-            f"JSON_VALUE(body, '$.error') IS NULL AND {wrapped_output} IS NULL",
+            f"{_absent('error')} AND {_absent('output')}",
             "output",
             "must not be null unless error is set",
         )
@@ -270,30 +305,31 @@ def build_sql(s: FeedbackJobSettings) -> JobSql:
         _lake_sink(s),
         # The alert stage reads the metrics back: it judges exactly what was published.
         _kafka_source("metrics_source", topics.metrics, s, f"{group}-alerts"),
-        _checked_view("prediction_checked", "prediction_source", prediction_checks),
-        _checked_view("feedback_checked", "feedback_source", feedback_checks),
-        """
+        *_checked_view("prediction_checked", "prediction_source", prediction_checks),
+        *_checked_view("feedback_checked", "feedback_source", feedback_checks),
+        f"""
 CREATE TEMPORARY VIEW prediction_parsed AS
 SELECT
-    JSON_VALUE(body, '$.prediction_id') AS prediction_id,
-    JSON_VALUE(body, '$.model_name') AS model_name,
-    JSON_VALUE(body, '$.model_version') AS model_version,
-    JSON_VALUE(body, '$.task') AS task,
+    {_text("prediction_id")} AS prediction_id,
+    {_text("model_name")} AS model_name,
+    {_text("model_version")} AS model_version,
+    {_text("task")} AS task,
     -- Always wrapped, so 3 and "3" stay apart: the UDF unwraps it.
-    JSON_QUERY(body, '$.output' WITH UNCONDITIONAL ARRAY WRAPPER) AS output,
-    JSON_VALUE(body, '$.error') AS error,
-    TRY_CAST(JSON_VALUE(body, '$.latency_ms') AS DOUBLE) AS latency_ms,
-    JSON_QUERY(body, '$.inputs') AS inputs,
+    CASE WHEN NOT {_absent("output")} THEN '[' || {_json("output")} || ']' END AS output,
+    {_text("error")} AS error,
+    TRY_CAST({_json("latency_ms")} AS DOUBLE) AS latency_ms,
+    {_json("inputs")} AS inputs,
     event_ts
 FROM prediction_checked
 WHERE problem IS NULL""",
-        """
+        f"""
 CREATE TEMPORARY VIEW feedback_parsed AS
 SELECT
     message_key, body, `partition`, `offset`,
-    JSON_VALUE(body, '$.prediction_id') AS prediction_id,
-    COALESCE(JSON_VALUE(body, '$.feedback_id'), TO_BASE64(body)) AS feedback_id,
-    JSON_QUERY(body, '$.ground_truth' WITH UNCONDITIONAL ARRAY WRAPPER) AS ground_truth,
+    {_text("prediction_id")} AS prediction_id,
+    COALESCE({_text("feedback_id")}, TO_BASE64(body)) AS feedback_id,
+    '[' || {_json("ground_truth")} || ']' AS ground_truth,
+    {_text("source")} AS source,
     event_ts
 FROM feedback_checked
 WHERE problem IS NULL""",
@@ -308,7 +344,7 @@ FROM (
 WHERE row_num = 1""",
         """
 CREATE TEMPORARY VIEW feedback_unique AS
-SELECT message_key, body, `partition`, `offset`, prediction_id, feedback_id, ground_truth, event_ts
+SELECT message_key, body, `partition`, `offset`, prediction_id, feedback_id, ground_truth, source, event_ts
 FROM (
     SELECT *, ROW_NUMBER() OVER (PARTITION BY feedback_id ORDER BY event_ts ASC) AS row_num
     FROM feedback_parsed)
@@ -323,7 +359,7 @@ CREATE TEMPORARY VIEW feedback_joined AS
 SELECT
     f.message_key, f.body, f.`partition`, f.`offset`,
     f.prediction_id, f.ground_truth, f.event_ts AS feedback_ts,
-    JSON_VALUE(f.body, '$.source') AS source,
+    f.source,
     p.model_name, p.model_version, p.task, p.output, p.error, p.inputs,
     CAST(p.event_ts AS TIMESTAMP(3)) AS prediction_ts
 FROM feedback_unique AS f
@@ -380,23 +416,26 @@ SELECT model_name, model_version, stat_key, stat_value, event_ts FROM scored WHE
     )
     # One INSERT per sink (UNION ALL): each INSERT would get a Kafka producer,
     # and its buffers, of its own.
+    branches = [
+        (topics.predictions, field, reason, "prediction_checked", "problem IS NOT NULL"),
+        (topics.feedback, field, reason, "feedback_checked", "problem IS NOT NULL"),
+        (topics.feedback, "'prediction_id'", unmatched, "feedback_joined", "model_name IS NULL"),
+        (topics.feedback, "'ground_truth'", "problem", "scored", "problem IS NOT NULL"),
+    ]
+    letters = "\nUNION ALL".join(
+        f"""
+    SELECT message_key, {_quote(topic)} AS source_topic, {field_of} AS field,
+        {_dead_letter(topic, field_of, reason_of, "r")} AS letter
+    FROM {view} AS r
+    WHERE {where}"""
+        for topic, field_of, reason_of, view, where in branches
+    )
+    # Counted on their way out (Flink metric `dead_letters`, by source topic and field).
     dead_letters = f"""
 INSERT INTO dlq_sink
-SELECT message_key, {_dead_letter(topics.predictions, field, reason, "r")}
-FROM prediction_checked AS r
-WHERE problem IS NOT NULL
-UNION ALL
-SELECT message_key, {_dead_letter(topics.feedback, field, reason, "r")}
-FROM feedback_checked AS r
-WHERE problem IS NOT NULL
-UNION ALL
-SELECT message_key, {_dead_letter(topics.feedback, "'prediction_id'", unmatched, "r")}
-FROM feedback_joined AS r
-WHERE model_name IS NULL
-UNION ALL
-SELECT message_key, {_dead_letter(topics.feedback, "'ground_truth'", "problem", "r")}
-FROM scored AS r
-WHERE problem IS NOT NULL"""
+SELECT message_key, count_dead_letter(source_topic, field, letter)
+FROM ({letters}
+)"""
     windowed = []
     for kind, window in _windows(s).items():
         counts = window.format(table="activity")

@@ -15,8 +15,9 @@ from datetime import UTC, datetime
 from urllib.parse import urlparse
 
 from minio import Minio
+from pyflink.metrics import Counter
 from pyflink.table import DataTypes
-from pyflink.table.udf import ScalarFunction, udf, udtf
+from pyflink.table.udf import FunctionContext, ScalarFunction, udf, udtf
 
 from closeloop.config import Settings
 from closeloop.events import LatencyQuantiles, MetricsEvent, Window, encode
@@ -24,7 +25,7 @@ from closeloop.monitoring.drift import column_drift, window_counts
 from closeloop.monitoring.profiles import ProfileCache, load_profile
 from closeloop.tasks import TaskError, get_task
 
-__all__ = ["metrics_event", "task_statistics"]
+__all__ = ["count_dead_letter", "metrics_event", "task_statistics"]
 
 
 @udtf(result_types=[DataTypes.STRING(), DataTypes.DOUBLE(), DataTypes.STRING()])
@@ -135,3 +136,27 @@ def metrics_event(settings: Settings, refresh_s: int) -> object:
         ),
         result_type=DataTypes.STRING(),
     )
+
+
+class CountDeadLetter(ScalarFunction):
+    """Passes a dead letter through, counting it by source topic and field.
+
+    Flink reports the counts as the operator metric `dead_letters` (Prometheus
+    labels source_topic and field): unknown or expired predictions, broken
+    events, late ones, unscorable labels.
+    """
+
+    def open(self, function_context: FunctionContext) -> None:
+        self._group = function_context.get_metric_group()
+        self._counters: dict[tuple[str, str], Counter] = {}
+
+    def eval(self, source_topic: str, field: str, letter: str) -> str:
+        counter = self._counters.get((source_topic, field))
+        if counter is None:
+            group = self._group.add_group("source_topic", source_topic).add_group("field", field)
+            counter = self._counters[source_topic, field] = group.counter("dead_letters")
+        counter.inc()
+        return letter
+
+
+count_dead_letter = udf(CountDeadLetter(), result_type=DataTypes.STRING())
