@@ -34,6 +34,8 @@ def configure(t_env: StreamTableEnvironment, settings: FeedbackJobSettings) -> N
     config.set("table.local-time-zone", "UTC")
     config.set("execution.checkpointing.interval", f"{settings.checkpoint_interval_s} s")
     config.set("execution.checkpointing.mode", "EXACTLY_ONCE")
+    config.set("state.backend.type", settings.state_backend)
+    config.set("execution.checkpointing.incremental", "true")
     config.set("execution.checkpointing.externalized-checkpoint-retention", "RETAIN_ON_CANCELLATION")
     if settings.checkpoints_dir:
         # One folder per job name: a restart finds the latest checkpoint of its own job.

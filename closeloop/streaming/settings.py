@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 
@@ -51,6 +52,11 @@ class FeedbackJobSettings(Settings):
         description="The alert rules file, read at submission.",
     )
     checkpoint_interval_s: int = Field(default=10, ge=1)
+    state_backend: Literal["rocksdb", "hashmap"] = Field(
+        default="rocksdb",
+        description="Where the job's state lives: RocksDB (off the heap, on disk; a day of predictions "
+        "awaiting their labels fits) or the JVM heap (faster, for small state).",
+    )
     checkpoints_dir: str | None = Field(
         default=None,
         description="Where the job keeps its checkpoints (file://, s3://), in a folder named after "

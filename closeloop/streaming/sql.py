@@ -23,11 +23,6 @@ __all__ = ["JobSql", "build_sql", "contract_checks"]
 
 _EPOCH = "TIMESTAMP '1970-01-01 00:00:00.000'"
 
-#: An event time as the serializer writes it, quoted as in JSON: "2026-11-22T10:00:00.123Z".
-_TS_PATTERN = r'^"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?Z"$'
-#: The serializer writes `ts` first: the source reads it without parsing the event.
-_LEADING_TS = r'^\{"ts":("[^"]*")'
-
 
 def _interval(seconds: int) -> str:
     """A day-to-second interval literal: `INTERVAL 'n' SECOND` stops at 99 seconds."""
@@ -52,15 +47,30 @@ def _json(key: str) -> str:
 
 
 def _text(key: str) -> str:
-    """The member ``key`` as SQL text: a JSON string unquoted and unescaped, NULL if absent or null."""
-    return f"JSON_VALUE('[' || {_json(key)} || ']', '$[0]')"
+    """The member ``key`` as SQL text: a JSON string unquoted, NULL if absent or null.
+
+    Unescaped by a JSON parser only when it holds an escape: a parse per field
+    would cost more than everything else the job does with an event.
+    """
+    j = _json(key)
+    return (
+        f"CASE WHEN {_absent(key)} THEN CAST(NULL AS STRING) "
+        f"WHEN LEFT({j}, 1) = '\"' AND POSITION('\\' IN {j}) = 0 THEN SUBSTR({j}, 2, CHAR_LENGTH({j}) - 2) "
+        f"WHEN LEFT({j}, 1) = '\"' THEN JSON_VALUE('[' || {j} || ']', '$[0]') "
+        f"ELSE {j} END"
+    )
 
 
 def _parse_ts(text: str) -> str:
-    """A quoted ISO-8601 UTC time as TIMESTAMP(3), NULL when it is anything else."""
+    """A quoted ISO-8601 UTC time ("2026-11-22T10:00:00.123Z") as TIMESTAMP(3), else NULL.
+
+    Checked by position, not by a regular expression: Flink compiles the
+    pattern of REGEXP_EXTRACT on every call.
+    """
     return (
-        f"CASE WHEN REGEXP({text}, {_quote(_TS_PATTERN)}) "
-        f"THEN TRY_CAST(REPLACE(REPLACE(TRIM(BOTH '\"' FROM {text}), 'T', ' '), 'Z', '') AS TIMESTAMP(3)) END"
+        f"CASE WHEN CHAR_LENGTH({text}) BETWEEN 22 AND 32 AND SUBSTR({text}, 12, 1) = 'T' "
+        f"AND SUBSTR({text}, CHAR_LENGTH({text}) - 1, 2) = 'Z\"' "
+        f"THEN TRY_CAST(REPLACE(SUBSTR({text}, 2, CHAR_LENGTH({text}) - 3), 'T', ' ') AS TIMESTAMP(3)) END"
     )
 
 
@@ -149,9 +159,14 @@ class JobSql:
 
 
 def _kafka_source(name: str, topic: str, s: FeedbackJobSettings, group: str) -> str:
-    # `ts` as JSON text: read off the front where closeloop's serializer puts it,
-    # else (other producers) from the parsed event.
-    ts = f"COALESCE(REGEXP_EXTRACT(body, {_quote(_LEADING_TS)}, 1), '\"' || JSON_VALUE(body, '$.ts') || '\"')"
+    # `ts` as JSON text, read off the front where closeloop's serializer puts it
+    # ({"ts":"2026-11-22T10:00:00.123Z",…) without parsing the event; parsed
+    # for events from other producers.
+    ts = (
+        "CASE WHEN SUBSTR(body, 1, 7) = '{\"ts\":\"' AND SUBSTR(body, 31, 2) = 'Z\"' "
+        "THEN SUBSTR(body, 7, 26) "
+        "ELSE '\"' || JSON_VALUE(body, '$.ts') || '\"' END"
+    )
     idle = f"\n    'scan.watermark.idle-timeout' = '{s.idle_timeout_s} s'," if s.idle_timeout_s else ""
     return f"""
 CREATE TABLE {name} (
@@ -327,7 +342,7 @@ CREATE TEMPORARY VIEW feedback_parsed AS
 SELECT
     message_key, body, `partition`, `offset`,
     {_text("prediction_id")} AS prediction_id,
-    COALESCE({_text("feedback_id")}, TO_BASE64(body)) AS feedback_id,
+    CASE WHEN {_absent("feedback_id")} THEN TO_BASE64(body) ELSE {_text("feedback_id")} END AS feedback_id,
     '[' || {_json("ground_truth")} || ']' AS ground_truth,
     {_text("source")} AS source,
     event_ts

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from pathlib import Path
 
+import httpx
 import pandas as pd
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from closeloop.config import Settings, Topics
 from closeloop.events import Event, MetricsEvent
@@ -96,3 +100,24 @@ def expected_alert_ids(rules: Path, events: list[MetricsEvent]) -> list[str]:
         state, alert = evaluate(rule, state, event)
         ids += [alert.alert_id] if alert else []
     return ids
+
+
+def as_label(value: str) -> str:
+    """A label value as Flink's Prometheus reporter writes it: every other character becomes "_"."""
+    return re.sub(r"[^A-Za-z0-9_]", "_", value)
+
+
+def dead_letter_counts(settings: Settings, *, job_name: str) -> Counter[tuple[str, str]]:
+    """(source topic suffix, field as a label) -> the job's `dead_letters`, from Flink's reporter."""
+    low, high = (int(port) for port in settings.flink_metrics_ports.split("-"))
+    job = as_label(job_name)
+    counts: Counter[tuple[str, str]] = Counter()
+    for port in range(low, high + 1):
+        text = httpx.get(f"http://{settings.host}:{port}/metrics", timeout=5).text
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                labels = sample.labels
+                if sample.name.endswith("dead_letters") and labels.get("job_name") == job:
+                    topic = labels["source_topic"].rsplit("_", 1)[1]
+                    counts[topic, labels["field"]] += int(sample.value)
+    return counts

@@ -17,8 +17,10 @@ from closeloop.events import AlertEvent, DeadLetterEvent, MetricsEvent
 from closeloop.lake import read_labeled
 from tests.integration.streaming import scenario
 from tests.integration.streaming.checks import (
+    as_label,
     assert_window_matches,
     collect,
+    dead_letter_counts,
     expected_alert_ids,
     job_for_scenario,
     window_key,
@@ -81,6 +83,16 @@ def test_every_window_matches_the_offline_recomputation(
     by_place = Counter((e.source_topic.rsplit(".", 1)[1], e.field) for e in letters)
     assert by_place == s.dead_letters
     assert all(e.rejected_by == "flink" and e.original_base64 for e in letters)
+
+    # ...and counted, for Prometheus, by the Flink metric `dead_letters`.
+    @eventually(timeout=60, interval=2)
+    def counted() -> Counter:
+        counts = dead_letter_counts(settings, job_name=f"{topics.predictions.rsplit('.', 1)[0]}-job")
+        if sum(counts.values()) < sum(s.dead_letters.values()):
+            raise NotYet(f"{sum(counts.values())} of {sum(s.dead_letters.values())} dead letters counted")
+        return counts
+
+    assert counted() == Counter({(topic, as_label(f)): n for (topic, f), n in s.dead_letters.items()})
 
     # Alerts: the job's rule stage must fire exactly where the rules, replayed
     # over the job's own tumbling windows in order, say it does.
