@@ -354,7 +354,15 @@ def main() -> None:
     parser.add_argument("--features", type=int, default=8, help="input features per prediction (default 8)")
     parser.add_argument("--live-seconds", type=float, default=60.0)
     parser.add_argument("--live-rate", type=int, default=2000, help="pairs per second in the live phase")
+    parser.add_argument("--drift-only", action="store_true", help="only baseline 2: no stack needed")
     args = parser.parse_args()
+    if args.drift_only:
+        ours_s, evidently_s = drift_side_by_side()
+        console.print(
+            f"drift 10k x 64: closeloop {ours_s * 1000:.0f} ms, Evidently {evidently_s * 1000:.0f} ms"
+        )
+        print(f"drift_vs_evidently={evidently_s / ours_s:.1f}")
+        return
     pairs = int(args.million_pairs * 1_000_000)
     # Killed (SIGTERM): still cancel the job on the shared cluster.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
