@@ -140,6 +140,11 @@ class LocalStack:
     def _bring_up(self, service: Service, report: Reporter, failed: threading.Event) -> bool:
         """Start one service if needed and wait until it is healthy; False if `up` gave up."""
         started = time.monotonic()
+        record = self._record(service)
+        if record is not None and (dead := service.partly_dead(record)):
+            # Half a service is no service: waiting for it to heal would only time out.
+            report(service.name, f"part of it died (pid {', '.join(map(str, dead))}): restarting it")
+            service.terminate(record, report=lambda message: report(service.name, message))
         if self.running(service):
             if service.probe().ok:
                 # Idempotent: recreates topics or buckets deleted while the stack ran.

@@ -124,6 +124,11 @@ class Service(ABC):
         """What of the service runs now, by the record `start` wrote: its live pids."""
         return [str(pid) for pid in alive(record)] if record else []
 
+    def partly_dead(self, record: ProcessRecord | None) -> list[int]:
+        """The pids of the record that died while others still run (a Flink TaskManager lost to an OOM)."""
+        live = set(alive(record)) if record else set()
+        return [pid for pid in record.pids if pid not in live] if record and live else []
+
     def not_running(self, record: ProcessRecord | None) -> str:
         """Why the service is not running, for `status`."""
         return "not running"

@@ -7,11 +7,13 @@ import subprocess
 from pathlib import Path
 
 import httpx
+import psutil
 from confluent_kafka import Consumer, Producer
 
 from closeloop.config import Settings
 from closeloop.kafka.admin import ensure_topics
 from closeloop.stack.manager import LocalStack
+from closeloop.stack.process import ProcessRecord
 from closeloop.stack.services.flink import FlinkService
 
 JOB = Path(__file__).parent / "flink_jobs" / "kafka_passthrough.py"
@@ -73,3 +75,19 @@ def test_sql_job_reads_one_topic_and_writes_another(
     # The job ran on the session cluster, not in a local mini-cluster.
     jobs = httpx.get(f"{flink.url}/jobs/overview", timeout=5).json()["jobs"]
     assert any(job["state"] == "FINISHED" for job in jobs), jobs
+
+
+def test_up_restarts_a_cluster_whose_taskmanager_died(stack: LocalStack) -> None:
+    before = ProcessRecord.load(stack.layout.run, "flink")
+    assert before is not None and len(before.pids) == 2
+    taskmanager = before.pids[1]  # start-cluster.sh: the JobManager, then the TaskManager
+    psutil.Process(taskmanager).kill()
+    psutil.Process(taskmanager).wait(timeout=30)
+
+    messages: list[str] = []
+    stack.up(["flink"], report=lambda service, message: messages.append(f"{service}: {message}"))
+    after = ProcessRecord.load(stack.layout.run, "flink")
+    assert after is not None and set(after.pids).isdisjoint(before.pids)
+    assert f"flink: part of it died (pid {taskmanager}): restarting it" in messages
+    assert FlinkService(stack.settings, stack.layout).probe().ok
+    stack.up()  # the stack's own feedback job went down with the cluster: it resumes
