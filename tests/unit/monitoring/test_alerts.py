@@ -23,6 +23,14 @@ ACCURACY = AlertRule(
     consecutive=2,
     cooldown_s=300,
 )
+FEEDBACK_VOLUME = AlertRule(
+    name="feedback-volume",
+    kind="feedback_volume",
+    metric="labeled_since_update",
+    comparison=">=",
+    threshold=50,
+    cooldown_s=3600,
+)
 
 
 def window(
@@ -115,14 +123,6 @@ def test_sliding_windows_and_other_models_are_ignored() -> None:
 
 
 def test_feedback_volume_counts_labels_since_the_version_changed() -> None:
-    rule = AlertRule(
-        name="feedback-volume",
-        kind="feedback_volume",
-        metric="labeled_since_update",
-        comparison=">=",
-        threshold=50,
-        cooldown_s=3600,
-    )
     events = [
         window(0, labeled=20),
         window(1, labeled=20),
@@ -130,7 +130,7 @@ def test_feedback_volume_counts_labels_since_the_version_changed() -> None:
         window(3, labeled=40, version="2"),
         window(4, labeled=20, version="2"),
     ]
-    alerts = run(rule, events)
+    alerts = run(FEEDBACK_VOLUME, events)
     assert [a is not None for a in alerts] == [False, False, True, False, True]
     assert alerts[2].value == 60 and alerts[4].value == 60
 
@@ -179,14 +179,9 @@ def test_a_replayed_window_counts_once() -> None:
     assert run(ACCURACY, [first, first]) == [None, None]
     alerts = run(ACCURACY, [first, second, first, second])
     assert [a is not None for a in alerts] == [False, True, False, False]
-    volume = AlertRule(
-        name="enough-labels",
-        kind="feedback_volume",
-        metric="labeled_since_update",
-        comparison=">=",
-        threshold=50,
-        min_samples=0,
-        consecutive=1,
-        cooldown_s=0,
-    )
-    assert run(volume, [first, second, second, first]) == [None, None, None, None]  # 40 labels, not 80
+    assert run(FEEDBACK_VOLUME, [first, second, second, first]) == [
+        None,
+        None,
+        None,
+        None,
+    ]  # 40 labels, not 80
