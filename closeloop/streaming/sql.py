@@ -74,11 +74,6 @@ def _parse_ts(text: str) -> str:
     )
 
 
-def _event_time() -> str:
-    """The parsed event's `ts` as TIMESTAMP(3) in UTC, NULL when absent or not ISO-8601 with a Z."""
-    return _parse_ts(_json("ts"))
-
-
 def contract_checks(
     event: type[Event], *, numeric: dict[str, str] | None = None, nullable: frozenset[str] = frozenset()
 ) -> list[tuple[str, str, str]]:
@@ -86,8 +81,9 @@ def contract_checks(
 
     Required fields come from the pydantic model; ``numeric`` adds range
     checks on numbers (field -> SQL condition on ``{v}``, the value as DOUBLE).
-    Flink's JSON functions cannot tell a null from a missing member, so a
-    required field that may be null (``nullable``) is not checked here.
+    A member that is JSON null counts as missing, so a required field that
+    may be null (``nullable``) is not checked here. The checks read the
+    source's ``ts_text`` and ``ts_parsed`` columns.
     """
     checks: list[tuple[str, str, str]] = [
         ("doc IS NULL", "(event)", "not a JSON object"),
@@ -113,7 +109,7 @@ def contract_checks(
         )
     checks.append(
         (
-            f"NOT {_absent('ts')} AND ({_event_time()}) IS NULL",
+            "ts_text IS NOT NULL AND ts_parsed IS NULL",
             "ts",
             "must be an ISO-8601 UTC time like 2026-11-22T10:00:00.123Z",
         )
@@ -135,7 +131,7 @@ def _checked_view(name: str, source: str, checks: list[tuple[str, str, str]]) ->
         f"""
 CREATE TEMPORARY VIEW {name}_doc AS
 SELECT
-    message_key, body, `partition`, `offset`, kafka_ts, event_ts,
+    message_key, body, `partition`, `offset`, kafka_ts, ts_text, ts_parsed, event_ts,
     -- Only an object: reading a member of any other JSON value is an error.
     -- RAND() marks it non-deterministic, which keeps the planner from copying
     -- the parse into every expression that reads the event: it runs once.
@@ -175,6 +171,10 @@ CREATE TABLE {name} (
     `partition` INT METADATA VIRTUAL,
     `offset` BIGINT METADATA VIRTUAL,
     kafka_ts TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL,
+    -- `ts` once, for the event time and for the checks: NULL when absent or
+    -- null, and then as a time, NULL when it is not one.
+    ts_text AS {ts},
+    ts_parsed AS {_parse_ts(ts)},
     -- Event time is the event's own `ts`, or Kafka's timestamp where it has none
     -- (the contract's default: now). A broken or far-future `ts` gets the epoch:
     -- such a row goes to the dead-letter topic and must not move the watermark.
@@ -296,7 +296,7 @@ def build_sql(s: FeedbackJobSettings) -> JobSql:
     per_mille = round(s.drift_sample_rate * 1000)
     sampled = "TRUE" if per_mille >= 1000 else f"MOD(ABS(HASH_CODE(prediction_id)), 1000) < {per_mille}"
     future = (
-        f"{_event_time()} > CAST(kafka_ts AS TIMESTAMP(3)) + {_interval(s.max_clock_skew_s)}",
+        f"ts_parsed > CAST(kafka_ts AS TIMESTAMP(3)) + {_interval(s.max_clock_skew_s)}",
         "ts",
         f"more than {s.max_clock_skew_s} s after the time Kafka received the event",
     )
