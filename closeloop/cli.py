@@ -4,6 +4,7 @@ closeloop up [SERVICE...]     start (what is not running) and wait until healthy
 closeloop status              one line per service: pid, port, health, URL
 closeloop logs SERVICE        the tail of a service's logs (-f to follow)
 closeloop down [SERVICE...]   stop what `up` started
+closeloop rollback MODEL      make the previous champion the champion again
 """
 
 from __future__ import annotations
@@ -149,6 +150,29 @@ def schemas(
         err.print(f"[red]stale in {SCHEMA_DIR}: {', '.join(stale)}[/]; run `closeloop schemas --write`")
         raise typer.Exit(1)
     console.print(f"{SCHEMA_DIR} is up to date")
+
+
+@app.command()
+def rollback(
+    model: Annotated[str, typer.Argument(help="The registered model, e.g. closeloop-digits.")],
+) -> None:
+    """Point `champion` back at the previous champion (a second rollback undoes it) and tell the gateway."""
+    from mlflow import MlflowClient
+
+    from closeloop.kafka.publish import publish_events
+    from training.promotion import rollback as roll_back
+    from training.train import PROFILE_TAG
+
+    settings = get_settings()
+    client = MlflowClient(settings.mlflow_tracking_uri)
+    try:
+        move = roll_back(client, model)
+        profile = client.get_model_version(model, move.version).tags.get(PROFILE_TAG)
+        publish_events(settings.kafka_bootstrap, settings.topics.model_updates, [move.event(profile)])
+    except CloseloopError as exc:
+        err.print(f"[red bold]{exc}[/]")
+        raise typer.Exit(1) from exc
+    console.print(f"{model}: champion is version {move.version} again (was {move.previous}).")
 
 
 def main() -> None:

@@ -101,6 +101,21 @@ class Settings(BaseSettings):
     # MLflow.
     mlflow_tracking_uri: str = Field(default="", description="Default: http://host:mlflow_port.")
 
+    # Retraining (defaults of the retrain DAGs' params).
+    gate_margin: float = Field(
+        default=0.0, ge=0.0, description="How much better on the recent holdout a challenger must be."
+    )
+    gate_tolerance: float = Field(
+        default=0.02, ge=0.0, description="How much worse on the base test set a challenger may be."
+    )
+    retrain_window_days: float = Field(default=30.0, gt=0, description="Feedback from this far back is used.")
+    holdout_fraction: float = Field(
+        default=0.3, ge=0.0, lt=1.0, description="Newest feedback share held out."
+    )
+    drift_share_threshold: float = Field(
+        default=0.5, gt=0.0, le=1.0, description="Share of drifted features over which a drift report alerts."
+    )
+
     # Resource caps of the local stack, sized for a 2-core machine.
     kafka_heap: str = "512m"
     flink_jobmanager_memory: str = "1024m"

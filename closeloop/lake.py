@@ -7,6 +7,7 @@ written are hidden (a leading dot) and pyarrow skips them.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from urllib.parse import urlparse
 
 import pyarrow as pa
@@ -15,7 +16,7 @@ from pyarrow import fs
 
 from closeloop.config import Settings
 
-__all__ = ["lake_dataset", "lake_filesystem", "read_labeled"]
+__all__ = ["count_labeled", "lake_dataset", "lake_filesystem", "read_labeled"]
 
 
 def lake_filesystem(settings: Settings) -> fs.S3FileSystem:
@@ -34,11 +35,48 @@ def lake_dataset(settings: Settings, prefix: str | None = None) -> ds.Dataset:
     return ds.dataset(path, filesystem=lake_filesystem(settings), format="parquet", partitioning="hive")
 
 
-def read_labeled(settings: Settings, *, model_name: str | None = None, prefix: str | None = None) -> pa.Table:
-    """Every labeled example in the lake (of one model, if given); empty if there is none yet."""
+def _condition(model_name: str | None, since: datetime | None) -> ds.Expression | None:
+    conditions = []
+    if model_name:
+        conditions.append(ds.field("model_name") == model_name)
+    if since is not None:
+        # The lake's times are UTC without a zone.
+        since = since.astimezone(UTC) if since.tzinfo else since
+        # dt first: it prunes whole partitions before any file is opened.
+        conditions.append(ds.field("dt") >= f"{since:%Y-%m-%d}")
+        conditions.append(
+            ds.field("feedback_ts") >= pa.scalar(since.replace(tzinfo=None), pa.timestamp("ms"))
+        )
+    if not conditions:
+        return None
+    condition = conditions[0]
+    for more in conditions[1:]:
+        condition &= more
+    return condition
+
+
+def read_labeled(
+    settings: Settings,
+    *,
+    model_name: str | None = None,
+    prefix: str | None = None,
+    since: datetime | None = None,
+) -> pa.Table:
+    """Every labeled example in the lake (of one model, with feedback since ``since`` (UTC), if given);
+    empty if there is none yet."""
     try:
         dataset = lake_dataset(settings, prefix)
     except (FileNotFoundError, OSError):
         return pa.table({})
-    condition = ds.field("model_name") == model_name if model_name else None
-    return dataset.to_table(filter=condition)
+    return dataset.to_table(filter=_condition(model_name, since))
+
+
+def count_labeled(
+    settings: Settings, *, model_name: str, since: datetime | None = None, prefix: str | None = None
+) -> int:
+    """How many labeled examples of ``model_name`` the lake holds with feedback since ``since`` (UTC)."""
+    try:
+        dataset = lake_dataset(settings, prefix)
+    except (FileNotFoundError, OSError):
+        return 0
+    return dataset.count_rows(filter=_condition(model_name, since))

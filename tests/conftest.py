@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 import uuid
 
 import pytest
+
+# Importing Airflow (the DAG and plugin tests do) creates $AIRFLOW_HOME; keep it out of ~.
+os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="closeloop-airflow-home-"))
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 
+from closeloop.airflow_api import AirflowApi, AirflowApiError
 from closeloop.stack.service import Health, Service, http_probe
 
 __all__ = ["AirflowService"]
@@ -39,6 +40,13 @@ class AirflowService(Service):
             return None
         return json.loads(self.password_file.read_text()).get("admin")
 
+    def api(self) -> AirflowApi:
+        """A REST client logged in as the standalone's admin."""
+        password = self.admin_password()
+        if password is None:
+            raise AirflowApiError(f"no admin password yet in {self.password_file}: is Airflow up?")
+        return AirflowApi(self.url, "admin", password)
+
     def missing(self) -> list[str]:
         if not (self.layout.venv / "bin" / "airflow").exists():
             return [f"airflow in the virtualenv {self.layout.venv}"]
@@ -53,6 +61,18 @@ class AirflowService(Service):
         kafka_connection = {
             "conn_type": "kafka",
             "extra": {"bootstrap.servers": s.kafka_bootstrap, "group.id": "airflow"},
+        }
+        # The retrain DAGs' alert watchers share one consumer in the triggerer, which
+        # commits an alert's offset only after its asset event is stored: auto-commit
+        # must be off. A new group starts from the oldest alert kept, so none is missed.
+        alerts_connection = {
+            "conn_type": "kafka",
+            "extra": {
+                "bootstrap.servers": s.kafka_bootstrap,
+                "group.id": "closeloop-airflow-alerts",
+                "enable.auto.commit": "false",
+                "auto.offset.reset": "earliest",
+            },
         }
         return {
             **super().environment(),
@@ -81,6 +101,7 @@ class AirflowService(Service):
             "AIRFLOW__METRICS__STATSD_PORT": str(s.airflow_statsd_port),
             "AIRFLOW__METRICS__STATSD_PREFIX": "airflow",
             "AIRFLOW_CONN_KAFKA_DEFAULT": json.dumps(kafka_connection),
+            "AIRFLOW_CONN_KAFKA_ALERTS": json.dumps(alerts_connection),
         }
 
     def _check(self, response: httpx.Response) -> str | None:

@@ -1,0 +1,193 @@
+"""
+### Retrain {model_name}
+
+{description}
+
+Runs **nightly**, **when a closeloop alert about `{model_name}` arrives** on
+Kafka (the asset `{asset}`, watched by the triggerer), or **by hand** with the
+params below. At most one run is active at a time; alerts that arrive
+meanwhile start the next run.
+
+1. **why**: records what triggered the run (alert id and kind, the schedule,
+   or the params of a manual run); its return value (XCom) says it.
+2. **wait_for_labels**: with `min_new_labels` > 0, waits (deferred, in the
+   triggerer) for that many labeled examples since the champion was trained.
+3. **build_dataset**: base data plus the feedback in the lake over the data
+   window, deduplicated; the newest share held out; saved as a snapshot in MinIO.
+4. **train**: a challenger, logged to MLflow with its reference profile and
+   registered as a new version.
+5. **gate**: challenger vs champion on the recent holdout and the base test
+   set; the decision is tagged on the version, and only a pass moves the
+   `champion` alias (the old one keeps `previous_champion`).
+6. **publish_update**: a passing gate's model-update event to
+   `closeloop.model-updates`: the gateway and the streaming job follow it.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import (
+    Asset,
+    AssetOrTimeSchedule,
+    AssetWatcher,
+    CronTriggerTimetable,
+    Param,
+    dag,
+    get_current_context,
+    task,
+)
+from closeloop_airflow.operators.publish_event import PublishEventOperator
+from closeloop_airflow.sensors.labeled_data import WaitForLabeledDataSensor
+from closeloop_airflow.triggers.await_alert import AwaitAlertTrigger
+
+from closeloop.config import get_settings
+from training.usecases.registry import USE_CASES, use_case_class
+
+NIGHTLY = "0 2 * * *"
+
+
+def alerts_asset(model_name: str) -> Asset:
+    settings = get_settings()
+    return Asset(
+        name=f"alerts_{model_name}",
+        uri=f"kafka://{settings.kafka_bootstrap}/{settings.topics.alerts}/{model_name}",
+        group="closeloop-alerts",
+        watchers=[
+            AssetWatcher(
+                name=f"alerts_{model_name}",
+                trigger=AwaitAlertTrigger(model_name=model_name, topics=[settings.topics.alerts]),
+            )
+        ],
+    )
+
+
+def retrain_dag(use_case_name: str) -> None:
+    info = use_case_class(use_case_name)
+    settings = get_settings()
+    asset = alerts_asset(info.model_name)
+
+    @dag(
+        dag_id=f"retrain_{use_case_name}",
+        schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable(NIGHTLY, timezone="UTC"), assets=asset),
+        catchup=False,
+        max_active_runs=1,
+        doc_md=__doc__.format(model_name=info.model_name, description=info.description, asset=asset.name),
+        tags=["closeloop", "retrain", use_case_name],
+        params={
+            "force": Param(
+                False,
+                type="boolean",
+                title="Force promotion",
+                description="Promote the challenger even if the gate says no (the reason records it).",
+                section="Gate",
+            ),
+            "margin": Param(
+                settings.gate_margin,
+                type="number",
+                minimum=0,
+                title="Margin",
+                description=f"How much better on the recent holdout ({info.primary_metric}) to be promoted.",
+                section="Gate",
+            ),
+            "tolerance": Param(
+                settings.gate_tolerance,
+                type="number",
+                minimum=0,
+                title="Tolerance",
+                description=f"How much worse on the base test set ({info.primary_metric}) is still fine.",
+                section="Gate",
+            ),
+            "window_days": Param(
+                settings.retrain_window_days,
+                type="number",
+                exclusiveMinimum=0,
+                title="Data window (days)",
+                description="Labeled feedback from this many days back joins the base data.",
+                section="Data",
+            ),
+            "holdout_fraction": Param(
+                settings.holdout_fraction,
+                type="number",
+                minimum=0,
+                exclusiveMaximum=1,
+                title="Holdout fraction",
+                description="The newest share of the feedback, kept out of training for the gate.",
+                section="Data",
+            ),
+            "min_new_labels": Param(
+                0,
+                type="integer",
+                minimum=0,
+                title="Wait for new labels",
+                description="Wait for this many labeled examples since the champion was trained (0: don't).",
+                section="Data",
+            ),
+        },
+    )
+    def retrain() -> None:
+        @task
+        def why() -> dict:
+            from training.pipeline import run_reason
+
+            context = get_current_context()
+            return run_reason(
+                get_settings(),
+                use_case_name,
+                run_type=str(context["dag_run"].run_type),
+                triggering_asset_events=context["triggering_asset_events"],
+                params=dict(context["params"]),
+            )
+
+        wait_for_labels = WaitForLabeledDataSensor(
+            task_id="wait_for_labels",
+            model_name=info.model_name,
+            min_examples="{{ params.min_new_labels }}",
+            since="{{ (ti.xcom_pull(task_ids='why') or {}).get('champion_trained_at') or '' }}",
+        )
+
+        @task
+        def build_dataset() -> dict:
+            from training.pipeline import build_snapshot
+
+            params = get_current_context()["params"]
+            return build_snapshot(
+                get_settings(),
+                use_case_name,
+                window_days=float(params["window_days"]),
+                holdout_fraction=float(params["holdout_fraction"]),
+            )
+
+        @task
+        def train(snapshot: dict, reason: dict) -> dict:
+            from training.pipeline import train as train_challenger
+
+            return train_challenger(get_settings(), use_case_name, snapshot, reason=reason["summary"])
+
+        @task(multiple_outputs=True)
+        def gate(snapshot: dict, trained: dict) -> dict:
+            from training.gate import GatePolicy
+            from training.pipeline import gate as run_gate
+
+            params = get_current_context()["params"]
+            result = run_gate(
+                get_settings(),
+                use_case_name,
+                snapshot,
+                trained["version"],
+                policy=GatePolicy(margin=float(params["margin"]), tolerance=float(params["tolerance"])),
+                force=bool(params["force"]),
+            )
+            return result
+
+        reason = why()
+        snapshot = build_dataset()
+        reason >> wait_for_labels >> snapshot
+        decision = gate(snapshot, train(snapshot, reason))
+        PublishEventOperator(
+            task_id="publish_update", topic=settings.topics.model_updates, event=decision["update"]
+        )
+
+    retrain()
+
+
+for _name in USE_CASES:
+    retrain_dag(_name)

@@ -1,0 +1,70 @@
+"""Wait, in the triggerer, until the lake holds enough new labeled examples of a model."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+__all__ = ["LabeledDataTrigger"]
+
+
+class LabeledDataTrigger(BaseTrigger):
+    """Fire when ``model_name`` has at least ``min_examples`` labeled examples with feedback since ``since``.
+
+    Counts the lake's Parquet files (partition-pruned by day) every
+    ``poll_interval`` seconds, in a thread so the triggerer's loop stays free.
+    """
+
+    def __init__(
+        self,
+        *,
+        model_name: str,
+        min_examples: int,
+        since: str | None = None,
+        poll_interval: float = 30.0,
+        lake_prefix: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.model_name = model_name
+        self.min_examples = min_examples
+        self.since = since
+        self.poll_interval = poll_interval
+        self.lake_prefix = lake_prefix
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "model_name": self.model_name,
+                "min_examples": self.min_examples,
+                "since": self.since,
+                "poll_interval": self.poll_interval,
+                "lake_prefix": self.lake_prefix,
+            },
+        )
+
+    def _count(self) -> int:
+        from closeloop.config import get_settings
+        from closeloop.lake import count_labeled
+
+        since = datetime.fromisoformat(self.since) if self.since else None
+        return count_labeled(get_settings(), model_name=self.model_name, since=since, prefix=self.lake_prefix)
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        while True:
+            count = await asyncio.to_thread(self._count)
+            self.log.info(
+                "%s: %d of %d labeled examples since %s",
+                self.model_name,
+                count,
+                self.min_examples,
+                self.since,
+            )
+            if count >= self.min_examples:
+                yield TriggerEvent({"status": "ready", "count": count, "since": self.since})
+                return
+            await asyncio.sleep(self.poll_interval)

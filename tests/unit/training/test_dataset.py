@@ -1,0 +1,108 @@
+"""Building a training dataset from base data and lake feedback."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from training.dataset import DatasetError, build_dataset, feedback_frame
+from training.usecases import TARGET, BaseData, UseCase
+
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+class _Toy(UseCase):
+    name = "toy"
+    task = "classification"
+    model_name = "toy"
+    description = "two features"
+    primary_metric = "accuracy"
+    higher_is_better = True
+    categorical_output = True
+
+    def features(self) -> list[str]:
+        return ["a", "b"]
+
+    def base_data(self) -> BaseData:
+        train = pd.DataFrame({"a": [0.0, 1.0, 2.0], "b": [1.0, 1.0, 1.0], TARGET: [0, 1, 0]})
+        test = pd.DataFrame({"a": [3.0], "b": [0.0], TARGET: [1]})
+        return BaseData(train=train, test=test)
+
+    def train(self, frame: pd.DataFrame, params: Mapping[str, Any]) -> Any:
+        raise NotImplementedError
+
+
+def _lake_row(prediction_id: str, minutes: float, inputs: Any, truth: Any, version: str = "1") -> dict:
+    return {
+        "prediction_id": prediction_id,
+        "model_version": version,
+        "task": "classification",
+        "inputs": json.dumps(inputs),
+        "output": json.dumps(0),
+        "ground_truth": json.dumps(truth),
+        "source": "user",
+        "prediction_ts": (T0 + timedelta(minutes=minutes - 1)).replace(tzinfo=None),
+        "feedback_ts": (T0 + timedelta(minutes=minutes)).replace(tzinfo=None),
+    }
+
+
+def _lake(*rows: dict) -> pd.DataFrame:
+    return pd.DataFrame(list(rows))
+
+
+def test_feedback_becomes_feature_rows_one_per_prediction() -> None:
+    lake = _lake(
+        _lake_row("p2", 2, {"a": 5, "b": 6.5}, 1),
+        _lake_row("p1", 1, {"a": 1.5, "b": 2}, 0),
+        _lake_row("p1", 3, {"a": 1.5, "b": 2}, 1),  # a second label of p1: the first one counts
+    )
+    frame, counts = feedback_frame(lake, _Toy())
+    assert list(frame["prediction_id"]) == ["p1", "p2"]
+    assert list(frame[TARGET]) == [0, 1]
+    assert frame[["a", "b"]].to_numpy().tolist() == [[1.5, 2.0], [5.0, 6.5]]
+    assert frame["a"].dtype == "float64"
+    assert counts["duplicates"] == 1
+
+
+def test_the_time_window_and_unusable_rows() -> None:
+    lake = _lake(
+        _lake_row("early", 0, {"a": 1, "b": 1}, 0),
+        _lake_row("in", 10, {"a": 1, "b": 1}, 0),
+        _lake_row("no-b", 11, {"a": 1}, 0),
+        _lake_row("text-b", 12, {"a": 1, "b": "x"}, 0),
+        _lake_row("no-truth", 13, {"a": 1, "b": 1}, None),
+        _lake_row("late", 60, {"a": 1, "b": 1}, 0),
+    )
+    frame, counts = feedback_frame(
+        lake, _Toy(), start=T0 + timedelta(minutes=5), end=T0 + timedelta(minutes=30)
+    )
+    assert list(frame["prediction_id"]) == ["in"]
+    assert counts["feedback_outside_window"] == 2
+    assert counts["unusable"] == 3
+
+
+def test_the_newest_feedback_is_held_out() -> None:
+    lake = _lake(*[_lake_row(f"p{i}", 10 - i, {"a": i, "b": 0}, i % 2) for i in range(10)])
+    dataset = build_dataset(_Toy(), lake, holdout_fraction=0.3)
+    # p9 is the oldest (minute 1), p0 the newest (minute 10).
+    assert sorted(dataset.holdout["prediction_id"]) == ["p0", "p1", "p2"]
+    assert len(dataset.train) == 3 + 7
+    assert set(dataset.train.columns) == {"a", "b", TARGET}
+    assert dataset.test.equals(_Toy().base_data().test)
+    assert dataset.counts["feedback_train"] == 7 and dataset.counts["holdout"] == 3
+
+
+def test_no_feedback_gives_the_base_data_and_an_empty_holdout() -> None:
+    dataset = build_dataset(_Toy(), pd.DataFrame(), holdout_fraction=0.3)
+    assert len(dataset.train) == 3
+    assert dataset.holdout.empty
+
+
+def test_a_bad_holdout_fraction_is_refused() -> None:
+    with pytest.raises(DatasetError, match="holdout_fraction"):
+        build_dataset(_Toy(), pd.DataFrame(), holdout_fraction=1.0)

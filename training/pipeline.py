@@ -1,0 +1,179 @@
+"""The retrain's steps as plain functions: what each task of a ``retrain_<use case>`` DAG calls.
+
+Each step takes and returns small JSON-able values (the DAG passes them as
+XComs) and reads the services from closeloop's one configuration, so a step
+runs the same from Airflow, a test or a notebook.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import mlflow
+import pandas as pd
+from mlflow import MlflowClient
+
+from closeloop.config import Settings
+from closeloop.lake import read_labeled
+from closeloop.s3 import s3_client
+from training.dataset import build_dataset, load_snapshot, save_snapshot
+from training.gate import GateDecision, GatePolicy, Scores, decide
+from training.promotion import CHAMPION, alias_version, apply_decision
+from training.reasons import describe_trigger
+from training.train import PROFILE_TAG, train_and_register
+from training.usecases import UseCase, get_use_case
+
+__all__ = ["DATASETS_PREFIX", "build_snapshot", "gate", "run_reason", "train"]
+
+_log = logging.getLogger(__name__)
+
+#: Dataset snapshots live at artifacts_bucket/DATASETS_PREFIX/<model>/<snapshot id>/.
+DATASETS_PREFIX = "datasets"
+
+
+def run_reason(
+    settings: Settings,
+    use_case_name: str,
+    *,
+    run_type: str,
+    triggering_asset_events: Mapping[Any, Any],
+    params: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Why this run happened, and who is champion now (version, and when it was trained).
+
+    ``triggering_asset_events`` is Airflow's accessor (asset -> asset events);
+    an alert's payload is in each event's ``extra["payload"]``.
+    """
+    payloads = [
+        (event.extra or {}).get("payload") or {}
+        for events in triggering_asset_events.values()
+        for event in events
+    ]
+    reason = describe_trigger(run_type, payloads, params)
+    _log.info("why: %s", reason.summary)
+    use_case = get_use_case(use_case_name)
+    client = MlflowClient(settings.mlflow_tracking_uri)
+    champion = alias_version(client, use_case.model_name, CHAMPION)
+    trained_at = None
+    if champion is not None:
+        created_ms = client.get_model_version(use_case.model_name, champion).creation_timestamp
+        trained_at = datetime.fromtimestamp(created_ms / 1000, UTC).isoformat()
+    return {**reason.model_dump(mode="json"), "champion_version": champion, "champion_trained_at": trained_at}
+
+
+def build_snapshot(
+    settings: Settings,
+    use_case_name: str,
+    *,
+    window_days: float,
+    holdout_fraction: float,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Base data plus the last ``window_days`` of labeled feedback, saved; returns its URI and counts."""
+    use_case = get_use_case(use_case_name)
+    end = now or datetime.now(UTC)
+    start = end - timedelta(days=window_days)
+    rows = read_labeled(settings, model_name=use_case.model_name).to_pandas()
+    dataset = build_dataset(use_case, rows, start=start, end=end, holdout_fraction=holdout_fraction)
+    snapshot = save_snapshot(
+        s3_client(settings),
+        settings.artifacts_bucket,
+        DATASETS_PREFIX,
+        use_case.model_name,
+        dataset,
+        metadata={"window_start": start.isoformat(), "window_end": end.isoformat()},
+    )
+    _log.info("dataset snapshot %s: %s", snapshot.uri, snapshot.counts)
+    return {"uri": snapshot.uri, "snapshot_id": snapshot.snapshot_id, "counts": snapshot.counts}
+
+
+def train(
+    settings: Settings,
+    use_case_name: str,
+    snapshot: Mapping[str, Any],
+    *,
+    reason: str,
+    params: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Train and register a challenger on the snapshot; returns its version, run and metrics."""
+    from training.dataset import DatasetSnapshot
+
+    use_case = get_use_case(use_case_name)
+    s3 = s3_client(settings)
+    dataset = load_snapshot(s3, snapshot["uri"])
+    trained = train_and_register(
+        use_case,
+        dataset,
+        DatasetSnapshot(uri=snapshot["uri"], snapshot_id=snapshot["snapshot_id"], counts=snapshot["counts"]),
+        tracking_uri=settings.mlflow_tracking_uri,
+        s3=s3,
+        profiles_bucket=settings.lake_bucket,
+        profiles_prefix=settings.profiles_prefix,
+        params=params,
+        reason=reason,
+    )
+    return asdict(trained)
+
+
+def _scores(use_case: UseCase, model: Any, holdout: pd.DataFrame, test: pd.DataFrame) -> Scores:
+    metric = use_case.primary_metric
+    return Scores(
+        holdout=use_case.evaluate(model, holdout)[metric] if len(holdout) else None,
+        test=use_case.evaluate(model, test)[metric],
+    )
+
+
+def gate(
+    settings: Settings,
+    use_case_name: str,
+    snapshot: Mapping[str, Any],
+    version: str,
+    *,
+    policy: GatePolicy,
+    force: bool = False,
+) -> dict[str, Any]:
+    """Score the challenger and the champion on the snapshot's holdout and test set; promote on a pass.
+
+    Returns the decision and, if the alias moved, the model-update to publish.
+    """
+    use_case = get_use_case(use_case_name)
+    client = MlflowClient(settings.mlflow_tracking_uri)
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    dataset = load_snapshot(s3_client(settings), snapshot["uri"], splits=("holdout", "test"))
+    name = use_case.model_name
+
+    challenger = _scores(
+        use_case, mlflow.pyfunc.load_model(f"models:/{name}/{version}"), dataset.holdout, dataset.test
+    )
+    champion_version = alias_version(client, name, CHAMPION)
+    champion = None
+    if champion_version is not None and champion_version != version:
+        champion = _scores(
+            use_case,
+            mlflow.pyfunc.load_model(f"models:/{name}/{champion_version}"),
+            dataset.holdout,
+            dataset.test,
+        )
+    decision: GateDecision = decide(
+        metric=use_case.primary_metric,
+        higher_is_better=use_case.higher_is_better,
+        challenger=challenger,
+        champion=champion,
+        policy=policy,
+        force=force,
+    )
+    move = apply_decision(client, name, version, decision)
+    result: dict[str, Any] = {
+        "decision": decision.model_dump(mode="json"),
+        "champion_version": champion_version,
+        "update": None,
+    }
+    if move is not None:
+        profile = client.get_model_version(name, version).tags.get(PROFILE_TAG)
+        run_id = client.get_model_version(name, version).run_id
+        result["update"] = move.event(reference_profile=profile, run_id=run_id).model_dump(mode="json")
+    return result

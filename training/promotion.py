@@ -1,0 +1,107 @@
+"""Aliases in the MLflow registry: who is champion, who was, and how to go back.
+
+``champion`` is what the gateway serves. When a challenger passes the gate,
+the version it replaces keeps the ``previous_champion`` alias, so a rollback
+is one alias swap (``closeloop rollback MODEL``). Every move publishes a
+model-update event, which the gateway and the streaming job act on.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from closeloop.errors import CloseloopError
+from closeloop.events import ModelUpdateEvent
+from training.gate import GateDecision
+
+__all__ = [
+    "CHAMPION",
+    "PREVIOUS",
+    "AliasMove",
+    "PromotionError",
+    "alias_version",
+    "apply_decision",
+    "rollback",
+]
+
+_log = logging.getLogger(__name__)
+
+CHAMPION = "champion"
+PREVIOUS = "previous_champion"
+
+
+class PromotionError(CloseloopError):
+    """An alias cannot be moved: no such model, no previous champion…"""
+
+
+@dataclass(frozen=True)
+class AliasMove:
+    """The champion alias moved from ``previous`` (None: there was none) to ``version``."""
+
+    model_name: str
+    version: str
+    previous: str | None
+    reason: str
+
+    def event(self, reference_profile: str | None = None, run_id: str | None = None) -> ModelUpdateEvent:
+        return ModelUpdateEvent(
+            model_name=self.model_name,
+            version=self.version,
+            alias=CHAMPION,
+            previous_version=self.previous,
+            reference_profile=reference_profile,
+            run_id=run_id,
+            reason=self.reason,
+        )
+
+
+def alias_version(client: MlflowClient, model_name: str, alias: str) -> str | None:
+    """The version ``alias`` points at, or None if it points nowhere (or the model does not exist)."""
+    try:
+        return str(client.get_model_version_by_alias(model_name, alias).version)
+    except MlflowException as exc:
+        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            return None
+        raise
+
+
+def _move(client: MlflowClient, model_name: str, version: str, reason: str) -> AliasMove:
+    previous = alias_version(client, model_name, CHAMPION)
+    # previous_champion first: a reader never sees the old champion without an alias.
+    if previous is not None and previous != version:
+        client.set_registered_model_alias(model_name, PREVIOUS, previous)
+    client.set_registered_model_alias(model_name, CHAMPION, version)
+    _log.info("%s: champion %s -> %s (%s)", model_name, previous, version, reason)
+    return AliasMove(model_name=model_name, version=version, previous=previous, reason=reason)
+
+
+def apply_decision(
+    client: MlflowClient, model_name: str, version: str, decision: GateDecision
+) -> AliasMove | None:
+    """Record the gate's decision on the version; move the champion alias only if it passed."""
+    for key, value in decision.tags().items():
+        client.set_model_version_tag(model_name, version, key, value)
+    if not decision.passed:
+        _log.info("%s version %s stays a challenger: %s", model_name, version, decision.reason)
+        return None
+    return _move(client, model_name, version, f"gate passed: {decision.reason}")
+
+
+def rollback(client: MlflowClient, model_name: str) -> AliasMove:
+    """Make the previous champion the champion again; the demoted one becomes the previous.
+
+    So a second rollback undoes the first.
+    """
+    previous = alias_version(client, model_name, PREVIOUS)
+    if previous is None:
+        raise PromotionError(f"{model_name} has no {PREVIOUS!r} alias: nothing to roll back to")
+    current = alias_version(client, model_name, CHAMPION)
+    client.set_registered_model_alias(model_name, CHAMPION, previous)
+    if current is not None:
+        client.set_registered_model_alias(model_name, PREVIOUS, current)
+    _log.info("%s: rolled back champion %s -> %s", model_name, current, previous)
+    return AliasMove(model_name=model_name, version=previous, previous=current, reason="rollback")

@@ -1,0 +1,138 @@
+"""Train a use case's challenger and register it in MLflow, with everything needed to trust it later.
+
+One MLflow run per training: params (the hyper-parameters, the data window,
+the dataset snapshot and its row counts), metrics on the base test set and on
+the recent holdout, the model with its signature, input example and explicit
+pip requirements (inferring them costs about 8 s a model), and the reference
+profile, which is also written to the lake where the streaming job reads it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib.metadata import version as package_version
+from typing import Any
+
+import mlflow
+from minio import Minio
+from mlflow import MlflowClient
+from mlflow.models import infer_signature
+
+from closeloop.gateway.champions import TASK_TAG
+from closeloop.monitoring.profiles import save_profile
+from training.dataset import Dataset, DatasetSnapshot
+from training.usecases import UseCase
+
+__all__ = [
+    "DATASET_TAG",
+    "PROFILE_TAG",
+    "REASON_TAG",
+    "TrainedVersion",
+    "model_requirements",
+    "train_and_register",
+]
+
+_log = logging.getLogger(__name__)
+
+#: Version tags: where its reference profile and its training data are, and why it was trained.
+PROFILE_TAG = "closeloop.reference_profile"
+DATASET_TAG = "closeloop.dataset"
+REASON_TAG = "closeloop.reason"
+
+
+@dataclass(frozen=True)
+class TrainedVersion:
+    model_name: str
+    version: str
+    run_id: str
+    profile_uri: str
+    metrics: dict[str, float]
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+
+def model_requirements() -> list[str]:
+    """What serving a scikit-learn model needs, pinned to this environment's versions."""
+    return [f"{name}=={package_version(name)}" for name in ("scikit-learn", "numpy", "pandas", "scipy")]
+
+
+def _scored(prefix: str, scores: Mapping[str, float]) -> dict[str, float]:
+    return {f"{prefix}_{name}": value for name, value in scores.items()}
+
+
+def train_and_register(
+    use_case: UseCase,
+    dataset: Dataset,
+    snapshot: DatasetSnapshot | None,
+    *,
+    tracking_uri: str,
+    s3: Minio,
+    profiles_bucket: str,
+    profiles_prefix: str,
+    params: Mapping[str, Any] | None = None,
+    reason: str = "manual",
+    run_tags: Mapping[str, str] | None = None,
+) -> TrainedVersion:
+    """Train on ``dataset.train``, evaluate, log and register a new version of the use case's model."""
+    params = {**use_case.default_params(), **(params or {})}
+    features = use_case.features()
+    client = MlflowClient(tracking_uri)
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_experiment(use_case.model_name)
+    timings: dict[str, float] = {}
+    with mlflow.start_run(tags={REASON_TAG: reason, **(run_tags or {})}) as run:
+        mlflow.log_params({**params, **(snapshot.as_params() if snapshot else {})})
+        started = time.perf_counter()
+        model = use_case.train(dataset.train, params)
+        timings["fit"] = time.perf_counter() - started
+
+        started = time.perf_counter()
+        metrics = _scored("test", use_case.evaluate(model, dataset.test))
+        if len(dataset.holdout):
+            metrics |= _scored("holdout", use_case.evaluate(model, dataset.holdout))
+        mlflow.log_metrics(metrics)
+        timings["evaluate"] = time.perf_counter() - started
+
+        started = time.perf_counter()
+        example = dataset.train[features].head(2)
+        signature = infer_signature(example, use_case.predict(model, example))
+        info = mlflow.sklearn.log_model(
+            model,
+            name="model",
+            signature=signature,
+            input_example=example,
+            pip_requirements=model_requirements(),
+            registered_model_name=use_case.model_name,
+        )
+        version = str(info.registered_model_version)
+        timings["log_model"] = time.perf_counter() - started
+
+        started = time.perf_counter()
+        profile = use_case.reference_profile(model, dataset.train, version)
+        profile_uri = save_profile(s3, profiles_bucket, profiles_prefix, profile)
+        mlflow.log_dict(profile.model_dump(mode="json"), "reference_profile.json")
+        mlflow.set_tag(PROFILE_TAG, profile_uri)
+        timings["profile"] = time.perf_counter() - started
+
+    tags = {TASK_TAG: use_case.task, PROFILE_TAG: profile_uri, REASON_TAG: reason}
+    if snapshot is not None:
+        tags[DATASET_TAG] = snapshot.uri
+    for key, value in tags.items():
+        client.set_model_version_tag(use_case.model_name, version, key, value)
+    _log.info(
+        "registered %s version %s (run %s): %s",
+        use_case.model_name,
+        version,
+        run.info.run_id,
+        ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()),
+    )
+    return TrainedVersion(
+        model_name=use_case.model_name,
+        version=version,
+        run_id=run.info.run_id,
+        profile_uri=profile_uri,
+        metrics=metrics,
+        timings_s=timings,
+    )

@@ -1,0 +1,97 @@
+"""The contract of a use case: one model to keep good, from its base data to its reference profile.
+
+A use case is a plug-in. It names its task (the closeloop.tasks plug-in that
+scores it live), its registered model, its base dataset and feature schema,
+and knows how to train, evaluate and profile a model. Registering it in
+``training.usecases.registry`` is all it takes to get its DAGs
+(``retrain_<name>``, ``drift_report_<name>``).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from closeloop.monitoring.profiles import ReferenceProfile, build_profile
+from closeloop.tasks import get_task
+
+__all__ = ["TARGET", "BaseData", "UseCase"]
+
+#: The column of a training frame that holds the ground truth.
+TARGET = "target"
+
+
+@dataclass(frozen=True)
+class BaseData:
+    """A use case's own data, split once and the same way every time.
+
+    Both frames hold the feature columns (in ``UseCase.features()`` order) and
+    ``TARGET``. ``test`` is the base test set the gate guards against regressions on.
+    """
+
+    train: pd.DataFrame
+    test: pd.DataFrame
+
+
+class UseCase(ABC):
+    """One model closeloop keeps good. Subclasses set the class attributes and the abstract methods."""
+
+    #: Short name, used in DAG ids: retrain_<name>, drift_report_<name>.
+    name: ClassVar[str]
+    #: The task plug-in (closeloop.tasks) whose metrics score this model live and offline.
+    task: ClassVar[str]
+    #: The registered model's name in MLflow, and `model_name` in events.
+    model_name: ClassVar[str]
+    #: One line for the Airflow UI.
+    description: ClassVar[str]
+    #: The metric (one of the task's metric_names) the gate compares.
+    primary_metric: ClassVar[str]
+    #: Whether a larger primary metric is better (accuracy) or worse (MAE).
+    higher_is_better: ClassVar[bool]
+    #: Whether the predictions are categories (profiled by value) or numbers (by quantile bins).
+    categorical_output: ClassVar[bool]
+
+    @abstractmethod
+    def features(self) -> list[str]:
+        """The feature schema: input names, in the order the model takes them."""
+
+    @abstractmethod
+    def base_data(self) -> BaseData:
+        """The bundled base dataset, split deterministically; nothing is downloaded."""
+
+    def default_params(self) -> dict[str, Any]:
+        """Training hyper-parameters used when a run does not override them."""
+        return {}
+
+    @abstractmethod
+    def train(self, frame: pd.DataFrame, params: Mapping[str, Any]) -> Any:
+        """A fitted model (with ``predict`` on a feature DataFrame) trained on ``frame``."""
+
+    def predict(self, model: Any, frame: pd.DataFrame) -> list[Any]:
+        """The model's outputs on ``frame``, as the plain values the task plug-in expects."""
+        return [_plain(v) for v in model.predict(frame[self.features()])]
+
+    def evaluate(self, model: Any, frame: pd.DataFrame) -> dict[str, float]:
+        """The task's metrics of ``model`` on ``frame``, computed as the streaming job computes them."""
+        truths = [_plain(v) for v in frame[TARGET]]
+        return get_task(self.task).metrics(self.predict(model, frame), truths)
+
+    def reference_profile(self, model: Any, frame: pd.DataFrame, version: str) -> ReferenceProfile:
+        """Bins and proportions of each feature and of the model's predictions on ``frame``."""
+        return build_profile(
+            self.model_name,
+            version,
+            {name: frame[name].to_numpy(dtype=np.float64) for name in self.features()},
+            self.predict(model, frame),
+            categorical_output=self.categorical_output,
+        )
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars as the Python values JSON events carry."""
+    return value.item() if isinstance(value, np.generic) else value
