@@ -47,3 +47,26 @@ def read_events(
     finally:
         consumer.close()
     return found
+
+
+def read_to_end(bootstrap: str, topic: str, since: dict[int, int], *, timeout: float = 30.0) -> list[Event]:
+    """Every event after ``since`` up to where the topic ends now."""
+    until = end_offsets(bootstrap, topic)
+    remaining = {p: end for p, end in until.items() if end > since.get(p, 0)}
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": f"read-{uuid.uuid4().hex}", "enable.auto.commit": False}
+    )
+    consumer.assign([TopicPartition(topic, p, since.get(p, 0)) for p in remaining])
+    found: list[Event] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while remaining and time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is None or message.error() is not None:
+                continue
+            found.append(decode(message.value() or b""))
+            if message.offset() + 1 >= remaining.get(message.partition(), 0):
+                remaining.pop(message.partition(), None)
+    finally:
+        consumer.close()
+    return found

@@ -76,6 +76,8 @@ class AirflowService(Service):
         }
         return {
             **super().environment(),
+            # The DAGs' tasks read closeloop's settings: the same endpoints as this stack.
+            **self.closeloop_environment(),
             # standalone starts its components as `airflow …` by name.
             "PATH": f"{self.layout.venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
             "AIRFLOW_HOME": str(self.home),
