@@ -67,10 +67,12 @@ $(UV):
 	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
 
 # The main environment: Airflow, MLflow, Evidently, the gateway, the CLI.
+# Bytecode is compiled once here: where PYTHONDONTWRITEBYTECODE is set, every
+# Airflow task would otherwise compile MLflow and Evidently from source again.
 $(VENV)/.installed: requirements.txt pyproject.toml | $(UV)
 	@echo "==> main virtualenv ($(VENV))"
 	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(VENV)
-	$(UV) pip sync --quiet --python $(VENV)/bin/python requirements.txt
+	$(UV) pip sync --quiet --compile-bytecode --python $(VENV)/bin/python requirements.txt
 	$(UV) pip install --quiet --python $(VENV)/bin/python --no-deps -e .
 	@touch $@
 
@@ -79,7 +81,7 @@ $(VENV)/.installed: requirements.txt pyproject.toml | $(UV)
 $(FLINK_VENV)/.installed: flink/requirements.txt pyproject.toml | $(UV)
 	@echo "==> Flink virtualenv ($(FLINK_VENV))"
 	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(FLINK_VENV)
-	$(UV) pip sync --quiet --python $(FLINK_VENV)/bin/python flink/requirements.txt
+	$(UV) pip sync --quiet --compile-bytecode --python $(FLINK_VENV)/bin/python flink/requirements.txt
 	$(UV) pip install --quiet --python $(FLINK_VENV)/bin/python --no-deps -e .
 	@touch $@
 

@@ -6,12 +6,14 @@ runs the rest without any service.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from closeloop.config import Settings, get_settings
+from closeloop.s3 import s3_client
 from closeloop.stack.manager import LocalStack
 from closeloop.stack.process import marked_processes
 
@@ -70,3 +72,13 @@ def private_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[L
     yield stack
     stack.down()
     get_settings.cache_clear()
+
+
+@pytest.fixture
+def lake_prefix(settings: Settings) -> Iterator[str]:
+    """A lake prefix of the test's own, emptied afterwards."""
+    prefix = f"test-feedback-{uuid.uuid4().hex[:8]}"
+    yield prefix
+    s3 = s3_client(settings)
+    for item in s3.list_objects(settings.lake_bucket, prefix=f"{prefix}/", recursive=True):
+        s3.remove_object(settings.lake_bucket, item.object_name)

@@ -46,13 +46,16 @@ class WaitForLabeledDataSensor(BaseSensorOperator):
         if int(self.min_examples) <= 0:
             self.log.info("no minimum of labeled examples asked for: not waiting")
             return {"status": "skipped", "count": None, "since": self.since}
+        from closeloop.config import get_settings
+
         self.defer(
             trigger=LabeledDataTrigger(
                 model_name=self.model_name,
                 min_examples=int(self.min_examples),
                 since=self.since or None,
                 poll_interval=self.poll_interval,
-                lake_prefix=self.lake_prefix,
+                # Resolved here: the triggerer counts where this task's configuration points.
+                lake_prefix=self.lake_prefix or get_settings().lake_prefix,
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=self.timeout),

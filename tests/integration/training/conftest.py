@@ -6,10 +6,18 @@ import json
 import subprocess
 from collections.abc import Callable
 
+import pandas as pd
 import pytest
+from mlflow import MlflowClient
 
+from closeloop.config import Settings
+from closeloop.s3 import s3_client
 from closeloop.stack.manager import LocalStack
 from closeloop.stack.services.airflow import AirflowService
+from training.dataset import build_dataset
+from training.promotion import CHAMPION
+from training.train import train_and_register
+from training.usecases import get_use_case
 
 DagsTest = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -49,3 +57,22 @@ def dags_test(stack: LocalStack) -> DagsTest:
         return result
 
     return run
+
+
+@pytest.fixture
+def clean_champion(settings: Settings) -> str:
+    """A champion trained on the base data alone, as the first retrain would make it."""
+    client = MlflowClient(settings.mlflow_tracking_uri)
+    digits = get_use_case("digits")
+    trained = train_and_register(
+        digits,
+        build_dataset(digits, pd.DataFrame()),
+        None,
+        tracking_uri=settings.mlflow_tracking_uri,
+        s3=s3_client(settings),
+        profiles_bucket=settings.lake_bucket,
+        profiles_prefix=settings.profiles_prefix,
+        reason="test: clean champion",
+    )
+    client.set_registered_model_alias(digits.model_name, CHAMPION, trained.version)
+    return trained.version

@@ -42,8 +42,10 @@ def write_labeled(
     model_version: str = "1",
     end: datetime | None = None,
     spacing: timedelta = timedelta(seconds=1),
-) -> int:
-    """One lake row per row of ``frame`` (features and TARGET), the last one's feedback at ``end``."""
+) -> str:
+    """One lake row per row of ``frame`` (features and TARGET), the last one's feedback at ``end``.
+
+    Returns the object's key in the lake bucket."""
     end = (end or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None)
     features = use_case.features()
     times = [end - spacing * (len(frame) - 1 - i) for i in range(len(frame))]
@@ -72,4 +74,4 @@ def write_labeled(
     data = buffer.getvalue()
     key = f"{prefix}/model_name={use_case.model_name}/dt={end:%Y-%m-%d}/part-test-{uuid.uuid4().hex}.parquet"
     s3_client(settings).put_object(settings.lake_bucket, key, io.BytesIO(data), len(data))
-    return len(frame)
+    return key

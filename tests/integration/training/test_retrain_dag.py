@@ -6,58 +6,26 @@ The feedback the tests write lives under a lake prefix of their own
 
 from __future__ import annotations
 
-import uuid
-
-import pandas as pd
-import pytest
 from mlflow import MlflowClient
 
 from closeloop.config import Settings
 from closeloop.events import ModelUpdateEvent
-from closeloop.s3 import s3_client
 from tests.integration.kafka_reading import end_offsets, read_to_end
 from tests.integration.training.conftest import DagsTest
 from tests.integration.training.lake_rows import write_labeled
-from training.dataset import build_dataset
 from training.drift.digits import drift_frame
 from training.promotion import CHAMPION, PREVIOUS, alias_version
-from training.train import train_and_register
 from training.usecases import get_use_case
 
 DIGITS = get_use_case("digits")
 
 
-@pytest.fixture
-def lake_prefix(settings: Settings) -> str:
-    prefix = f"test-feedback-{uuid.uuid4().hex[:8]}"
-    yield prefix
-    s3 = s3_client(settings)
-    for item in s3.list_objects(settings.lake_bucket, prefix=f"{prefix}/", recursive=True):
-        s3.remove_object(settings.lake_bucket, item.object_name)
-
-
-@pytest.fixture
-def clean_champion(settings: Settings) -> str:
-    """A champion trained on the base data alone, as the first retrain would make it."""
-    client = MlflowClient(settings.mlflow_tracking_uri)
-    trained = train_and_register(
-        DIGITS,
-        build_dataset(DIGITS, pd.DataFrame()),
-        None,
-        tracking_uri=settings.mlflow_tracking_uri,
-        s3=s3_client(settings),
-        profiles_bucket=settings.lake_bucket,
-        profiles_prefix=settings.profiles_prefix,
-        reason="test: clean champion",
-    )
-    client.set_registered_model_alias(DIGITS.model_name, CHAMPION, trained.version)
-    return trained.version
-
-
 def _drifted_feedback(settings: Settings, prefix: str, rows: int = 400) -> int:
+    """Digits drifted by stroke thickness as feedback; returns how many."""
     base = DIGITS.base_data().train.sample(rows, random_state=7)
     drifted = drift_frame(base, "thickness", 1.0, seed=7)
-    return write_labeled(settings, DIGITS, drifted, [0] * rows, prefix=prefix)
+    write_labeled(settings, DIGITS, drifted, [0] * rows, prefix=prefix)
+    return rows
 
 
 def _model_updates(settings: Settings, start: dict, model_name: str) -> list[ModelUpdateEvent]:
