@@ -64,6 +64,12 @@ class AirflowApi:
             body["note"] = note
         return self._call("POST", f"/dags/{dag_id}/dagRuns", json=body)["dag_run_id"]
 
+    def set_note(self, dag_id: str, run_id: str, note: str) -> None:
+        """The run's note, shown beside it in the UI's grid and runs list."""
+        self._call(
+            "PATCH", f"/dags/{dag_id}/dagRuns/{run_id}", params={"update_mask": ["note"]}, json={"note": note}
+        )
+
     def run(self, dag_id: str, run_id: str) -> dict[str, Any]:
         return self._call("GET", f"/dags/{dag_id}/dagRuns/{run_id}")
 

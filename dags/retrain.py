@@ -9,7 +9,7 @@ params below. At most one run is active at a time; alerts that arrive
 meanwhile start the next run.
 
 1. **why**: records what triggered the run (alert id and kind, the schedule,
-   or the params of a manual run); its return value (XCom) says it.
+   or the params of a manual run) in the run's note and its XCom.
 2. **wait_for_labels**: with `min_new_labels` > 0, waits (deferred, in the
    triggerer) for that many labeled examples since the champion was trained.
 3. **build_dataset**: base data plus the feedback in the lake over the data
@@ -25,6 +25,8 @@ meanwhile start the next run.
 
 from __future__ import annotations
 
+import logging
+
 from airflow.sdk import (
     Asset,
     AssetOrTimeSchedule,
@@ -35,6 +37,7 @@ from airflow.sdk import (
     get_current_context,
     task,
 )
+from closeloop_airflow.hooks.airflow_api import AirflowApiHook
 from closeloop_airflow.operators.publish_event import PublishEventOperator
 from closeloop_airflow.sensors.labeled_data import WaitForLabeledDataSensor
 from closeloop_airflow.triggers.await_alert import AwaitAlertTrigger
@@ -43,6 +46,7 @@ from closeloop.config import get_settings
 from training.usecases.registry import USE_CASES, use_case_class
 
 NIGHTLY = "0 2 * * *"
+log = logging.getLogger(__name__)
 
 
 def alerts_asset(model_name: str) -> Asset:
@@ -129,13 +133,19 @@ def retrain_dag(use_case_name: str) -> None:
             from training.pipeline import run_reason
 
             context = get_current_context()
-            return run_reason(
+            reason = run_reason(
                 get_settings(),
                 use_case_name,
                 run_type=str(context["dag_run"].run_type),
                 triggering_asset_events=context["triggering_asset_events"],
                 params=dict(context["params"]),
             )
+            dag_run = context["dag_run"]
+            try:
+                AirflowApiHook().set_note(dag_run.dag_id, dag_run.run_id, f"why: {reason['summary']}")
+            except Exception as exc:  # the reason is in this task's XCom anyway
+                log.warning("cannot write the reason into the run's note: %s", exc)
+            return reason
 
         wait_for_labels = WaitForLabeledDataSensor(
             task_id="wait_for_labels",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 from pathlib import Path
 
 import httpx
@@ -39,6 +40,20 @@ class AirflowService(Service):
         if not self.password_file.exists():
             return None
         return json.loads(self.password_file.read_text()).get("admin")
+
+    def ensure_admin_password(self) -> str:
+        """The admin's password; chosen here, before the first start, if Airflow has none yet.
+
+        Airflow keeps a password it finds in its file, and the connection the
+        DAGs use to write why a run ran into its note needs it up front.
+        """
+        password = self.admin_password()
+        if password is None:
+            password = secrets.token_urlsafe(18)
+            self.home.mkdir(parents=True, exist_ok=True)
+            self.password_file.write_text(json.dumps({"admin": password}) + "\n")
+            self.password_file.chmod(0o600)
+        return password
 
     def api(self) -> AirflowApi:
         """A REST client logged in as the standalone's admin."""
@@ -104,6 +119,15 @@ class AirflowService(Service):
             "AIRFLOW__METRICS__STATSD_PREFIX": "airflow",
             "AIRFLOW_CONN_KAFKA_DEFAULT": json.dumps(kafka_connection),
             "AIRFLOW_CONN_KAFKA_ALERTS": json.dumps(alerts_connection),
+            # Airflow's own REST API, for tasks that annotate their run (the retrain's reason).
+            "AIRFLOW_CONN_AIRFLOW_API": json.dumps(
+                {
+                    "conn_type": "http",
+                    "host": base_url,
+                    "login": "admin",
+                    "password": self.ensure_admin_password(),
+                }
+            ),
         }
 
     def _check(self, response: httpx.Response) -> str | None:

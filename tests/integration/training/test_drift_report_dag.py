@@ -85,6 +85,7 @@ def test_drift_over_the_threshold_alerts_and_the_alert_starts_a_retrain(
     finished = api.wait("retrain_digits", run_id, timeout_s=400)
     assert finished["state"] == "success", api.task_instances("retrain_digits", run_id)
     why = api.xcom("retrain_digits", run_id, "why")
+    assert api.run("retrain_digits", run_id)["note"] == f"why: {why['summary']}"
     assert why["trigger"] == "alert"
     assert why["alert_kinds"] == ["drift"]
     assert why["summary"].startswith(f"drift alert {alert.alert_id}: drift_share=")
