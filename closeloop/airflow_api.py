@@ -25,7 +25,7 @@ class AirflowApiError(CloseloopError):
 
 
 class AirflowApi:
-    def __init__(self, base_url: str, username: str, password: str, *, timeout_s: float = 15.0) -> None:
+    def __init__(self, base_url: str, username: str, password: str, *, timeout_s: float = 30.0) -> None:
         self.base_url = base_url.rstrip("/")
         self._credentials = {"username": username, "password": password}
         self._timeout_s = timeout_s
@@ -101,7 +101,12 @@ class AirflowApi:
         deadline = time.monotonic() + timeout_s
         seen: dict[str, str | None] = {}
         while True:
-            run = self.run(dag_id, run_id)
+            try:
+                run = self.run(dag_id, run_id)
+            except httpx.TimeoutException:  # a busy API server is not a failed run
+                if time.monotonic() > deadline:
+                    raise
+                continue
             if on_change is not None:
                 tasks = self.task_instances(dag_id, run_id)
                 states = {task_id: t["state"] for task_id, t in tasks.items()}

@@ -1,0 +1,1 @@
+"""The closed loop, end to end, on the local stack: `closeloop demo` (being built)."""
