@@ -127,6 +127,7 @@ def run_drift_report(
         target=TARGET,
         prediction=PREDICTION,
         drift_share_threshold=threshold,
+        max_detailed_columns=settings.drift_report_detailed_columns,
     )
 
     key = f"{_REPORTS_PREFIX}/{use_case.model_name}/{end:%Y%m%dT%H%M%SZ}"
