@@ -20,7 +20,7 @@ from mlflow import MlflowClient
 from closeloop.config import Settings
 from closeloop.lake import read_labeled
 from closeloop.s3 import s3_client
-from training.dataset import build_dataset, load_snapshot, save_snapshot
+from training.dataset import DatasetSnapshot, build_dataset, load_snapshot, save_snapshot
 from training.gate import GateDecision, GatePolicy, Scores, decide
 from training.promotion import CHAMPION, alias_version, apply_decision
 from training.reasons import describe_trigger
@@ -100,8 +100,6 @@ def train(
     params: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Train and register a challenger on the snapshot; returns its version, run and metrics."""
-    from training.dataset import DatasetSnapshot
-
     use_case = get_use_case(use_case_name)
     s3 = s3_client(settings)
     dataset = load_snapshot(s3, snapshot["uri"])
