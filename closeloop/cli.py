@@ -160,15 +160,14 @@ def rollback(
     from mlflow import MlflowClient
 
     from closeloop.kafka.publish import publish_events
+    from training.promotion import model_update
     from training.promotion import rollback as roll_back
-    from training.train import PROFILE_TAG
 
     settings = get_settings()
     client = MlflowClient(settings.mlflow_tracking_uri)
     try:
         move = roll_back(client, model)
-        profile = client.get_model_version(model, move.version).tags.get(PROFILE_TAG)
-        publish_events(settings.kafka_bootstrap, settings.topics.model_updates, [move.event(profile)])
+        publish_events(settings.kafka_bootstrap, settings.topics.model_updates, [model_update(client, move)])
     except CloseloopError as exc:
         err.print(f"[red bold]{exc}[/]")
         raise typer.Exit(1) from exc

@@ -39,8 +39,8 @@ __all__ = [
 
 _log = logging.getLogger(__name__)
 
-#: Columns a feedback row keeps beside the features and the target.
-FEEDBACK_COLUMNS = ("prediction_id", "model_version", "feedback_ts")
+#: Columns a feedback row keeps beside the features and the target; ``output`` is what was served.
+FEEDBACK_COLUMNS = ("prediction_id", "model_version", "output", "feedback_ts")
 _SPLITS = ("train", "holdout", "test")
 
 
@@ -92,8 +92,8 @@ def feedback_frame(
 ) -> tuple[pd.DataFrame, dict[str, int]]:
     """Lake rows as a training frame: features, target and FEEDBACK_COLUMNS, one row per prediction.
 
-    ``rows`` holds the lake's columns (``inputs`` and ``ground_truth`` as JSON
-    text). Only feedback with ``start <= feedback_ts < end`` is kept. A
+    ``rows`` holds the lake's columns (``inputs``, ``output`` and
+    ``ground_truth`` as JSON text). Only feedback with ``start <= feedback_ts < end`` is kept. A
     prediction labeled twice (a replay, a second label) keeps its first
     label, as the streaming job scores it. Rows whose inputs lack a feature
     or whose ground truth is missing are dropped and counted.
@@ -125,7 +125,9 @@ def feedback_frame(
         if truth is None or any(not isinstance(v, int | float) or isinstance(v, bool) for v in values):
             counts["unusable"] += 1
             continue
-        records.append([*values, truth, row.prediction_id, row.model_version, row.feedback_ts])
+        records.append(
+            [*values, truth, row.prediction_id, row.model_version, _decode(row.output), row.feedback_ts]
+        )
     frame = pd.DataFrame(records, columns=columns)
     # JSON gives ints and floats; the model's signature wants one numeric type per feature.
     return frame.astype(dict.fromkeys(features, "float64")), counts

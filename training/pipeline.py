@@ -22,9 +22,9 @@ from closeloop.lake import read_labeled
 from closeloop.s3 import s3_client
 from training.dataset import DatasetSnapshot, build_dataset, load_snapshot, save_snapshot
 from training.gate import GateDecision, GatePolicy, Scores, decide
-from training.promotion import CHAMPION, alias_version, apply_decision
+from training.promotion import CHAMPION, alias_version, apply_decision, champion, model_update
 from training.reasons import describe_trigger
-from training.train import PROFILE_TAG, train_and_register
+from training.train import train_and_register
 from training.usecases import UseCase, get_use_case
 
 __all__ = ["DATASETS_PREFIX", "build_snapshot", "gate", "run_reason", "train"]
@@ -55,14 +55,13 @@ def run_reason(
     ]
     reason = describe_trigger(run_type, payloads, params)
     _log.info("why: %s", reason.summary)
-    use_case = get_use_case(use_case_name)
-    client = MlflowClient(settings.mlflow_tracking_uri)
-    champion = alias_version(client, use_case.model_name, CHAMPION)
-    trained_at = None
-    if champion is not None:
-        created_ms = client.get_model_version(use_case.model_name, champion).creation_timestamp
-        trained_at = datetime.fromtimestamp(created_ms / 1000, UTC).isoformat()
-    return {**reason.model_dump(mode="json"), "champion_version": champion, "champion_trained_at": trained_at}
+    model_name = get_use_case(use_case_name).model_name
+    version, trained_at = champion(MlflowClient(settings.mlflow_tracking_uri), model_name)
+    return {
+        **reason.model_dump(mode="json"),
+        "champion_version": version,
+        "champion_trained_at": trained_at.isoformat() if trained_at else None,
+    }
 
 
 def build_snapshot(
@@ -77,7 +76,7 @@ def build_snapshot(
     use_case = get_use_case(use_case_name)
     end = now or datetime.now(UTC)
     start = end - timedelta(days=window_days)
-    rows = read_labeled(settings, model_name=use_case.model_name).to_pandas()
+    rows = read_labeled(settings, model_name=use_case.model_name, since=start).to_pandas()
     dataset = build_dataset(use_case, rows, start=start, end=end, holdout_fraction=holdout_fraction)
     snapshot = save_snapshot(
         s3_client(settings),
@@ -88,7 +87,7 @@ def build_snapshot(
         metadata={"window_start": start.isoformat(), "window_end": end.isoformat()},
     )
     _log.info("dataset snapshot %s: %s", snapshot.uri, snapshot.counts)
-    return {"uri": snapshot.uri, "snapshot_id": snapshot.snapshot_id, "counts": snapshot.counts}
+    return asdict(snapshot)
 
 
 def train(
@@ -106,7 +105,7 @@ def train(
     trained = train_and_register(
         use_case,
         dataset,
-        DatasetSnapshot(uri=snapshot["uri"], snapshot_id=snapshot["snapshot_id"], counts=snapshot["counts"]),
+        DatasetSnapshot(**snapshot),
         tracking_uri=settings.mlflow_tracking_uri,
         s3=s3,
         profiles_bucket=settings.lake_bucket,
@@ -171,7 +170,5 @@ def gate(
         "update": None,
     }
     if move is not None:
-        profile = client.get_model_version(name, version).tags.get(PROFILE_TAG)
-        run_id = client.get_model_version(name, version).run_id
-        result["update"] = move.event(reference_profile=profile, run_id=run_id).model_dump(mode="json")
+        result["update"] = model_update(client, move).model_dump(mode="json")
     return result

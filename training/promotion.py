@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
@@ -17,6 +18,7 @@ from mlflow.exceptions import MlflowException
 from closeloop.errors import CloseloopError
 from closeloop.events import ModelUpdateEvent
 from training.gate import GateDecision
+from training.train import PROFILE_TAG
 
 __all__ = [
     "CHAMPION",
@@ -25,6 +27,8 @@ __all__ = [
     "PromotionError",
     "alias_version",
     "apply_decision",
+    "champion",
+    "model_update",
     "rollback",
 ]
 
@@ -47,17 +51,6 @@ class AliasMove:
     previous: str | None
     reason: str
 
-    def event(self, reference_profile: str | None = None, run_id: str | None = None) -> ModelUpdateEvent:
-        return ModelUpdateEvent(
-            model_name=self.model_name,
-            version=self.version,
-            alias=CHAMPION,
-            previous_version=self.previous,
-            reference_profile=reference_profile,
-            run_id=run_id,
-            reason=self.reason,
-        )
-
 
 def alias_version(client: MlflowClient, model_name: str, alias: str) -> str | None:
     """The version ``alias`` points at, or None if it points nowhere (or the model does not exist)."""
@@ -67,6 +60,29 @@ def alias_version(client: MlflowClient, model_name: str, alias: str) -> str | No
         if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
             return None
         raise
+
+
+def champion(client: MlflowClient, model_name: str) -> tuple[str | None, datetime | None]:
+    """The champion's version and when it was registered (trained), or (None, None) if there is none."""
+    version = alias_version(client, model_name, CHAMPION)
+    if version is None:
+        return None, None
+    created_ms = client.get_model_version(model_name, version).creation_timestamp
+    return version, datetime.fromtimestamp(created_ms / 1000, UTC)
+
+
+def model_update(client: MlflowClient, move: AliasMove) -> ModelUpdateEvent:
+    """The event announcing ``move``, with the new champion's reference profile and training run."""
+    version = client.get_model_version(move.model_name, move.version)
+    return ModelUpdateEvent(
+        model_name=move.model_name,
+        version=move.version,
+        alias=CHAMPION,
+        previous_version=move.previous,
+        reference_profile=version.tags.get(PROFILE_TAG),
+        run_id=version.run_id,
+        reason=move.reason,
+    )
 
 
 def _move(client: MlflowClient, model_name: str, version: str, reason: str) -> AliasMove:

@@ -79,16 +79,7 @@ def _reference(
 def _current(settings: Settings, use_case: UseCase, start: datetime, end: datetime) -> pd.DataFrame:
     rows = read_labeled(settings, model_name=use_case.model_name, since=start).to_pandas()
     frame, _ = feedback_frame(rows, use_case, start=start, end=end)
-    if frame.empty:
-        return frame.assign(**{PREDICTION: []})
-    served = rows.drop_duplicates("prediction_id").set_index("prediction_id")["output"]
-    return frame.assign(**{PREDICTION: frame["prediction_id"].map(served).map(_json_value)})
-
-
-def _json_value(text: Any) -> Any:
-    import json
-
-    return json.loads(text) if isinstance(text, str) else text
+    return frame.rename(columns={"output": PREDICTION})
 
 
 def run_drift_report(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
 import pytest
 from mlflow import MlflowClient
@@ -15,7 +14,7 @@ from closeloop.stack.manager import LocalStack
 from closeloop.stack.services.airflow import AirflowService
 from tests.integration.training.lake_rows import write_labeled
 from tests.waiting import NotYet, eventually
-from training.promotion import CHAMPION, alias_version
+from training.promotion import champion
 from training.usecases import TARGET, get_use_case
 
 DIABETES = get_use_case("diabetes")
@@ -38,12 +37,7 @@ def test_retrain_waits_in_the_triggerer_until_enough_new_labels_arrive(
     assert isinstance(airflow, AirflowService)
     api = airflow.api()
     # New labels are those since the champion was trained (all of them if there is none yet).
-    client = MlflowClient(settings.mlflow_tracking_uri)
-    champion = alias_version(client, DIABETES.model_name, CHAMPION)
-    since = None
-    if champion is not None:
-        created_ms = client.get_model_version(DIABETES.model_name, champion).creation_timestamp
-        since = datetime.fromtimestamp(created_ms / 1000, UTC)
+    _, since = champion(MlflowClient(settings.mlflow_tracking_uri), DIABETES.model_name)
     present = count_labeled(settings, model_name=DIABETES.model_name, since=since)
     run_id = api.trigger(DAG_ID, conf={"min_new_labels": present + 50}, note="test: wait for labels")
 

@@ -66,6 +66,7 @@ def test_feedback_becomes_feature_rows_one_per_prediction() -> None:
     assert list(frame[TARGET]) == [0, 1]
     assert frame[["a", "b"]].to_numpy().tolist() == [[1.5, 2.0], [5.0, 6.5]]
     assert frame["a"].dtype == "float64"
+    assert list(frame["output"]) == [0, 0]  # what was served, decoded
     assert counts["duplicates"] == 1
 
 
