@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import httpx
+
 from closeloop.config import Settings
 from closeloop.demo.simulator import TrafficPlan, TrafficSimulator
 from closeloop.stack.manager import LocalStack
@@ -31,13 +33,14 @@ def test_simulated_clients_predict_and_answer(
         features=digits.features(),
     )
 
-    @eventually(timeout=60, interval=1)
-    def served() -> None:  # the gateway loads a new model on its first request
-        import httpx
-
+    @eventually(timeout=120, interval=1)
+    def served() -> None:
+        # The gateway loads a new model on its first request; on a busy machine that
+        # takes longer than httpx's default 5 s read timeout.
         response = httpx.post(
             f"{gateway.url}/v1/models/{unique_name}/predict",
             json={"inputs": rows[digits.features()].iloc[0].to_dict()},
+            timeout=90,
         )
         if response.status_code != 200:
             raise NotYet(response.text)
