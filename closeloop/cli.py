@@ -5,12 +5,14 @@ closeloop status              one line per service: pid, port, health, URL
 closeloop logs SERVICE        the tail of a service's logs (-f to follow)
 closeloop down [SERVICE...]   stop what `up` started
 closeloop rollback MODEL      make the previous champion the champion again
+closeloop demo                the closed loop, end to end, on the local stack
 """
 
 from __future__ import annotations
 
 import subprocess
 import time
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -172,6 +174,50 @@ def rollback(
         err.print(f"[red bold]{exc}[/]")
         raise typer.Exit(1) from exc
     console.print(f"{model}: champion is version {move.version} again (was {move.previous}).")
+
+
+@app.command()
+def demo(
+    rate: Annotated[float, typer.Option(help="Predictions per second, over all clients.")] = 20.0,
+    clients: Annotated[int, typer.Option(help="Concurrent clients calling the gateway.")] = 4,
+    coverage: Annotated[float, typer.Option(help="Share of predictions that get feedback.")] = 0.8,
+    drift_kind: Annotated[
+        str, typer.Option(help="thickness, rotation, noise, shift or contrast.")
+    ] = "thickness",
+    severity: Annotated[float, typer.Option(help="Drift severity; 1 is strong.")] = 1.0,
+    drift_start: Annotated[float, typer.Option(help="Seconds of clean traffic before the drift.")] = 45.0,
+    window: Annotated[int, typer.Option(help="The streaming job's window, in seconds.")] = 5,
+    threshold: Annotated[float, typer.Option(help="Live accuracy that counts as recovered.")] = 0.85,
+    timeout: Annotated[float, typer.Option(help="Seconds after the drift before giving up.")] = 300.0,
+    keep_running: Annotated[
+        bool, typer.Option("--keep-running", help="Leave the stack up afterwards, to explore it.")
+    ] = False,
+    output_dir: Annotated[
+        Path | None, typer.Option(help="Where the plot and summary go (default: <state>/demo).")
+    ] = None,
+) -> None:
+    """The closed loop end to end: traffic, drift, alert, retrain, promotion, recovery; exit 0 if closed."""
+    from closeloop.demo.runner import DemoOptions, run_demo
+
+    try:
+        options = DemoOptions(
+            rate_per_s=rate,
+            clients=clients,
+            feedback_coverage=coverage,
+            drift_kind=drift_kind,
+            drift_severity=severity,
+            drift_start_s=drift_start,
+            window_s=window,
+            recovery_threshold=threshold,
+            loop_timeout_s=timeout,
+            keep_running=keep_running,
+            output_dir=output_dir,
+        )
+    except ValueError as exc:
+        err.print(f"[red bold]{exc}[/]")
+        raise typer.Exit(2) from exc
+    result = run_demo(get_settings(), options, console)
+    raise typer.Exit(0 if result.closed else 1)
 
 
 def main() -> None:

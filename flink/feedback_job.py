@@ -85,7 +85,10 @@ def main() -> None:
     metrics = t_env.to_data_stream(t_env.sql_query("SELECT message_key, body FROM metrics_source"))
     alerts = (
         metrics.key_by(lambda row: row[0], key_type=Types.STRING())
-        .process(EvaluateAlertRules(rules), output_type=Types.ROW([Types.STRING(), Types.STRING()]))
+        .process(
+            EvaluateAlertRules(rules, settings.window_s),
+            output_type=Types.ROW([Types.STRING(), Types.STRING()]),
+        )
         .name("evaluate-alert-rules")
     )
     schema = Schema.new_builder().column("f0", DataTypes.STRING()).column("f1", DataTypes.STRING()).build()

@@ -14,7 +14,7 @@ import math
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -126,9 +126,18 @@ def metric_value(event: MetricsEvent, metric: str, labeled_since_update: int) ->
     return getattr(drift, measure) if drift else None
 
 
-def evaluate(rule: AlertRule, state: RuleState, event: MetricsEvent) -> tuple[RuleState, AlertEvent | None]:
-    """Judge one tumbling-window metrics event; returns the new state and the alert, if one fires."""
+def evaluate(
+    rule: AlertRule, state: RuleState, event: MetricsEvent, *, window_s: int | None = None
+) -> tuple[RuleState, AlertEvent | None]:
+    """Judge one tumbling-window metrics event; returns the new state and the alert, if one fires.
+
+    With ``window_s``, only windows of that length are judged: another job with
+    other windows (the demo's) may publish to the same metrics topic, and its
+    windows would break this job's streaks and fire its alerts twice.
+    """
     if event.window.kind != "tumbling" or not rule.applies_to(event.model_name):
+        return state, None
+    if window_s is not None and event.window.end - event.window.start != timedelta(seconds=window_s):
         return state, None
     if state.version != event.model_version:
         # A new version (a retrain, a rollback) starts the rule afresh.

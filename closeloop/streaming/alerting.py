@@ -25,8 +25,9 @@ _log = logging.getLogger(__name__)
 class EvaluateAlertRules(KeyedProcessFunction):
     """(model_name, metrics event JSON) -> (model_name, alert event JSON) for each rule that fires."""
 
-    def __init__(self, rules: list[AlertRule]) -> None:
+    def __init__(self, rules: list[AlertRule], window_s: int) -> None:
         self._rules = [rule.model_dump() for rule in rules]  # plain data pickles anywhere
+        self._window_s = window_s
 
     def open(self, runtime_context: RuntimeContext) -> None:
         self.rules = [AlertRule.model_validate(rule) for rule in self._rules]
@@ -42,7 +43,7 @@ class EvaluateAlertRules(KeyedProcessFunction):
             return
         for rule in self.rules:
             state = self.state.get(rule.name) or RuleState()
-            state, alert = evaluate(rule, state, event)
+            state, alert = evaluate(rule, state, event, window_s=self._window_s)
             self.state.put(rule.name, state)
             if alert is not None:
                 yield Row(alert.model_name, encode(alert).decode())

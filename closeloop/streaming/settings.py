@@ -63,6 +63,12 @@ class FeedbackJobSettings(Settings):
         "the job; unset: the cluster's execution.checkpointing.dir.",
     )
     job_parallelism: int = Field(default=1, ge=1)
+    start_from_ms: int | None = Field(
+        default=None,
+        ge=0,
+        description="Read the topics from this time (epoch ms) instead of the job's committed offsets "
+        "(earliest for a new job): a short-lived job, like the demo's, skips the topics' history.",
+    )
 
     @model_validator(mode="after")
     def _sliding_is_a_multiple(self) -> FeedbackJobSettings:

@@ -164,6 +164,11 @@ def _kafka_source(name: str, topic: str, s: FeedbackJobSettings, group: str) -> 
         "ELSE '\"' || JSON_VALUE(body, '$.ts') || '\"' END"
     )
     idle = f"\n    'scan.watermark.idle-timeout' = '{s.idle_timeout_s} s'," if s.idle_timeout_s else ""
+    startup = (
+        "'scan.startup.mode' = 'group-offsets',\n    'properties.auto.offset.reset' = 'earliest',"
+        if s.start_from_ms is None
+        else f"'scan.startup.mode' = 'timestamp',\n    'scan.startup.timestamp-millis' = '{s.start_from_ms}',"
+    )
     return f"""
 CREATE TABLE {name} (
     message_key STRING,
@@ -191,8 +196,7 @@ CREATE TABLE {name} (
     'properties.bootstrap.servers' = {_quote(s.kafka_bootstrap)},
     'properties.group.id' = {_quote(group)},
     'properties.isolation.level' = 'read_committed',
-    'scan.startup.mode' = 'group-offsets',
-    'properties.auto.offset.reset' = 'earliest',{idle}
+    {startup}{idle}
     'key.format' = 'raw',
     'key.fields' = 'message_key',
     'value.format' = 'raw',

@@ -185,3 +185,22 @@ def test_a_replayed_window_counts_once() -> None:
         None,
         None,
     ]  # 40 labels, not 80
+
+
+def test_judges_only_its_own_window_length_when_told() -> None:
+    # Another job's 5 s windows on the same topic neither fire nor break a one-minute streak.
+    short = window(1, accuracy=0.1)
+    short = short.model_copy(
+        update={"window": Window(start=short.window.start, end=short.window.start + timedelta(seconds=5))}
+    )
+    state = RuleState()
+    fired = []
+    for event in (window(0, accuracy=0.7), short, short, window(1, accuracy=0.6)):
+        state, alert = evaluate(ACCURACY, state, event, window_s=60)
+        fired.append(alert)
+    assert fired[:3] == [None, None, None]
+    assert fired[3] is not None and fired[3].value == 0.6
+    # Without the length, the short windows count: the streak fires on the first of them.
+    assert (
+        evaluate(ACCURACY, evaluate(ACCURACY, RuleState(), window(0, accuracy=0.7))[0], short)[1] is not None
+    )

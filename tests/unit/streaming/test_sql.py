@@ -65,3 +65,13 @@ def test_the_sliding_window_must_be_a_larger_multiple() -> None:
     with pytest.raises(ValidationError, match="must be a larger multiple"):
         job_settings(window_s=60, sliding_window_s=60)
     assert job_settings(window_s=5, sliding_window_s=30).sliding_window_s == 30
+
+
+def test_sources_resume_from_committed_offsets_unless_told_a_start_time() -> None:
+    resumed = "\n".join(build_sql(job_settings()).ddl)
+    assert resumed.count("'scan.startup.mode' = 'group-offsets'") == 3
+    assert "timestamp-millis" not in resumed
+    started = "\n".join(build_sql(job_settings(start_from_ms=1_790_000_000_000)).ddl)
+    assert started.count("'scan.startup.mode' = 'timestamp'") == 3
+    assert started.count("'scan.startup.timestamp-millis' = '1790000000000'") == 3
+    assert "group-offsets" not in started
