@@ -9,7 +9,9 @@ params below. At most one run is active at a time; alerts that arrive
 meanwhile start the next run.
 
 1. **why**: records what triggered the run (alert id and kind, the schedule,
-   or the params of a manual run) in the run's note and its XCom.
+   or the params of a manual run) in the run's note and its XCom. A run whose
+   alerts are all about versions that are no longer the champion skips the
+   rest: the champion changed since, so the alert is answered already.
 2. **wait_for_labels**: with `min_new_labels` > 0, waits (deferred, in the
    triggerer) for that many labeled examples since the champion was trained.
 3. **build_dataset**: base data plus the feedback in the lake over the data
@@ -37,6 +39,7 @@ from airflow.sdk import (
     get_current_context,
     task,
 )
+from airflow.sdk.exceptions import AirflowSkipException
 from closeloop_airflow.hooks.airflow_api import AirflowApiHook
 from closeloop_airflow.operators.publish_event import PublishEventOperator
 from closeloop_airflow.sensors.labeled_data import WaitForLabeledDataSensor
@@ -141,10 +144,13 @@ def retrain_dag(use_case_name: str) -> None:
                 params=dict(context["params"]),
             )
             dag_run = context["dag_run"]
+            note = f"why: {reason['summary']}" + (f"; skipped: {reason['stale']}" if reason["stale"] else "")
             try:
-                AirflowApiHook().set_note(dag_run.dag_id, dag_run.run_id, f"why: {reason['summary']}")
+                AirflowApiHook().set_note(dag_run.dag_id, dag_run.run_id, note)
             except Exception as exc:  # the reason is in this task's XCom anyway
                 log.warning("cannot write the reason into the run's note: %s", exc)
+            if reason["stale"]:
+                raise AirflowSkipException(reason["stale"])
             return reason
 
         wait_for_labels = WaitForLabeledDataSensor(

@@ -23,7 +23,7 @@ from closeloop.s3 import s3_client
 from training.dataset import DatasetSnapshot, build_dataset, load_snapshot, save_snapshot
 from training.gate import GateDecision, GatePolicy, Scores, decide
 from training.promotion import CHAMPION, alias_version, apply_decision, champion, model_update
-from training.reasons import describe_trigger
+from training.reasons import describe_trigger, stale_alerts
 from training.train import train_and_register
 from training.usecases import UseCase, get_use_case
 
@@ -61,6 +61,7 @@ def run_reason(
         **reason.model_dump(mode="json"),
         "champion_version": version,
         "champion_trained_at": trained_at.isoformat() if trained_at else None,
+        "stale": stale_alerts(reason, version),
     }
 
 

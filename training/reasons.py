@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["RetrainReason", "describe_trigger"]
+__all__ = ["RetrainReason", "describe_trigger", "stale_alerts"]
 
 Trigger = Literal["alert", "schedule", "manual"]
 
@@ -19,6 +19,8 @@ class RetrainReason(BaseModel):
     summary: str
     alert_ids: list[str] = []
     alert_kinds: list[str] = []
+    #: The model versions the alerts are about.
+    alert_versions: list[str] = []
 
     def tag(self) -> str:
         """One line for MLflow tags and the logs."""
@@ -44,8 +46,28 @@ def describe_trigger(
             f"vs threshold {first.get('threshold')} on version {first.get('model_version')}"
         )
         more = f" (+{len(alerts) - 1} more)" if len(alerts) > 1 else ""
-        return RetrainReason(trigger="alert", summary=detail + more, alert_ids=ids, alert_kinds=kinds)
+        versions = sorted({str(a["model_version"]) for a in alerts if a.get("model_version") is not None})
+        return RetrainReason(
+            trigger="alert", summary=detail + more, alert_ids=ids, alert_kinds=kinds, alert_versions=versions
+        )
     if run_type == "scheduled":
         return RetrainReason(trigger="schedule", summary="nightly schedule")
     settings = ", ".join(f"{k}={v}" for k, v in sorted(params.items()))
     return RetrainReason(trigger="manual", summary=f"manual run ({settings})" if settings else "manual run")
+
+
+def stale_alerts(reason: RetrainReason, champion_version: str | None) -> str | None:
+    """Why an alert-triggered run has nothing to do, or None if it has.
+
+    An alert judges the version that made the predictions. When none of a
+    run's alerts is about the current champion, the champion changed since
+    (a retrain or a rollback already answered, or the alert is a late window
+    of an old version) and retraining again would answer a question nobody
+    asks any more.
+    """
+    if reason.trigger != "alert" or champion_version is None or not reason.alert_versions:
+        return None
+    if champion_version in reason.alert_versions:
+        return None
+    versions = ", ".join(reason.alert_versions)
+    return f"the alerts are about version {versions}, no longer the champion (version {champion_version} is)"

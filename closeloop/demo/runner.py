@@ -152,6 +152,9 @@ class DemoRun:
         self._job_record: ProcessRecord | None = None
         self._champion: str | None = None
         self._challenger: str | None = None
+        self._run_id: str | None = None
+        self._updates: dict[str, datetime] = {}
+        self._window = timedelta(seconds=options.window_s)
         self._api: AirflowApi | None = None
         self._traffic_started = self.timeline.started
         self.traffic: _Traffic | None = None
@@ -286,8 +289,11 @@ class DemoRun:
     def _handle(self, event: Event, at: datetime) -> None:
         drift = self.timeline.first("drift")
         if isinstance(event, MetricsEvent):
-            if (event.window.end - event.window.start) == timedelta(seconds=self.options.window_s):
+            if event.window.end - event.window.start == self._window:
                 self.timeline.add_window(event)
+        elif isinstance(event, AlertEvent) and event.window.end - event.window.start != self._window:
+            # Another job's (the stack's one-minute windows): it retrains nothing the demo follows.
+            self.timeline.note("alert (stack job)", at, f"{event.rule} on version {event.model_version}")
         elif isinstance(event, AlertEvent):
             detail = (
                 f"{event.rule} on version {event.model_version}: "
@@ -299,22 +305,31 @@ class DemoRun:
             else:
                 self.timeline.note("alert (before drift)", at, detail)
         elif isinstance(event, ModelUpdateEvent) and event.version != self._champion:
-            detail = f"version {event.version} is champion (was {event.previous_version})"
-            if self._challenger is None and drift is not None and at >= drift.at:
-                self._challenger = event.version
-                self.timeline.mark("promoted", at, detail)
-            else:
-                self.timeline.note("model update", at, detail)
+            # Which update is the loop's own is known once its run's gate has passed.
+            self._updates.setdefault(event.version, at)
 
     def _follow_retrain(self, alert_at: datetime) -> None:
-        """The first retrain run queued since the alert: its start and its tasks' ends."""
-        # run_after: when an asset-triggered run was created (queued_at is unset until it queues).
-        runs = [r for r in self.api.runs(self.dag_id, limit=10) if _parse(r["run_after"]) >= alert_at]
-        runs = [r for r in runs if r.get("run_type") == "asset_triggered"] or runs
-        if not runs:
-            return
-        run = min(runs, key=lambda r: r["run_after"])
-        run_id = run["dag_run_id"]
+        """The retrain run the alert started: its start, its tasks' ends, the gate's decision.
+
+        The first run created since the alert that did not skip itself: a run
+        started by a stale alert (one about an older version, say from the
+        stack's own job) skips everything and is passed over.
+        """
+        if self._run_id is None:
+            # run_after: when an asset-triggered run was created (queued_at is unset until it queues).
+            candidates = sorted(
+                (r for r in self.api.runs(self.dag_id, limit=10) if _parse(r["run_after"]) >= alert_at),
+                key=lambda r: r["run_after"],
+            )
+            for candidate in candidates:
+                tasks = self.api.task_instances(self.dag_id, candidate["dag_run_id"])
+                if tasks.get("why", {}).get("state") != "skipped":
+                    self._run_id = candidate["dag_run_id"]
+                    break
+            if self._run_id is None:
+                return
+        run_id = self._run_id
+        run = self.api.run(self.dag_id, run_id)
         tasks = self.api.task_instances(self.dag_id, run_id)
         view = self.view.retrain
         view.run_id, view.state, view.url = run_id, run["state"], self.api.ui_url(self.dag_id, run_id)
@@ -325,10 +340,13 @@ class DemoRun:
             ended = _parse(tasks.get(task, {}).get("end_date"))
             if ended is not None and tasks[task]["state"] == "success":
                 self.timeline.mark(step, ended, f"task {task} done")
-        if tasks.get("gate", {}).get("state") == "success" and self.timeline.first("promoted") is None:
-            decision = self.api.xcom(self.dag_id, run_id, "gate")["decision"]
-            if not decision["passed"]:
-                raise DemoFailed("gate", f"the gate kept the champion: {decision['reason']} ({view.url})")
+        if tasks.get("gate", {}).get("state") == "success" and self._challenger is None:
+            gate = self.api.xcom(self.dag_id, run_id, "gate")
+            if not gate["decision"]["passed"]:
+                raise DemoFailed(
+                    "gate", f"the gate kept the champion: {gate['decision']['reason']} ({view.url})"
+                )
+            self._challenger = str(gate["update"]["version"])
         if run["state"] == "failed":
             failed = [task for task, state in view.tasks.items() if state == "failed"]
             raise DemoFailed("retrain", f"run {run_id} failed at {', '.join(failed) or '?'}: {view.url}")
@@ -374,10 +392,14 @@ class DemoRun:
                 break
             self._handle(event, at)
         alert = self.timeline.first("alert")
-        if alert is not None and self.timeline.first("gated") is None:
+        if alert is not None and self.timeline.first("promoted") is None:
             with contextlib.suppress(httpx.HTTPError):  # a busy API server: ask again next turn
                 self._follow_retrain(alert.at)
-        if self._challenger is not None and self.timeline.first("served") is None:
+        if self._challenger is not None and (promoted := self._updates.get(self._challenger)) is not None:
+            self.timeline.mark(
+                "promoted", promoted, f"version {self._challenger} is champion (was {self._champion})"
+            )
+        if self.timeline.first("promoted") is not None and self.timeline.first("served") is None:
             served = self._first_served.get(self._challenger)
             if served is not None:
                 self.timeline.mark("served", served, f"the gateway answers with version {self._challenger}")

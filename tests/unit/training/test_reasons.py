@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from training.reasons import describe_trigger
+from training.reasons import describe_trigger, stale_alerts
 
 
-def _alert(alert_id: str, kind: str = "quality") -> dict:
+def _alert(alert_id: str, kind: str = "quality", version: str = "3") -> dict:
     return {
         "alert_id": alert_id,
         "kind": kind,
         "metric": "accuracy",
         "value": 0.61,
         "threshold": 0.8,
-        "model_version": "3",
+        "model_version": version,
     }
 
 
@@ -40,3 +40,17 @@ def test_schedule_and_manual() -> None:
 
 def test_payloads_that_are_not_alerts_are_ignored() -> None:
     assert describe_trigger("scheduled", [{}, {"something": 1}], {}).trigger == "schedule"
+
+
+def test_alerts_about_a_version_no_longer_champion_are_stale() -> None:
+    old = describe_trigger("asset_triggered", [_alert("a1", version="3"), _alert("a2", version="4")], {})
+    assert old.alert_versions == ["3", "4"]
+    assert stale_alerts(old, "5") == (
+        "the alerts are about version 3, 4, no longer the champion (version 5 is)"
+    )
+    # One alert about the champion is enough to retrain.
+    assert stale_alerts(old, "4") is None
+    # No champion yet, or no alert: never stale.
+    assert stale_alerts(old, None) is None
+    assert stale_alerts(describe_trigger("manual", [], {}), "5") is None
+    assert stale_alerts(describe_trigger("scheduled", [], {}), "5") is None

@@ -1,0 +1,83 @@
+"""`closeloop demo`, shortened, on the real stack: the loop must close, and its record must say how.
+
+Marked e2e: it runs last (see tests/integration/conftest.py), because its
+alerts retrain the digits model that other tests train and gate.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from mlflow import MlflowClient
+
+from closeloop.config import Settings
+from closeloop.demo.timeline import STEPS
+from closeloop.stack.manager import LocalStack
+from training.promotion import CHAMPION, alias_version
+
+CLOSELOOP = Path(sys.executable).parent / "closeloop"
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(900)
+def test_the_demo_closes_the_loop(settings: Settings, stack: LocalStack, tmp_path: Path) -> None:
+    result = subprocess.run(
+        [CLOSELOOP, "demo", "--drift-start", "20", "--timeout", "240", "--output-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=840,
+        env={**os.environ, "COLUMNS": "120"},
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    assert "the loop closed" in output
+
+    [summary_path] = tmp_path.glob("demo-*.json")
+    [plot] = tmp_path.glob("demo-*.png")
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert str(plot) in output and str(summary_path) in output
+    summary = json.loads(summary_path.read_text())
+    assert summary["closed"] and summary["failure"] is None
+    assert summary["traffic"]["failures"] == {}
+
+    # The headline and its parts, each one the time between two milestones in order.
+    parts = summary["parts_s"]
+    assert list(parts) == [part for _, part in STEPS[1:]]
+    assert all(seconds >= 0 for seconds in parts.values())
+    assert sum(parts.values()) == pytest.approx(summary["time_to_recovery_s"], abs=0.01)
+    marks = {m["step"]: datetime.fromisoformat(m["at"]) for m in summary["marks"]}
+    assert (marks["served"] - marks["drift"]).total_seconds() == pytest.approx(
+        summary["time_to_recovery_s"], abs=0.01
+    )
+
+    # A new champion, the one the registry names, served by the gateway.
+    first, new = summary["first_champion"], summary["new_champion"]
+    assert new is not None and new != first
+    client = MlflowClient(settings.mlflow_tracking_uri)
+    assert alias_version(client, "closeloop-digits", CHAMPION) == new
+    assert summary["traffic"]["served_versions"].get(new, 0) > 0
+
+    # What the live windows showed: good, then bad after the drift, then good again.
+    window = timedelta(seconds=5)
+    windows = [(datetime.fromisoformat(w["start"]), w) for w in summary["windows"] if w["labeled"] >= 10]
+
+    def accuracy(version: str, after: datetime, before: datetime) -> float:
+        chosen = [w for start, w in windows if w["version"] == version and after <= start < before]
+        assert chosen, f"no windows of version {version} between {after} and {before}"
+        return sum(w["quality"] * w["labeled"] for w in chosen) / sum(w["labeled"] for w in chosen)
+
+    assert accuracy(first, datetime.min.replace(tzinfo=marks["drift"].tzinfo), marks["drift"]) > 0.85
+    assert accuracy(first, marks["drift"] + window, marks["served"]) < 0.7
+    assert accuracy(new, marks["served"], marks["recovered"] + window) >= 0.85
+
+    # The demo's streaming job is gone; the stack's own job is untouched.
+    jobs = httpx.get(f"{stack.services['flink'].url}/jobs/overview", timeout=10).json()["jobs"]
+    assert not [j for j in jobs if j["name"] == "closeloop-demo-feedback" and j["state"] == "RUNNING"]
+    assert stack.services["feedback-job"].probe().ok
