@@ -41,10 +41,13 @@ SETUP := $(VENV)/.installed $(FLINK_VENV)/.installed $(LOCAL)/kafka/.installed \
          $(LOCAL)/compose/compose-spec.json
 
 PYTEST_ARGS ?=
+# e.g. make demo DEMO_ARGS="--drift-kind rotation --keep-running"
+DEMO_ARGS ?=
 
-.PHONY: help setup tools prometheus test unit lint format lock up down status clean clean-state bench-tools
+.PHONY: help setup tools prometheus demo test unit lint format lock up down status clean clean-state bench-tools
 
 help:
+	@echo "make demo     setup, then the closed loop end to end on the local stack (closeloop demo)"
 	@echo "make setup    install everything the local stack needs (idempotent, cached in $(LOCAL))"
 	@echo "make test     setup, lint, then every test (starts the real stack once, stops it after)"
 	@echo "make unit     setup, then the tests that need no services"
@@ -127,6 +130,10 @@ prometheus:
 bench-tools:
 	@command -v wrk >/dev/null || { echo "==> wrk (apt)"; $(SUDO) apt-get update -qq && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk >/dev/null; }
+
+# Brings the stack up, runs the loop, stops what it started; exit 0 only if the loop closed.
+demo: setup
+	$(VENV)/bin/closeloop demo $(DEMO_ARGS)
 
 test: setup lint
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
