@@ -188,8 +188,19 @@ class DemoRun:
         assert self._api is not None, "bring_up() first"
         return self._api
 
+    def _wait_for_dag(self, timeout_s: float = 180.0) -> None:
+        """Until Airflow has parsed the retrain DAG: on a fresh stack, a while after it is healthy."""
+        deadline = time.monotonic() + timeout_s
+        while self.dag_id not in self.api.dags():
+            if time.monotonic() > deadline:
+                raise DemoFailed(
+                    "first champion", f"Airflow has not loaded {self.dag_id}: see `closeloop logs airflow`"
+                )
+            time.sleep(2)
+
     def first_champion(self) -> str:
         """A manual retrain run that forces a model trained on the base data alone to champion."""
+        self._wait_for_dag()
         run_id = self.api.trigger(
             self.dag_id,
             # A data window of a tenth of a second: nothing from the lake, so the
