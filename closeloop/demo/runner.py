@@ -209,7 +209,15 @@ class DemoRun:
             note="closeloop demo: the first champion, trained on the base data",
         )
         self.say(f"first champion: retrain run {run_id}\n        {self.api.ui_url(self.dag_id, run_id)}")
-        run = self.api.wait(self.dag_id, run_id, timeout_s=300)
+        done: set[str] = set()
+
+        def progress(tasks: dict[str, dict[str, Any]]) -> None:
+            for task, instance in tasks.items():
+                if instance["state"] in ("success", "failed", "skipped") and task not in done:
+                    done.add(task)
+                    self.say(f"first champion: task {task} {instance['state']}")
+
+        run = self.api.wait(self.dag_id, run_id, timeout_s=300, on_change=progress)
         if run["state"] != "success":
             raise DemoFailed(
                 "first champion", f"the retrain run ended {run['state']}: {self.api.ui_url(self.dag_id)}"
@@ -259,7 +267,10 @@ class DemoRun:
     def prepare(self) -> None:
         start = _now()
         self.say("training the first champion (Airflow) and submitting the streaming job (Flink), together")
-        with ThreadPoolExecutor(2) as pool:
+        with (
+            self.console.status("first champion and streaming job: about a minute on 2 cores"),
+            ThreadPoolExecutor(2) as pool,
+        ):
             champion = pool.submit(self.first_champion)
             job = pool.submit(self.submit_job, start)
             self._champion = champion.result()
