@@ -540,7 +540,9 @@ class DemoRun:
         self.console.print()
         self.console.print(milestones_table(self.timeline, title="timeline (seconds since the demo started)"))
         breakdown = self.timeline.breakdown()
-        table = Table(title="time to recovery: drift → new champion serving", title_justify="left")
+        table = Table(
+            title="time to recovery: drift → new champion serving", title_justify="left", min_width=50
+        )
         table.add_column("part")
         table.add_column("seconds", justify="right")
         for part, seconds in breakdown.parts.items():
