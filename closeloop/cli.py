@@ -178,7 +178,7 @@ def rollback(
 
 @app.command()
 def demo(
-    rate: Annotated[float, typer.Option(help="Predictions per second, over all clients.")] = 20.0,
+    rate: Annotated[float, typer.Option(help="Predictions per second, over all clients.")] = 30.0,
     clients: Annotated[int, typer.Option(help="Concurrent clients calling the gateway.")] = 4,
     coverage: Annotated[float, typer.Option(help="Share of predictions that get feedback.")] = 0.8,
     drift_kind: Annotated[

@@ -112,6 +112,13 @@ class Settings(BaseSettings):
     holdout_fraction: float = Field(
         default=0.3, ge=0.0, lt=1.0, description="Newest feedback share held out."
     )
+    alert_retrain_min_labels: int = Field(
+        default=500,
+        ge=0,
+        description="An alert-triggered retrain first waits for this many labeled examples newer than "
+        "the alert's window: the newest feedback is held out for the gate, so without them the "
+        "challenger would never train on the data that set the alert off.",
+    )
     drift_report_detailed_columns: int = Field(
         default=16,
         ge=0,

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from urllib.parse import urlparse
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 from pyarrow import fs
 
@@ -74,9 +75,14 @@ def read_labeled(
 def count_labeled(
     settings: Settings, *, model_name: str, since: datetime | None = None, prefix: str | None = None
 ) -> int:
-    """How many labeled examples of ``model_name`` the lake holds with feedback since ``since`` (UTC)."""
+    """How many labeled examples of ``model_name`` the lake holds with feedback since ``since`` (UTC).
+
+    Distinct predictions: two jobs writing the same lake (the demo's beside
+    the stack's) must not count one example twice.
+    """
     try:
         dataset = lake_dataset(settings, prefix)
     except (FileNotFoundError, OSError):
         return 0
-    return dataset.count_rows(filter=_condition(model_name, since))
+    ids = dataset.to_table(columns=["prediction_id"], filter=_condition(model_name, since))["prediction_id"]
+    return pc.count_distinct(ids).as_py()

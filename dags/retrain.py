@@ -14,6 +14,9 @@ meanwhile start the next run.
    rest: the champion changed since, so the alert is answered already.
 2. **wait_for_labels**: with `min_new_labels` > 0, waits (deferred, in the
    triggerer) for that many labeled examples since the champion was trained.
+   A run an alert started waits for `CLOSELOOP_ALERT_RETRAIN_MIN_LABELS` (500)
+   examples newer than the alert's window: the newest feedback is held out
+   for the gate, and the challenger must also train on what set the alert off.
 3. **build_dataset**: base data plus the feedback in the lake over the data
    window, deduplicated; the newest share held out; saved as a snapshot in MinIO.
 4. **train**: a challenger, logged to MLflow with its reference profile and
@@ -156,8 +159,8 @@ def retrain_dag(use_case_name: str) -> None:
         wait_for_labels = WaitForLabeledDataSensor(
             task_id="wait_for_labels",
             model_name=info.model_name,
-            min_examples="{{ params.min_new_labels }}",
-            since="{{ (ti.xcom_pull(task_ids='why') or {}).get('champion_trained_at') or '' }}",
+            min_examples="{{ (ti.xcom_pull(task_ids='why') or {}).get('wait_for_labels', 0) }}",
+            since="{{ (ti.xcom_pull(task_ids='why') or {}).get('wait_since') or '' }}",
         )
 
         @task

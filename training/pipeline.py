@@ -23,7 +23,7 @@ from closeloop.s3 import s3_client
 from training.dataset import DatasetSnapshot, build_dataset, load_snapshot, save_snapshot
 from training.gate import GateDecision, GatePolicy, Scores, decide
 from training.promotion import CHAMPION, alias_version, apply_decision, champion, model_update
-from training.reasons import describe_trigger, stale_alerts
+from training.reasons import describe_trigger, labels_to_wait_for, stale_alerts
 from training.train import train_and_register
 from training.usecases import UseCase, get_use_case
 
@@ -57,11 +57,20 @@ def run_reason(
     _log.info("why: %s", reason.summary)
     model_name = get_use_case(use_case_name).model_name
     version, trained_at = champion(MlflowClient(settings.mlflow_tracking_uri), model_name)
+    champion_trained_at = trained_at.isoformat() if trained_at else None
+    wait_for, wait_since = labels_to_wait_for(
+        reason,
+        min_new_labels=int(params.get("min_new_labels") or 0),
+        alert_min_labels=settings.alert_retrain_min_labels,
+        champion_trained_at=champion_trained_at,
+    )
     return {
         **reason.model_dump(mode="json"),
         "champion_version": version,
-        "champion_trained_at": trained_at.isoformat() if trained_at else None,
+        "champion_trained_at": champion_trained_at,
         "stale": stale_alerts(reason, version),
+        "wait_for_labels": wait_for,
+        "wait_since": wait_since,
     }
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["RetrainReason", "describe_trigger", "stale_alerts"]
+__all__ = ["RetrainReason", "describe_trigger", "labels_to_wait_for", "stale_alerts"]
 
 Trigger = Literal["alert", "schedule", "manual"]
 
@@ -21,6 +22,8 @@ class RetrainReason(BaseModel):
     alert_kinds: list[str] = []
     #: The model versions the alerts are about.
     alert_versions: list[str] = []
+    #: The end of the newest live alert's window (ISO, UTC).
+    alert_window_end: str | None = None
 
     def tag(self) -> str:
         """One line for MLflow tags and the logs."""
@@ -47,13 +50,44 @@ def describe_trigger(
         )
         more = f" (+{len(alerts) - 1} more)" if len(alerts) > 1 else ""
         versions = sorted({str(a["model_version"]) for a in alerts if a.get("model_version") is not None})
+        # Live alerts (the streaming job's, Prometheus's) judge the newest data; a drift
+        # report's alert judges a day of it and waits for nothing.
+        ends = [
+            str(a["window"]["end"])
+            for a in alerts
+            if isinstance(a.get("window"), Mapping) and a.get("source", "flink") != "airflow"
+        ]
         return RetrainReason(
-            trigger="alert", summary=detail + more, alert_ids=ids, alert_kinds=kinds, alert_versions=versions
+            trigger="alert",
+            summary=detail + more,
+            alert_ids=ids,
+            alert_kinds=kinds,
+            alert_versions=versions,
+            alert_window_end=max(ends, key=_instant) if ends else None,
         )
     if run_type == "scheduled":
         return RetrainReason(trigger="schedule", summary="nightly schedule")
     settings = ", ".join(f"{k}={v}" for k, v in sorted(params.items()))
     return RetrainReason(trigger="manual", summary=f"manual run ({settings})" if settings else "manual run")
+
+
+def _instant(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+
+def labels_to_wait_for(
+    reason: RetrainReason, *, min_new_labels: int, alert_min_labels: int, champion_trained_at: str | None
+) -> tuple[int, str | None]:
+    """How many labeled examples the run waits for, and since when (ISO).
+
+    By default: ``min_new_labels`` since the champion was trained. A run an
+    alert started waits for at least ``alert_min_labels`` newer than the
+    alert's window, so that its dataset holds the data that set the alert off
+    beyond the newest share the gate holds out.
+    """
+    if reason.trigger == "alert" and reason.alert_window_end and alert_min_labels > min_new_labels:
+        return alert_min_labels, reason.alert_window_end
+    return min_new_labels, champion_trained_at
 
 
 def stale_alerts(reason: RetrainReason, champion_version: str | None) -> str | None:

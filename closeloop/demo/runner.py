@@ -61,7 +61,7 @@ class DemoFailed(CloseloopError):
 
 @dataclass(frozen=True)
 class DemoOptions:
-    rate_per_s: float = 20.0
+    rate_per_s: float = 30.0
     clients: int = 4
     feedback_coverage: float = 0.8
     feedback_delay_s: tuple[float, float] = (0.5, 3.0)
