@@ -358,6 +358,12 @@ class DemoRun:
         view.tasks = {task: tasks[task]["state"] for task in tasks}
         if (started := _parse(run.get("start_date"))) is not None:
             self.timeline.mark("dag_start", started, f"{self.dag_id} run {run_id} ({run.get('run_type')})")
+        waited = _parse(tasks.get("wait_for_labels", {}).get("end_date"))
+        if waited is not None and tasks["wait_for_labels"]["state"] == "success":
+            # Not a part of its own: the wait is part of getting the dataset.
+            self.timeline.mark(
+                "labels", waited, "task wait_for_labels done: enough labels newer than the alert"
+            )
         for task, step in _TASK_MILESTONES.items():
             ended = _parse(tasks.get(task, {}).get("end_date"))
             if ended is not None and tasks[task]["state"] == "success":
