@@ -62,6 +62,7 @@ def run_reason(
         reason,
         min_new_labels=int(params.get("min_new_labels") or 0),
         alert_min_labels=settings.alert_retrain_min_labels,
+        champion_version=version,
         champion_trained_at=champion_trained_at,
     )
     return {

@@ -22,8 +22,8 @@ class RetrainReason(BaseModel):
     alert_kinds: list[str] = []
     #: The model versions the alerts are about.
     alert_versions: list[str] = []
-    #: The end of the newest live alert's window (ISO, UTC).
-    alert_window_end: str | None = None
+    #: Per model version, the end of the newest live alert's window about it (ISO, UTC).
+    live_window_ends: dict[str, str] = {}
 
     def tag(self) -> str:
         """One line for MLflow tags and the logs."""
@@ -52,18 +52,19 @@ def describe_trigger(
         versions = sorted({str(a["model_version"]) for a in alerts if a.get("model_version") is not None})
         # Live alerts (the streaming job's, Prometheus's) judge the newest data; a drift
         # report's alert judges a day of it and waits for nothing.
-        ends = [
-            str(a["window"]["end"])
-            for a in alerts
-            if isinstance(a.get("window"), Mapping) and a.get("source", "flink") != "airflow"
-        ]
+        ends: dict[str, str] = {}
+        for a in alerts:
+            if isinstance(a.get("window"), Mapping) and a.get("source", "flink") != "airflow":
+                version, end = str(a.get("model_version")), str(a["window"]["end"])
+                if version not in ends or _instant(end) > _instant(ends[version]):
+                    ends[version] = end
         return RetrainReason(
             trigger="alert",
             summary=detail + more,
             alert_ids=ids,
             alert_kinds=kinds,
             alert_versions=versions,
-            alert_window_end=max(ends, key=_instant) if ends else None,
+            live_window_ends=ends,
         )
     if run_type == "scheduled":
         return RetrainReason(trigger="schedule", summary="nightly schedule")
@@ -76,17 +77,25 @@ def _instant(stamp: str) -> datetime:
 
 
 def labels_to_wait_for(
-    reason: RetrainReason, *, min_new_labels: int, alert_min_labels: int, champion_trained_at: str | None
+    reason: RetrainReason,
+    *,
+    min_new_labels: int,
+    alert_min_labels: int,
+    champion_version: str | None,
+    champion_trained_at: str | None,
 ) -> tuple[int, str | None]:
     """How many labeled examples the run waits for, and since when (ISO).
 
-    By default: ``min_new_labels`` since the champion was trained. A run an
-    alert started waits for at least ``alert_min_labels`` newer than the
-    alert's window, so that its dataset holds the data that set the alert off
-    beyond the newest share the gate holds out.
+    By default: ``min_new_labels`` since the champion was trained. A run a
+    live alert about the champion started waits for at least
+    ``alert_min_labels`` newer than the alert's window, so that its dataset
+    holds the data that set the alert off beyond the newest share the gate
+    holds out. Alerts about other versions (folded into the same run) are old
+    news and wait for nothing.
     """
-    if reason.trigger == "alert" and reason.alert_window_end and alert_min_labels > min_new_labels:
-        return alert_min_labels, reason.alert_window_end
+    end = reason.live_window_ends.get(champion_version or "")
+    if reason.trigger == "alert" and end and alert_min_labels > min_new_labels:
+        return alert_min_labels, end
     return min_new_labels, champion_trained_at
 
 

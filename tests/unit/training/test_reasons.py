@@ -56,23 +56,38 @@ def test_alerts_about_a_version_no_longer_champion_are_stale() -> None:
     assert stale_alerts(describe_trigger("scheduled", [], {}), "5") is None
 
 
-def _windowed(alert_id: str, end: str, source: str = "flink") -> dict:
-    return {**_alert(alert_id), "source": source, "window": {"start": "2026-11-22T10:00:00Z", "end": end}}
+def _windowed(alert_id: str, end: str, source: str = "flink", version: str = "3") -> dict:
+    return {
+        **_alert(alert_id, version=version),
+        "source": source,
+        "window": {"start": "2026-11-22T10:00:00Z", "end": end},
+    }
 
 
-def test_a_live_alert_waits_for_labels_newer_than_its_window() -> None:
+def test_a_live_alert_about_the_champion_waits_for_labels_newer_than_its_window() -> None:
     live = describe_trigger(
         "asset_triggered",
-        [_windowed("a1", "2026-11-22T10:00:05Z"), _windowed("a2", "2026-11-22T10:00:10.000Z")],
+        [
+            _windowed("a1", "2026-11-22T10:00:05Z"),
+            _windowed("a2", "2026-11-22T10:00:10.000Z"),
+            _windowed("old", "2026-11-22T11:00:00Z", version="2"),
+        ],
         {},
     )
-    assert live.alert_window_end == "2026-11-22T10:00:10.000Z"  # the newest window
-    plan = {"min_new_labels": 0, "alert_min_labels": 500, "champion_trained_at": "2026-11-22T09:00:00+00:00"}
+    assert live.live_window_ends == {"3": "2026-11-22T10:00:10.000Z", "2": "2026-11-22T11:00:00Z"}
+    plan = {
+        "min_new_labels": 0,
+        "alert_min_labels": 500,
+        "champion_version": "3",
+        "champion_trained_at": "2026-11-22T09:00:00+00:00",
+    }
     assert labels_to_wait_for(live, **plan) == (500, "2026-11-22T10:00:10.000Z")
     # More asked for by hand wins, counted since the champion was trained.
     assert labels_to_wait_for(live, **{**plan, "min_new_labels": 800}) == (800, "2026-11-22T09:00:00+00:00")
+    # Alerts about another version than the champion wait for nothing.
+    assert labels_to_wait_for(live, **{**plan, "champion_version": "4"}) == (0, "2026-11-22T09:00:00+00:00")
     # A drift report's alert covers a day of data: no wait beyond the params.
     report = describe_trigger("asset_triggered", [_windowed("r1", "2026-11-22T10:00:10Z", "airflow")], {})
-    assert report.alert_window_end is None
+    assert report.live_window_ends == {}
     assert labels_to_wait_for(report, **plan) == (0, "2026-11-22T09:00:00+00:00")
     assert labels_to_wait_for(describe_trigger("manual", [], {}), **plan) == (0, "2026-11-22T09:00:00+00:00")
