@@ -20,6 +20,7 @@ from training.train import train_and_register
 from training.usecases import get_use_case
 
 DagsTest = Callable[..., subprocess.CompletedProcess[str]]
+_STUCK_REPORT = "Recovery retry of terminal-state API call failed"
 
 
 @pytest.fixture
@@ -43,14 +44,22 @@ def dags_test(stack: LocalStack) -> DagsTest:
             "-c",
             json.dumps(conf or {}),
         ]
-        result = subprocess.run(
-            command,
-            env={**airflow.environment(), **(env or {})},
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
+        for _attempt in range(2):
+            result = subprocess.run(
+                command,
+                env={**airflow.environment(), **(env or {})},
+                capture_output=True,
+                text=True,
+                timeout=600,
+                check=False,
+            )
+            # `dags test` reports task states to an in-process execution API on the
+            # SQLite database the running scheduler also writes; now and then that
+            # report fails and Airflow marks the run failed with the task succeeded.
+            # Only that infrastructure failure is tried again, once.
+            if result.returncode == 0 or _STUCK_REPORT not in result.stdout + result.stderr:
+                break
+            print(f"[dags test] {dag_id}: Airflow lost a task state report; running it again")
         assert result.returncode == 0, (
             f"{' '.join(command)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
         )
