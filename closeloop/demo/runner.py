@@ -424,9 +424,16 @@ class DemoRun:
             with contextlib.suppress(httpx.HTTPError):  # a busy API server: ask again next turn
                 self._follow_retrain(alert.at)
         if self._challenger is not None and (promoted := self._updates.get(self._challenger)) is not None:
-            self.timeline.mark(
-                "promoted", promoted, f"version {self._challenger} is champion (was {self._champion})"
-            )
+            detail = f"version {self._challenger} is champion (was {self._champion})"
+            served_first = self._first_served.get(self._challenger)
+            if served_first is not None and served_first < promoted:
+                # The gate moved the alias before the event went out, and the gateway's
+                # registry poll found it first: the alias had moved by then.
+                promoted, detail = (
+                    served_first,
+                    detail + "; the gateway's registry poll saw it before the event",
+                )
+            self.timeline.mark("promoted", promoted, detail)
         if self.timeline.first("promoted") is not None and self.timeline.first("served") is None:
             served = self._first_served.get(self._challenger)
             if served is not None:
