@@ -76,7 +76,12 @@ class Settings(BaseSettings):
         default="9249-9250", description="Prometheus reporter port range: JobManager, TaskManager."
     )
     prometheus_port: int = 9090
+    # 9093, Alertmanager's usual port, is Kafka's controller port here.
+    alertmanager_port: int = 9095
     gateway_port: int = 8000
+    metrics_exporter_port: int = Field(
+        default=9105, description="The live model metrics of closeloop.metrics, as Prometheus gauges."
+    )
 
     # Kafka.
     kafka_bootstrap: str = Field(default="", description="Default: host:kafka_port.")

@@ -29,6 +29,7 @@ from pydantic import ValidationError
 from closeloop import __version__
 from closeloop.events import DeadLetterEvent, FeedbackEvent, InvalidEventError, PredictionEvent
 from closeloop.events.serde import field_errors
+from closeloop.gateway.alertmanager import AlertmanagerPayload, RecentIds, translate
 from closeloop.gateway.api_models import (
     BatchPrediction,
     FeedbackAccepted,
@@ -59,6 +60,8 @@ class _Gateway:
     pool: ChampionPool
     publisher: EventPublisher
     watcher: ChampionWatcher
+    #: Alert ids this process published from Alertmanager's webhook.
+    published_alerts: RecentIds
 
     @classmethod
     def build(cls, settings: GatewaySettings, metrics: GatewayMetrics) -> _Gateway:
@@ -96,7 +99,7 @@ class _Gateway:
             poll_interval_s=settings.reload_poll_s,
             on_invalid=dead_letter,
         )
-        return cls(settings, metrics, pool, publisher, watcher)
+        return cls(settings, metrics, pool, publisher, watcher, RecentIds())
 
     def start(self) -> None:
         self.publisher.start()
@@ -117,6 +120,8 @@ class _Gateway:
 
 #: The X-API-Key header of the write endpoints.
 ApiKey = Annotated[str | None, Header(description="Required when the gateway has an API key.")]
+#: Alertmanager sends credentials as an Authorization header, not as X-API-Key.
+Authorization = Annotated[str | None, Header(description="`Bearer <API key>`, instead of X-API-Key.")]
 
 
 def _check_api_key(settings: GatewaySettings, x_api_key: str | None) -> None:
@@ -315,6 +320,42 @@ def create_app() -> FastAPI:
         metrics.latency.labels(endpoint, "", "").observe(time.perf_counter() - started)
         return _json(
             FeedbackAccepted(accepted=len(events), feedback_ids=[e.feedback_id for e in events]), 202
+        )
+
+    @app.post(
+        "/v1/alerts/alertmanager",
+        responses={401: {}, 422: {}},
+        summary="Alertmanager's webhook: firing alerts about a model become AlertEvents on closeloop.alerts",
+    )
+    async def alertmanager_webhook(
+        body: AlertmanagerPayload,
+        request: Request,
+        x_api_key: ApiKey = None,
+        authorization: Authorization = None,
+    ) -> JSONResponse:
+        gateway: _Gateway = request.app.state.gateway
+        bearer = authorization[7:] if authorization and authorization.startswith("Bearer ") else None
+        _check_api_key(gateway.settings, x_api_key or bearer)
+        topics = gateway.settings.topics
+        result = translate(body, topic=topics.alerts)
+        fresh = [e for e in result.events if e.alert_id not in gateway.published_alerts]
+        new_ids = {e.alert_id for e in fresh}
+        gateway.publisher.publish(topics.alerts, fresh)
+        for event in fresh:
+            gateway.published_alerts.add(event.alert_id)
+            _log.info("alert %s from Prometheus: %s", event.alert_id, event.message or event.rule)
+        if result.dead_letters:
+            gateway.publisher.publish(topics.dlq, result.dead_letters)
+            for letter in result.dead_letters:
+                _log.warning("Alertmanager alert to the dead-letter topic: %s", letter.reason)
+        metrics.requests.labels("/v1/alerts/alertmanager", "", "", "200").inc()
+        return JSONResponse(
+            {
+                "published": [e.alert_id for e in fresh],
+                "already_published": [e.alert_id for e in result.events if e.alert_id not in new_ids],
+                "dead_letters": [letter.reason for letter in result.dead_letters],
+                "ignored": result.ignored,
+            }
         )
 
     @app.get("/v1/models", response_model=list[ModelInfo], summary="The models served and their champions")

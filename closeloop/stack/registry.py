@@ -6,10 +6,12 @@ from closeloop.config import Settings
 from closeloop.stack.layout import Layout
 from closeloop.stack.service import Service
 from closeloop.stack.services.airflow import AirflowService
+from closeloop.stack.services.alertmanager import AlertmanagerService
 from closeloop.stack.services.feedback_job import FeedbackJobService
 from closeloop.stack.services.flink import FlinkService
 from closeloop.stack.services.gateway import GatewayService
 from closeloop.stack.services.kafka import KafkaService
+from closeloop.stack.services.metrics_exporter import MetricsExporterService
 from closeloop.stack.services.minio import MinioService
 from closeloop.stack.services.mlflow import MlflowService
 from closeloop.stack.services.prometheus import PrometheusService
@@ -27,6 +29,8 @@ SERVICE_TYPES: tuple[type[Service], ...] = (
     FlinkService,
     FeedbackJobService,
     GatewayService,
+    MetricsExporterService,
+    AlertmanagerService,
     PrometheusService,
 )
 

@@ -30,22 +30,15 @@ COMPOSE_ONLY = {
     "CLOSELOOP_AIRFLOW_FERNET_KEY",
     "CLOSELOOP_AIRFLOW_EXECUTOR",
 }
-# Settings another change is adding with the module that reads them: allowed to be
-# missing only while that module does not exist, then held to every rule here.
-PENDING_SETTINGS = {
-    "CLOSELOOP_METRICS_EXPORTER_PORT": PROJECT_ROOT / "closeloop" / "monitoring" / "exporter.py"
-}
 _SECRET_KEY = re.compile(r"PASSWORD|SECRET|FERNET|JWT|TOKEN|API_KEY")
 
 
 def setting_fields() -> dict[str, object]:
     """``CLOSELOOP_<NAME>`` → field, over Settings and every subclass (gateway, streaming job, …)."""
     import closeloop.gateway.settings
+    import closeloop.monitoring.exporter
     import closeloop.streaming.settings  # noqa: F401 - registers the subclass
 
-    for module in PENDING_SETTINGS.values():
-        if module.exists():
-            __import__("closeloop.monitoring." + module.stem)
     fields: dict[str, object] = {}
     todo: list[type] = [Settings]
     while todo:
@@ -160,15 +153,11 @@ def _names_used(services: dict[str, dict]) -> set[str]:
     return names
 
 
-def _pending(name: str) -> bool:
-    return name in PENDING_SETTINGS and not PENDING_SETTINGS[name].exists()
-
-
 def test_every_variable_is_a_setting_or_documented(services: dict[str, dict]) -> None:
     """Compose and the local stack read the same CLOSELOOP_* names."""
     names = _names_used(services)
     fields = setting_fields()
-    unknown = {n for n in names - set(fields) - COMPOSE_ONLY if not _pending(n)}
+    unknown = names - set(fields) - COMPOSE_ONLY
     assert not unknown, f"not closeloop settings: {sorted(unknown)}"
     assert not COMPOSE_ONLY & set(fields), "a compose-only name became a setting: drop it from COMPOSE_ONLY"
     example = (PROJECT_ROOT / ".env.example").read_text()
@@ -187,7 +176,7 @@ def test_defaults_match_the_settings(compose: dict) -> None:
         if name in fields:
             assert str(fields[name].default) == default, name  # type: ignore[attr-defined]
         else:
-            assert name in COMPOSE_ONLY or _pending(name), name
+            assert name in COMPOSE_ONLY, name
         # .env.example shows the defaults, not other values.
         assert example.get(name, default) == default, f"{name}: .env.example says {example[name]}"
 

@@ -39,8 +39,6 @@ CLOSELOOP_PROGRAMS = [
 # Config files only compose mounts: the local stack has no Postgres, and writes
 # Prometheus' targets for its own addresses.
 COMPOSE_ONLY_FILES = {"docker/postgres/init-databases.sql", "docker/prometheus/targets/compose"}
-# Files another change is adding right now: allowed to be missing until then.
-PENDING_FILES = {"docker/alertmanager/alertmanager.yml"}
 # Airflow options that name a place or an address, which differ between the two.
 AIRFLOW_WHERE = {
     "AIRFLOW_HOME",
@@ -245,8 +243,6 @@ def test_mounted_config_files_are_the_local_stack_ones(services: dict[str, dict]
     } <= files
     stack_sources = [p.read_text() for p in (PROJECT_ROOT / "closeloop" / "stack").rglob("*.py")]
     for file in sorted(files):
-        if file in PENDING_FILES and not (PROJECT_ROOT / file).exists():
-            continue
         assert (PROJECT_ROOT / file).exists(), f"{file} is mounted or copied but not in the repo"
         if file in COMPOSE_ONLY_FILES or file.endswith(".sh"):
             continue

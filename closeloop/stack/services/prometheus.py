@@ -10,7 +10,17 @@ from closeloop.stack.service import Health, Service, http_probe
 __all__ = ["PrometheusService"]
 
 #: Every job in docker/prometheus/prometheus.yml; each gets a targets file, empty or not.
-SCRAPE_JOBS = ("prometheus", "kafka", "minio", "mlflow", "airflow", "flink", "gateway")
+SCRAPE_JOBS = (
+    "prometheus",
+    "kafka",
+    "minio",
+    "mlflow",
+    "airflow",
+    "flink",
+    "gateway",
+    "metrics-exporter",
+    "alertmanager",
+)
 
 
 class PrometheusService(Service):
