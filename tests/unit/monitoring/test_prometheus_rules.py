@@ -21,6 +21,19 @@ ALERTMANAGER = PROJECT_ROOT / "docker" / "alertmanager" / "alertmanager.yml"
 MODEL = {"model_name": "digits", "model_version": "3", "task": "classification", "window": "tumbling"}
 
 
+# What CloseloopAccuracyLow fires with at an accuracy of 0.6: the labels and annotations
+# the gateway's webhook reads (tests/unit/gateway/test_alertmanager.py sends the same).
+ACCURACY_LOW = {
+    "exp_labels": {**MODEL, "metric": "accuracy", "severity": "warning", "kind": "quality"},
+    "exp_annotations": {
+        "summary": "digits v3: live accuracy 0.600 < 0.85",
+        "metric": "quality.accuracy",
+        "value": "0.6",
+        "threshold": "0.85",
+    },
+}
+
+
 def tool(name: str) -> str:
     found = shutil.which(name)
     if found is None:
@@ -98,22 +111,7 @@ def test_low_accuracy_fires_after_a_minute_with_what_the_webhook_needs(tmp_path:
                     {
                         "eval_time": "2m",
                         "alertname": "CloseloopAccuracyLow",
-                        "exp_alerts": [
-                            {
-                                "exp_labels": {
-                                    **MODEL,
-                                    "metric": "accuracy",
-                                    "severity": "warning",
-                                    "kind": "quality",
-                                },
-                                "exp_annotations": {
-                                    "summary": "digits v3: live accuracy 0.600 < 0.85",
-                                    "metric": "quality.accuracy",
-                                    "value": "0.6",
-                                    "threshold": "0.85",
-                                },
-                            }
-                        ],
+                        "exp_alerts": [ACCURACY_LOW],
                     },
                 ],
             }
@@ -150,22 +148,7 @@ def test_quality_is_not_judged_on_few_labels_or_stale_windows(tmp_path: Path) ->
                     {
                         "eval_time": "3m",
                         "alertname": "CloseloopAccuracyLow",
-                        "exp_alerts": [
-                            {
-                                "exp_labels": {
-                                    **MODEL,
-                                    "metric": "accuracy",
-                                    "severity": "warning",
-                                    "kind": "quality",
-                                },
-                                "exp_annotations": {
-                                    "summary": "digits v3: live accuracy 0.600 < 0.85",
-                                    "metric": "quality.accuracy",
-                                    "value": "0.6",
-                                    "threshold": "0.85",
-                                },
-                            }
-                        ],
+                        "exp_alerts": [ACCURACY_LOW],
                     },
                     {"eval_time": "5m", "alertname": "CloseloopAccuracyLow", "exp_alerts": []},
                 ],
