@@ -123,6 +123,12 @@ def preload(settings: Settings, topics: Topics, pairs: int, features: int) -> fl
             if i % 50_000 == 0:
                 producer.poll(0)
                 status.update(f"preloading: {i:,} of {pairs:,} pairs")
+        # One pair a window later moves the watermark past the backlog's last
+        # window, which would otherwise stay open until the live phase.
+        later = start + pairs / BACKLOG_RATE + WINDOW_S + OUT_OF_ORDERNESS_S + 1
+        key, prediction, feedback = pair(pairs, later, features, rng)
+        producer.produce(topics.predictions, prediction, key)
+        producer.produce(topics.feedback, feedback, key)
         assert producer.flush(120) == 0, "the backlog did not reach Kafka"
     return time.perf_counter() - began
 
@@ -400,7 +406,7 @@ def main() -> None:
         console.log(f"feedback job: {flink_rate:,.0f} pairs/s sustained")
         # Let the job catch up to the present before timing the live windows.
         time.sleep(5)
-        live_began = live(settings, topics, args.live_seconds, args.live_rate, args.features, pairs)
+        live_began = live(settings, topics, args.live_seconds, args.live_rate, args.features, pairs + 1)
         time.sleep(WINDOW_S + 10)
         arrivals.stop.set()
     finally:

@@ -23,7 +23,7 @@ from closeloop.monitoring.alerts import load_rules
 from closeloop.streaming.alerting import EvaluateAlertRules
 from closeloop.streaming.checkpoints import job_checkpoints_dir
 from closeloop.streaming.settings import FeedbackJobSettings, load_job_settings
-from closeloop.streaming.sql import build_sql
+from closeloop.streaming.sql import Handoff, build_sql
 from closeloop.streaming.udfs import count_dead_letter, metrics_event, task_statistics
 
 
@@ -35,6 +35,9 @@ def configure(t_env: StreamTableEnvironment, settings: FeedbackJobSettings) -> N
     config.set("execution.checkpointing.interval", f"{settings.checkpoint_interval_s} s")
     config.set("execution.checkpointing.mode", "EXACTLY_ONCE")
     config.set("state.backend.type", settings.state_backend)
+    # Timers on the heap even with RocksDB state: the joins and windows set one
+    # per key, and a RocksDB timer costs an iterator each time it is read.
+    config.set("state.backend.rocksdb.timer-service.factory", "HEAP")
     config.set("execution.checkpointing.incremental", "true")
     config.set("execution.checkpointing.externalized-checkpoint-retention", "RETAIN_ON_CANCELLATION")
     if settings.checkpoints_dir:
@@ -54,6 +57,17 @@ def configure(t_env: StreamTableEnvironment, settings: FeedbackJobSettings) -> N
     config.set("python.fn-execution.arrow.batch.size", "10000")
 
 
+def hand_off(t_env: StreamTableEnvironment, handoff: Handoff) -> None:
+    """Register ``handoff.view`` as the rows of ``handoff.plan`` through a DataStream (see Handoff).
+
+    Java objects end to end: no row enters Python. The DataStream keeps the
+    rowtime and the watermarks; SOURCE_WATERMARK() takes them over.
+    """
+    rows = t_env.to_data_stream(t_env.from_path(handoff.plan))
+    schema = Schema.new_builder().watermark(handoff.rowtime, "SOURCE_WATERMARK()").build()
+    t_env.create_temporary_view(handoff.view, t_env.from_data_stream(rows, schema))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -64,7 +78,7 @@ def main() -> None:
     settings = load_job_settings()
     sql = build_sql(settings)
     if args.print_sql:
-        print(";\n".join([*sql.ddl, *sql.inserts]) + ";")
+        print(";\n".join(sql.statements()) + ";")
         return
     rules = load_rules(settings.alert_rules)
 
@@ -74,8 +88,11 @@ def main() -> None:
     t_env.create_temporary_function("task_statistics", task_statistics)
     t_env.create_temporary_function("count_dead_letter", count_dead_letter)
     t_env.create_temporary_function("metrics_event", metrics_event(settings, settings.profile_refresh_s))
-    for statement in sql.ddl:
-        t_env.execute_sql(statement)
+    for step in sql.steps:
+        if isinstance(step, Handoff):
+            hand_off(t_env, step)
+        else:
+            t_env.execute_sql(step)
     statements = t_env.create_statement_set()
     for insert in sql.inserts:
         statements.add_insert_sql(insert)

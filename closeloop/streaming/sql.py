@@ -19,7 +19,7 @@ from closeloop.events.models import Event
 from closeloop.streaming.settings import FeedbackJobSettings
 from closeloop.tasks import task_names
 
-__all__ = ["JobSql", "build_sql", "contract_checks"]
+__all__ = ["Handoff", "JobSql", "build_sql", "contract_checks"]
 
 _EPOCH = "TIMESTAMP '1970-01-01 00:00:00.000'"
 
@@ -147,11 +147,33 @@ FROM {name}_doc""",
 
 
 @dataclass(frozen=True)
-class JobSql:
-    """The statements in the order the job runs them: DDL and views, then the inserts."""
+class Handoff:
+    """A view the job runs once and hands to SQL again as a table of its own, through a DataStream.
 
-    ddl: list[str]
+    The planner prunes a view's columns for each query that reads it, so three
+    uses of one join made three different joins, and block reuse could not
+    merge them. Past a DataStream nothing is pushed down: the join runs once.
+    ``rowtime`` is the view's time attribute, carried across with its
+    watermarks.
+    """
+
+    view: str
+    plan: str
+    rowtime: str
+
+    def __str__(self) -> str:
+        return f"-- {self.view}: the rows of {self.plan}, computed once and read back through a DataStream"
+
+
+@dataclass(frozen=True)
+class JobSql:
+    """The steps in the order the job runs them (DDL, views and handoffs), then the inserts."""
+
+    steps: list[str | Handoff]
     inserts: list[str]
+
+    def statements(self) -> list[str]:
+        return [*map(str, self.steps), *self.inserts]
 
 
 def _kafka_source(name: str, topic: str, s: FeedbackJobSettings, group: str) -> str:
@@ -315,7 +337,7 @@ def build_sql(s: FeedbackJobSettings) -> JobSql:
     prediction_checks += [future, late]
     feedback_checks += [future, late]
 
-    ddl = [
+    steps: list[str | Handoff] = [
         _kafka_source("prediction_source", topics.predictions, s, f"{group}-predictions"),
         _kafka_source("feedback_source", topics.feedback, s, f"{group}-feedback"),
         _kafka_sink("metrics_sink", topics.metrics, s),
@@ -327,8 +349,9 @@ def build_sql(s: FeedbackJobSettings) -> JobSql:
         *_checked_view("prediction_checked", "prediction_source", prediction_checks),
         *_checked_view("feedback_checked", "feedback_source", feedback_checks),
         f"""
-CREATE TEMPORARY VIEW prediction_parsed AS
+CREATE TEMPORARY VIEW prediction_rows_plan AS
 SELECT
+    message_key, body, `partition`, `offset`, problem,
     {_text("prediction_id")} AS prediction_id,
     {_text("model_name")} AS model_name,
     {_text("model_version")} AS model_version,
@@ -339,19 +362,28 @@ SELECT
     TRY_CAST({_json("latency_ms")} AS DOUBLE) AS latency_ms,
     {_json("inputs")} AS inputs,
     event_ts
-FROM prediction_checked
-WHERE problem IS NULL""",
+FROM prediction_checked""",
         f"""
-CREATE TEMPORARY VIEW feedback_parsed AS
+CREATE TEMPORARY VIEW feedback_rows_plan AS
 SELECT
-    message_key, body, `partition`, `offset`,
+    message_key, body, `partition`, `offset`, problem,
     {_text("prediction_id")} AS prediction_id,
     CASE WHEN {_absent("feedback_id")} THEN TO_BASE64(body) ELSE {_text("feedback_id")} END AS feedback_id,
     '[' || {_json("ground_truth")} || ']' AS ground_truth,
     {_text("source")} AS source,
     event_ts
-FROM feedback_checked
-WHERE problem IS NULL""",
+FROM feedback_checked""",
+        # Parsed and checked once; the join and every sink read these.
+        Handoff(view="prediction_rows", plan="prediction_rows_plan", rowtime="event_ts"),
+        Handoff(view="feedback_rows", plan="feedback_rows_plan", rowtime="event_ts"),
+        """
+CREATE TEMPORARY VIEW prediction_parsed AS
+SELECT prediction_id, model_name, model_version, task, output, error, latency_ms, inputs, event_ts
+FROM prediction_rows WHERE problem IS NULL""",
+        """
+CREATE TEMPORARY VIEW feedback_parsed AS
+SELECT message_key, body, `partition`, `offset`, prediction_id, feedback_id, ground_truth, source, event_ts
+FROM feedback_rows WHERE problem IS NULL""",
         # The gateway delivers at least once: a retried event is an exact copy,
         # so the first of each id is the event. Insert-only on event time.
         """
@@ -374,7 +406,7 @@ WHERE row_num = 1""",
         # back by the label delay, so windows close as soon as their time is
         # past. Unmatched feedback keeps NULLs on the right.
         f"""
-CREATE TEMPORARY VIEW feedback_joined AS
+CREATE TEMPORARY VIEW feedback_joined_plan AS
 SELECT
     f.message_key, f.body, f.`partition`, f.`offset`,
     f.prediction_id, f.ground_truth, f.event_ts AS feedback_ts,
@@ -385,6 +417,7 @@ FROM feedback_unique AS f
 LEFT JOIN prediction_unique FOR SYSTEM_TIME AS OF f.event_ts AS p
 ON f.prediction_id = p.prediction_id
 AND f.event_ts <= CAST(p.event_ts AS TIMESTAMP(3)) + {_interval(s.label_delay_s)}""",
+        Handoff(view="feedback_joined", plan="feedback_joined_plan", rowtime="feedback_ts"),
         # One label per prediction: the first feedback to arrive, by event time.
         """
 CREATE TEMPORARY VIEW labeled AS
@@ -436,8 +469,8 @@ SELECT model_name, model_version, stat_key, stat_value, event_ts FROM scored WHE
     # One INSERT per sink (UNION ALL): each INSERT would get a Kafka producer,
     # and its buffers, of its own.
     branches = [
-        (topics.predictions, field, reason, "prediction_checked", "problem IS NOT NULL"),
-        (topics.feedback, field, reason, "feedback_checked", "problem IS NOT NULL"),
+        (topics.predictions, field, reason, "prediction_rows", "problem IS NOT NULL"),
+        (topics.feedback, field, reason, "feedback_rows", "problem IS NOT NULL"),
         (topics.feedback, "'prediction_id'", unmatched, "feedback_joined", "model_name IS NULL"),
         (topics.feedback, "'ground_truth'", "problem", "scored", "problem IS NOT NULL"),
     ]
@@ -503,4 +536,4 @@ SELECT prediction_id, model_version, task, inputs,
 FROM scored
 WHERE problem IS NULL AND stat_key = 'n'"""
     inserts = [dead_letters, metrics, lake]
-    return JobSql(ddl=ddl, inserts=inserts)
+    return JobSql(steps=steps, inserts=inserts)

@@ -37,7 +37,7 @@ def test_no_address_topic_or_window_is_a_literal_of_the_code() -> None:
         out_of_orderness_s=2,
         label_delay_s=3600,
     )
-    text = "\n".join([*build_sql(s).ddl, *build_sql(s).inserts])
+    text = "\n".join(build_sql(s).statements())
     assert "'broker-1:9093'" in text and "127.0.0.1" not in text
     for topic in ("staging.predictions", "staging.feedback", "staging.metrics", "staging.dlq"):
         assert f"'{topic}'" in text
@@ -68,10 +68,10 @@ def test_the_sliding_window_must_be_a_larger_multiple() -> None:
 
 
 def test_sources_resume_from_committed_offsets_unless_told_a_start_time() -> None:
-    resumed = "\n".join(build_sql(job_settings()).ddl)
+    resumed = "\n".join(build_sql(job_settings()).statements())
     assert resumed.count("'scan.startup.mode' = 'group-offsets'") == 3
     assert "timestamp-millis" not in resumed
-    started = "\n".join(build_sql(job_settings(start_from_ms=1_790_000_000_000)).ddl)
+    started = "\n".join(build_sql(job_settings(start_from_ms=1_790_000_000_000)).statements())
     assert started.count("'scan.startup.mode' = 'timestamp'") == 3
     assert started.count("'scan.startup.timestamp-millis' = '1790000000000'") == 3
     assert "group-offsets" not in started
