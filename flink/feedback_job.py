@@ -45,7 +45,7 @@ def configure(t_env: StreamTableEnvironment, settings: FeedbackJobSettings) -> N
         config.set(
             "execution.checkpointing.dir", job_checkpoints_dir(settings.checkpoints_dir, settings.job_name)
         )
-    # Deduplication state must outlive the label delay; the interval join and
+    # Deduplication state must outlive the label delay; the temporal join and
     # windows clean their own state as the watermark passes.
     state_ttl = settings.label_delay_s + settings.sliding_window_s + settings.out_of_orderness_s
     config.set("table.exec.state.ttl", f"{state_ttl} s")

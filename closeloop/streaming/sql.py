@@ -1,7 +1,7 @@
 """The feedback job's Flink SQL, as named statements built from the settings.
 
 Everything heavy runs as SQL in the JVM: parsing and checking events,
-deduplication, the prediction ⋈ feedback interval join, and the windowed
+deduplication, the prediction ⋈ feedback temporal join, and the windowed
 counts and latency quantiles. Python UDFs (closeloop.streaming.udfs) only
 score labeled examples through their task plug-in and write the metrics events.
 
