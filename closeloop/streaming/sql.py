@@ -38,12 +38,21 @@ def _quote(text: str) -> str:
 
 def _absent(key: str) -> str:
     """True when the parsed event has no ``key``, or has it as JSON null."""
-    return f"(doc['{key}'] IS NULL OR JSON_STRING(doc['{key}']) = 'null')"
+    return f"({_json(key)} IS NULL OR {_json(key)} = 'null')"
 
 
 def _json(key: str) -> str:
-    """The member ``key`` of the parsed event as JSON text (a string keeps its quotes)."""
-    return f"JSON_STRING(doc['{key}'])"
+    """The member ``key`` of the parsed event as JSON text (a string keeps its quotes), NULL if absent.
+
+    A column of the checked view (see _checked_view), written once per event.
+    """
+    return f"j_{key}"
+
+
+def _members(event: type[Event], *, unused: frozenset[str] = frozenset()) -> list[str]:
+    """The members of ``event`` the checks and the parsing read (``ts`` is read by the source)."""
+    names = [field.alias or name for name, field in event.model_fields.items()]
+    return [m for m in names if m != "ts" and m not in unused]
 
 
 def _text(key: str) -> str:
@@ -125,8 +134,19 @@ def _problem(checks: list[tuple[str, str, str]]) -> str:
     return f"CASE\n        {whens}\n        ELSE CAST(NULL AS STRING) END"
 
 
-def _checked_view(name: str, source: str, checks: list[tuple[str, str, str]]) -> list[str]:
-    """Every row of ``source``, parsed once (``doc``, a VARIANT), with ``problem``: NULL if it is valid."""
+def _checked_view(
+    name: str, source: str, checks: list[tuple[str, str, str]], members: list[str]
+) -> list[str]:
+    """Every row of ``source``, parsed once (``doc``, a VARIANT), with ``problem``: NULL if it is valid.
+
+    Each member is written as JSON text once, into a column ``j_<member>``:
+    Flink 2.3 builds a new JSON factory each time it writes a VARIANT string,
+    and the checks and the parsing read most members several times.
+    """
+    texts = ",\n    ".join(
+        f"CASE WHEN RAND() < 2 THEN JSON_STRING(doc[{_quote(m)}]) END AS {_json(m)}" for m in members
+    )
+    columns = ", ".join(_json(m) for m in members)
     return [
         f"""
 CREATE TEMPORARY VIEW {name}_doc AS
@@ -138,11 +158,17 @@ SELECT
     CASE WHEN LEFT(LTRIM(body), 1) = '{{' AND RAND() < 2 THEN TRY_PARSE_JSON(body) END AS doc
 FROM {source}""",
         f"""
+CREATE TEMPORARY VIEW {name}_json AS
+SELECT
+    message_key, body, `partition`, `offset`, kafka_ts, ts_text, ts_parsed, event_ts, doc,
+    {texts}
+FROM {name}_doc""",
+        f"""
 CREATE TEMPORARY VIEW {name} AS
 SELECT
-    message_key, body, `partition`, `offset`, event_ts, doc,
+    message_key, body, `partition`, `offset`, event_ts, doc, {columns},
     {_problem(checks)} AS problem
-FROM {name}_doc""",
+FROM {name}_json""",
     ]
 
 
@@ -346,8 +372,18 @@ def build_sql(s: FeedbackJobSettings) -> JobSql:
         _lake_sink(s),
         # The alert stage reads the metrics back: it judges exactly what was published.
         _kafka_source("metrics_source", topics.metrics, s, f"{group}-alerts"),
-        *_checked_view("prediction_checked", "prediction_source", prediction_checks),
-        *_checked_view("feedback_checked", "feedback_source", feedback_checks),
+        *_checked_view(
+            "prediction_checked",
+            "prediction_source",
+            prediction_checks,
+            _members(PredictionEvent, unused=frozenset({"scores"})),
+        ),
+        *_checked_view(
+            "feedback_checked",
+            "feedback_source",
+            feedback_checks,
+            _members(FeedbackEvent, unused=frozenset({"model_name", "task"})),
+        ),
         f"""
 CREATE TEMPORARY VIEW prediction_rows_plan AS
 SELECT
