@@ -35,6 +35,7 @@ class EventPublisher:
         registry: CollectorRegistry,
         delivery_timeout_ms: int = 5000,
         replay_interval_s: float = 1.0,
+        renew_after_s: float = 20.0,
     ) -> None:
         self._bootstrap = bootstrap
         self._spool = spool
@@ -47,6 +48,13 @@ class EventPublisher:
         self._threads: list[threading.Thread] = []
         self._reachable = False
         self._checked_at = -1e9
+        # librdkafka can stay wedged after a broker restart (an idempotent
+        # producer whose in-flight batches timed out, or a fatal error): past
+        # this long unreachable while events wait, a new producer is built.
+        self._renew_after_s = renew_after_s
+        self._unreachable_since: float | None = None
+        self._renew = threading.Event()
+        self.renewals = 0
         self.events = Counter(
             "closeloop_gateway_events",
             "Events by topic and outcome: published (acknowledged by Kafka), "
@@ -71,21 +79,24 @@ class EventPublisher:
     def spooled(self) -> int:
         return self._spool.pending
 
+    def _new_producer(self) -> Producer:
+        return Producer(
+            {
+                "bootstrap.servers": self._bootstrap,
+                "enable.idempotence": True,
+                "acks": "all",
+                "linger.ms": 5,
+                "compression.type": "lz4",
+                "message.timeout.ms": self._delivery_timeout_ms,
+                "error_cb": self._on_error,
+                "log_level": 3,
+            }
+        )
+
     def _ensure_started(self) -> Producer:
         with self._lock:
             if self._producer is None:
-                self._producer = Producer(
-                    {
-                        "bootstrap.servers": self._bootstrap,
-                        "enable.idempotence": True,
-                        "acks": "all",
-                        "linger.ms": 5,
-                        "compression.type": "lz4",
-                        "message.timeout.ms": self._delivery_timeout_ms,
-                        "error_cb": self._on_error,
-                        "log_level": 3,
-                    }
-                )
+                self._producer = self._new_producer()
                 for name, target in (("kafka-poll", self._poll_loop), ("spool-replay", self._replay_loop)):
                     thread = threading.Thread(target=target, name=name, daemon=True)
                     thread.start()
@@ -128,6 +139,11 @@ class EventPublisher:
         self._to_spool(topic, key.decode() if key else "", message.value() or b"")
 
     def _on_error(self, error: KafkaError) -> None:
+        if error.fatal():
+            _log.error("the Kafka producer failed for good (%s); a new one takes over", error)
+            self._degraded.set()
+            self._renew.set()
+            return
         if error.code() in (KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT):
             if not self._degraded.is_set():
                 _log.warning("Kafka unreachable (%s); spooling events to %s", error, self._spool.folder)
@@ -148,13 +164,33 @@ class EventPublisher:
         try:
             producer.list_topics(timeout=2.0)
             self._reachable = True
+            self._unreachable_since = None
         except KafkaException:
             self._reachable = False
+            if self._unreachable_since is None:
+                self._unreachable_since = now
+            elif now - self._unreachable_since > self._renew_after_s and self._spool.pending:
+                self._renew.set()
         self._checked_at = time.monotonic()
         return self._reachable
 
+    def _renew_producer(self) -> None:
+        """Replace the producer; what the old one still holds is spooled (purged through _on_delivery)."""
+        with self._lock:
+            old, self._producer = self._producer, self._new_producer()
+        self._renew.clear()
+        self._unreachable_since = None
+        self._checked_at = -1e9
+        self.renewals += 1
+        _log.warning("Kafka unreachable from the producer for %.0f s: started a new one", self._renew_after_s)
+        if old is not None:
+            old.purge(in_queue=True, in_flight=True, blocking=False)
+            old.flush(5)  # serves the purged events' delivery reports
+
     def _replay_loop(self) -> None:
         while not self._stopping.wait(self._replay_interval_s):
+            if self._renew.is_set():
+                self._renew_producer()
             if not self.degraded or not self.kafka_reachable():
                 continue
             try:
