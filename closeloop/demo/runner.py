@@ -314,8 +314,10 @@ class DemoRun:
             if event.window.end - event.window.start == self._window:
                 self.timeline.add_window(event)
         elif isinstance(event, AlertEvent) and event.window.end - event.window.start != self._window:
-            # Another job's (the stack's one-minute windows): it retrains nothing the demo follows.
-            self.timeline.note("alert (stack job)", at, f"{event.rule} on version {event.model_version}")
+            # The stack's own job (one-minute windows) or Prometheus' rules on its
+            # metrics: the demo follows only the retrain its own alert starts.
+            origin = "Prometheus" if event.source == "prometheus" else "stack job"
+            self.timeline.note(f"alert ({origin})", at, f"{event.rule} on version {event.model_version}")
         elif isinstance(event, AlertEvent):
             detail = (
                 f"{event.rule} on version {event.model_version}: "
