@@ -27,7 +27,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 
 from closeloop import __version__
-from closeloop.events import DeadLetterEvent, FeedbackEvent, InvalidEventError, PredictionEvent
+from closeloop.events import FeedbackEvent, InvalidEventError, PredictionEvent
 from closeloop.events.serde import field_errors
 from closeloop.gateway.alertmanager import AlertmanagerPayload, RecentIds, translate
 from closeloop.gateway.api_models import (
@@ -45,6 +45,7 @@ from closeloop.gateway.publisher import EventPublisher
 from closeloop.gateway.reloader import ChampionWatcher
 from closeloop.gateway.settings import GatewaySettings, get_gateway_settings
 from closeloop.gateway.spool import DiskSpool
+from closeloop.kafka.dead_letters import dead_letter
 
 __all__ = ["create_app"]
 
@@ -79,17 +80,8 @@ class _Gateway:
             delivery_timeout_ms=settings.delivery_timeout_ms,
         )
 
-        def dead_letter(message: Message, error: InvalidEventError) -> None:
-            letter = DeadLetterEvent.wrap(
-                message.value() or b"",
-                reason=str(error),
-                field=error.field,
-                source_topic=message.topic() or settings.topics.model_updates,
-                partition=message.partition(),
-                offset=message.offset(),
-                key=message.key(),
-                rejected_by="gateway",
-            )
+        def on_invalid(message: Message, error: InvalidEventError) -> None:
+            letter = dead_letter(message, error, topic=settings.topics.model_updates, rejected_by="gateway")
             publisher.publish(settings.topics.dlq, [letter])
 
         watcher = ChampionWatcher(
@@ -97,7 +89,7 @@ class _Gateway:
             bootstrap=settings.kafka_bootstrap,
             topic=settings.topics.model_updates,
             poll_interval_s=settings.reload_poll_s,
-            on_invalid=dead_letter,
+            on_invalid=on_invalid,
         )
         return cls(settings, metrics, pool, publisher, watcher, RecentIds())
 
@@ -338,8 +330,9 @@ def create_app() -> FastAPI:
         _check_api_key(gateway.settings, x_api_key or bearer)
         topics = gateway.settings.topics
         result = translate(body, topic=topics.alerts)
-        fresh = [e for e in result.events if e.alert_id not in gateway.published_alerts]
-        new_ids = {e.alert_id for e in fresh}
+        fresh, repeated = [], []
+        for event in result.events:
+            (repeated if event.alert_id in gateway.published_alerts else fresh).append(event)
         gateway.publisher.publish(topics.alerts, fresh)
         for event in fresh:
             gateway.published_alerts.add(event.alert_id)
@@ -352,7 +345,7 @@ def create_app() -> FastAPI:
         return JSONResponse(
             {
                 "published": [e.alert_id for e in fresh],
-                "already_published": [e.alert_id for e in result.events if e.alert_id not in new_ids],
+                "already_published": [e.alert_id for e in repeated],
                 "dead_letters": [letter.reason for letter in result.dead_letters],
                 "ignored": result.ignored,
             }

@@ -23,7 +23,8 @@ from prometheus_client import CollectorRegistry, Counter, start_http_server
 from pydantic import Field
 
 from closeloop.config import Settings, env_file
-from closeloop.events import DeadLetterEvent, InvalidEventError, MetricsEvent, decode, encode
+from closeloop.events import InvalidEventError, MetricsEvent, decode, encode
+from closeloop.kafka.dead_letters import dead_letter
 from closeloop.monitoring.gauges import LiveMetricsCollector
 
 __all__ = ["ExporterSettings", "MetricsFollower", "main"]
@@ -103,24 +104,14 @@ class MetricsFollower:
             producer.flush(10)
 
     def handle(self, message: Message, producer: Producer) -> None:
-        raw = message.value() or b""
         try:
-            event = decode(raw, MetricsEvent)
+            event = decode(message.value() or b"", MetricsEvent)
         except InvalidEventError as exc:
             self.events.labels("invalid").inc()
             _log.warning(
                 "not a metrics event at %s[%s]@%s: %s", self.topic, message.partition(), message.offset(), exc
             )
-            letter = DeadLetterEvent.wrap(
-                raw,
-                reason=str(exc),
-                field=exc.field,
-                source_topic=self.topic,
-                partition=message.partition(),
-                offset=message.offset(),
-                key=message.key(),
-                rejected_by="metrics-exporter",
-            )
+            letter = dead_letter(message, exc, topic=self.topic, rejected_by="metrics-exporter")
             producer.produce(self.dlq_topic, key=letter.key(), value=encode(letter))
             producer.poll(0)
             return
