@@ -22,8 +22,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from closeloop.events import AlertEvent, DeadLetterEvent
-from closeloop.events.serde import field_errors
+from closeloop.events import AlertEvent, DeadLetterEvent, InvalidEventError
+from closeloop.events.serde import FieldError, field_errors
 
 __all__ = [
     "AlertmanagerAlert",
@@ -97,13 +97,12 @@ def translate(payload: AlertmanagerPayload, *, topic: str) -> Translation:
             continue
         try:
             result.events.append(_event(alert))
-        except (ValidationError, ValueError) as exc:
-            field_name, reason = _first_error(exc)
+        except InvalidEventError as exc:
             result.dead_letters.append(
                 DeadLetterEvent.wrap(
                     json.dumps(alert.model_dump(mode="json"), sort_keys=True).encode(),
-                    reason=f"{field_name}: {reason}" if field_name else reason,
-                    field=field_name,
+                    reason=str(exc.errors[0]),
+                    field=exc.field,
                     source_topic=topic,
                     key=alert.fingerprint,
                     rejected_by="gateway",
@@ -113,6 +112,7 @@ def translate(payload: AlertmanagerPayload, *, topic: str) -> Translation:
 
 
 def _event(alert: AlertmanagerAlert) -> AlertEvent:
+    """The alert as an AlertEvent; InvalidEventError naming the field if it cannot be one."""
     labels, notes = alert.labels, alert.annotations
     window_s = _number(notes, "window_seconds", DEFAULT_WINDOW_S)
     fields: dict[str, Any] = {
@@ -133,28 +133,23 @@ def _event(alert: AlertmanagerAlert) -> AlertEvent:
         "source": "prometheus",
         "message": notes.get("summary", ""),
     }
-    return AlertEvent(**fields)
+    try:
+        return AlertEvent(**fields)
+    except ValidationError as exc:
+        raise InvalidEventError(field_errors(exc)) from exc
 
 
 def _number(annotations: dict[str, str], key: str, default: float | None = None) -> float:
     text = annotations.get(key)
     if text is None:
         if default is None:
-            raise ValueError(f"annotations.{key}: missing; the rule must annotate its alerts with it")
+            reason = "missing; the rule must annotate its alerts with it"
+            raise InvalidEventError([FieldError(f"annotations.{key}", reason)])
         return default
     try:
         return float(text)
     except ValueError:
-        raise ValueError(f"annotations.{key}: {text!r} is not a number") from None
-
-
-def _first_error(exc: Exception) -> tuple[str | None, str]:
-    if isinstance(exc, ValidationError):
-        first = field_errors(exc)[0]
-        return first.field, first.reason
-    message = str(exc)
-    where, _, reason = message.partition(": ")
-    return (where, reason) if reason else (None, message)
+        raise InvalidEventError([FieldError(f"annotations.{key}", f"{text!r} is not a number")]) from None
 
 
 class RecentIds:

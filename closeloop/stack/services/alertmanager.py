@@ -20,15 +20,12 @@ class AlertmanagerService(Service):
         return self.settings.alertmanager_port
 
     @property
-    def _binary(self) -> str:
-        return (
-            shutil.which("prometheus-alertmanager")
-            or shutil.which("alertmanager")
-            or "prometheus-alertmanager"
-        )
+    def _binary(self) -> str | None:
+        """Debian names it prometheus-alertmanager; upstream's tarball, alertmanager."""
+        return shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 
     def missing(self) -> list[str]:
-        if shutil.which("prometheus-alertmanager") is None and shutil.which("alertmanager") is None:
+        if self._binary is None:
             return ["the alertmanager binary (Debian package prometheus-alertmanager)"]
         return []
 
@@ -50,7 +47,7 @@ class AlertmanagerService(Service):
     def command(self) -> list[str]:
         s = self.settings
         return [
-            self._binary,
+            self._binary or "prometheus-alertmanager",
             f"--config.file={self.data_dir / 'alertmanager.yml'}",
             f"--storage.path={self.data_dir / 'data'}",
             f"--web.listen-address={s.host}:{s.alertmanager_port}",
