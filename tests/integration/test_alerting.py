@@ -9,9 +9,10 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
+from confluent_kafka import Producer
 
 from closeloop.config import Settings
-from closeloop.events import AlertEvent, LatencyQuantiles, MetricsEvent, Window
+from closeloop.events import AlertEvent, DeadLetterEvent, LatencyQuantiles, MetricsEvent, Window
 from closeloop.kafka.publish import publish_events
 from closeloop.stack.manager import LocalStack
 from tests.integration.kafka_reading import end_offsets, read_to_end
@@ -87,3 +88,30 @@ def test_a_prometheus_rule_reaches_kafka_as_an_alert_event(stack: LocalStack, se
         f"{alertmanager.url}/api/v2/alerts", params={"filter": f'model_name="{model_name}"'}, timeout=5
     ).json()
     assert [a["receivers"][0]["name"] for a in alerts] == ["closeloop-gateway"]
+
+
+def test_the_exporter_sends_what_is_not_a_metrics_event_to_the_dead_letter_topic(
+    stack: LocalStack, settings: Settings
+) -> None:
+    marker = f"not-metrics-{uuid.uuid4().hex[:8]}"
+    since = end_offsets(settings.kafka_bootstrap, settings.topics.dlq)
+    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap})
+    producer.produce(settings.topics.metrics, key=marker, value=f'{{"schema": "{marker}"}}'.encode())
+    assert producer.flush(10) == 0
+
+    @eventually(timeout=30, interval=1)
+    def dead_letter() -> DeadLetterEvent:
+        for event in read_to_end(settings.kafka_bootstrap, settings.topics.dlq, since):
+            if isinstance(event, DeadLetterEvent) and event.message_key == marker:
+                return event
+        raise NotYet("no dead letter from the exporter yet")
+
+    letter = dead_letter()
+    assert (letter.rejected_by, letter.field, letter.source_topic) == (
+        "metrics-exporter",
+        "schema",
+        settings.topics.metrics,
+    )
+    assert marker in (letter.original or "")
+    # ...and the exporter still runs.
+    assert httpx.get(f"{stack.services['metrics-exporter'].url}/metrics", timeout=5).status_code == 200

@@ -8,15 +8,17 @@ import base64
 import json
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
 from closeloop.config import Settings
-from closeloop.events import AlertEvent, DeadLetterEvent
+from closeloop.events import AlertEvent, DeadLetterEvent, Event
 from closeloop.stack.manager import LocalStack
 from tests.integration.kafka_reading import end_offsets, read_to_end
+from tests.waiting import NotYet, eventually
 
 PATH = "/v1/alerts/alertmanager"
 
@@ -57,6 +59,18 @@ def webhook_body(model_name: str, **labels: str) -> dict[str, Any]:
     }
 
 
+def published(settings: Settings, topic: str, since: dict[int, int], keep: Callable[[Event], bool]) -> list:
+    """The events on ``topic`` after ``since`` that ``keep`` picks, once there is one."""
+
+    @eventually(timeout=30, interval=0.5)
+    def some() -> list[Event]:
+        if not (found := [e for e in read_to_end(settings.kafka_bootstrap, topic, since) if keep(e)]):
+            raise NotYet(f"nothing of ours on {topic} yet")
+        return found
+
+    return some()
+
+
 def test_a_firing_alert_is_published_once(stack: LocalStack, settings: Settings) -> None:
     gateway = stack.services["gateway"]
     model_name = f"webhook-{uuid.uuid4().hex[:8]}"
@@ -77,17 +91,12 @@ def test_a_firing_alert_is_published_once(stack: LocalStack, settings: Settings)
         "ignored": [],
     }
 
-    deadline = time.monotonic() + 30
-    ours: list[AlertEvent] = []
-    while not ours and time.monotonic() < deadline:
-        events = read_to_end(settings.kafka_bootstrap, settings.topics.alerts, since)
-        ours = [e for e in events if isinstance(e, AlertEvent) and e.model_name == model_name]
+    def about_the_model(e: Event) -> bool:
+        return isinstance(e, AlertEvent) and e.model_name == model_name
+
+    published(settings, settings.topics.alerts, since, about_the_model)
     time.sleep(2)  # anything published twice would be there by now
-    ours = [
-        e
-        for e in read_to_end(settings.kafka_bootstrap, settings.topics.alerts, since)
-        if isinstance(e, AlertEvent) and e.model_name == model_name
-    ]
+    ours = published(settings, settings.topics.alerts, since, about_the_model)
     assert [e.alert_id for e in ours] == [alert_id]
     assert (ours[0].kind, ours[0].value, ours[0].source) == ("error_rate", 0.2, "prometheus")
 
@@ -100,15 +109,12 @@ def test_a_broken_alert_goes_to_the_dead_letter_topic(stack: LocalStack, setting
     assert response.status_code == 200
     assert response.json()["published"] == [] and len(response.json()["dead_letters"]) == 1
 
-    deadline = time.monotonic() + 30
-    letters: list[DeadLetterEvent] = []
-    while not letters and time.monotonic() < deadline:
-        letters = [
-            e
-            for e in read_to_end(settings.kafka_bootstrap, settings.topics.dlq, since)
-            if isinstance(e, DeadLetterEvent) and model_name in (e.original or "")
-        ]
-    (letter,) = letters
+    (letter,) = published(
+        settings,
+        settings.topics.dlq,
+        since,
+        lambda e: isinstance(e, DeadLetterEvent) and model_name in (e.original or ""),
+    )
     assert letter.field == "kind" and letter.rejected_by == "gateway"
     assert letter.source_topic == settings.topics.alerts
     assert json.loads(base64.b64decode(letter.original_base64))["labels"]["kind"] == "bad-mood"

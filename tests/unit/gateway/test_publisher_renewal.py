@@ -24,8 +24,9 @@ def closed_port() -> int:
         return s.getsockname()[1]
 
 
-def test_a_producer_unreachable_for_long_is_replaced_and_nothing_is_lost(tmp_path: Path) -> None:
-    publisher = EventPublisher(
+def unreachable_publisher(tmp_path: Path) -> EventPublisher:
+    """A publisher whose producer never connects, quick to give up on it."""
+    return EventPublisher(
         bootstrap=f"127.0.0.1:{closed_port()}",
         spool=DiskSpool(tmp_path / "spool"),
         registry=CollectorRegistry(),
@@ -33,6 +34,10 @@ def test_a_producer_unreachable_for_long_is_replaced_and_nothing_is_lost(tmp_pat
         replay_interval_s=0.1,
         renew_after_s=0.5,
     )
+
+
+def test_a_producer_unreachable_for_long_is_replaced_and_nothing_is_lost(tmp_path: Path) -> None:
+    publisher = unreachable_publisher(tmp_path)
     try:
         publisher.start()
         event = FeedbackEvent(prediction_id="p-1", ground_truth=3)
@@ -48,13 +53,7 @@ def test_a_producer_unreachable_for_long_is_replaced_and_nothing_is_lost(tmp_pat
 
 
 def test_a_reachable_or_idle_publisher_keeps_its_producer(tmp_path: Path) -> None:
-    publisher = EventPublisher(
-        bootstrap=f"127.0.0.1:{closed_port()}",
-        spool=DiskSpool(tmp_path / "spool"),
-        registry=CollectorRegistry(),
-        replay_interval_s=0.1,
-        renew_after_s=0.5,
-    )
+    publisher = unreachable_publisher(tmp_path)
     try:
         publisher.start()
         for _ in range(3):  # unreachable, but with nothing waiting there is no reason to renew
