@@ -44,22 +44,30 @@ def dags_test(stack: LocalStack) -> DagsTest:
             "-c",
             json.dumps(conf or {}),
         ]
-        for _attempt in range(2):
-            result = subprocess.run(
-                command,
-                env={**airflow.environment(), **(env or {})},
-                capture_output=True,
-                text=True,
-                timeout=600,
-                check=False,
-            )
-            # `dags test` reports task states to an in-process execution API on the
-            # SQLite database the running scheduler also writes; now and then that
-            # report fails and Airflow marks the run failed with the task succeeded.
-            # Only that infrastructure failure is tried again, once.
-            if result.returncode == 0 or _STUCK_REPORT not in result.stdout + result.stderr:
-                break
-            print(f"[dags test] {dag_id}: Airflow lost a task state report; running it again")
+        # The stack's scheduler would also queue the tasks `dags test` marks scheduled
+        # (its run is an ordinary manual run of an unpaused DAG), and a task run twice,
+        # once without ``env``, fails the run; paused, the DAG is left to `dags test`.
+        api = airflow.api()
+        api.set_paused(dag_id, True)
+        try:
+            for _attempt in range(2):
+                result = subprocess.run(
+                    command,
+                    env={**airflow.environment(), **(env or {})},
+                    capture_output=True,
+                    text=True,
+                    timeout=600,
+                    check=False,
+                )
+                # `dags test` reports task states to an in-process execution API on the
+                # SQLite database the running scheduler also writes; now and then that
+                # report fails and Airflow marks the run failed with the task succeeded.
+                # Only that infrastructure failure is tried again, once.
+                if result.returncode == 0 or _STUCK_REPORT not in result.stdout + result.stderr:
+                    break
+                print(f"[dags test] {dag_id}: Airflow lost a task state report; running it again")
+        finally:
+            api.set_paused(dag_id, False)
         assert result.returncode == 0, (
             f"{' '.join(command)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
         )
