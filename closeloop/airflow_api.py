@@ -57,12 +57,6 @@ class AirflowApi:
     def dags(self) -> dict[str, dict[str, Any]]:
         return {d["dag_id"]: d for d in self._call("GET", "/dags", params={"limit": 1000})["dags"]}
 
-    def set_paused(self, dag_id: str, paused: bool) -> None:
-        """Pause or unpause a DAG: the scheduler neither starts a paused DAG's runs nor queues their tasks."""
-        self._call(
-            "PATCH", f"/dags/{dag_id}", params={"update_mask": ["is_paused"]}, json={"is_paused": paused}
-        )
-
     def trigger(self, dag_id: str, conf: dict[str, Any] | None = None, note: str | None = None) -> str:
         """Start a manual run with ``conf`` as its params; returns the run id."""
         body: dict[str, Any] = {"logical_date": None, "conf": conf or {}}

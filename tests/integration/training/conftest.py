@@ -20,18 +20,44 @@ from training.train import train_and_register
 from training.usecases import get_use_case
 
 DagsTest = Callable[..., subprocess.CompletedProcess[str]]
-_STUCK_REPORT = "Recovery retry of terminal-state API call failed"
+
+
+@pytest.fixture(scope="session")
+def dags_test_environment(stack: LocalStack, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The stack's Airflow configuration with a metadata database of its own.
+
+    `dags test` runs a DAG in its own process against the metadata database.
+    On the stack's, the running scheduler sees an ordinary manual run of an
+    unpaused DAG and queues the tasks `dags test` has just marked scheduled:
+    a task then starts twice and the run fails. (Pausing the DAG instead stops
+    its alert watcher, and alerts sent meanwhile are lost.) The tasks still use
+    the stack's MLflow, MinIO and Kafka.
+    """
+    airflow = stack.services[AirflowService.name]
+    assert isinstance(airflow, AirflowService)
+    database = tmp_path_factory.mktemp("dags-test") / "airflow.db"
+    env = {**airflow.environment(), "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{database}"}
+    migrate = subprocess.run(
+        [str(stack.layout.venv / "bin" / "airflow"), "db", "migrate"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert migrate.returncode == 0, (
+        f"airflow db migrate failed:\n{migrate.stdout[-2000:]}\n{migrate.stderr[-2000:]}"
+    )
+    return env
 
 
 @pytest.fixture
-def dags_test(stack: LocalStack) -> DagsTest:
+def dags_test(stack: LocalStack, dags_test_environment: dict[str, str]) -> DagsTest:
     """`airflow dags test DAG_ID -c CONF` with the stack's Airflow configuration; extra env on top.
 
     The tasks run in that process, so closeloop settings in ``env`` (a private
     lake prefix, say) reach them.
     """
-    airflow = stack.services[AirflowService.name]
-    assert isinstance(airflow, AirflowService)
 
     def run(
         dag_id: str, conf: dict | None = None, env: dict[str, str] | None = None
@@ -44,30 +70,14 @@ def dags_test(stack: LocalStack) -> DagsTest:
             "-c",
             json.dumps(conf or {}),
         ]
-        # The stack's scheduler would also queue the tasks `dags test` marks scheduled
-        # (its run is an ordinary manual run of an unpaused DAG), and a task run twice,
-        # once without ``env``, fails the run; paused, the DAG is left to `dags test`.
-        api = airflow.api()
-        api.set_paused(dag_id, True)
-        try:
-            for _attempt in range(2):
-                result = subprocess.run(
-                    command,
-                    env={**airflow.environment(), **(env or {})},
-                    capture_output=True,
-                    text=True,
-                    timeout=600,
-                    check=False,
-                )
-                # `dags test` reports task states to an in-process execution API on the
-                # SQLite database the running scheduler also writes; now and then that
-                # report fails and Airflow marks the run failed with the task succeeded.
-                # Only that infrastructure failure is tried again, once.
-                if result.returncode == 0 or _STUCK_REPORT not in result.stdout + result.stderr:
-                    break
-                print(f"[dags test] {dag_id}: Airflow lost a task state report; running it again")
-        finally:
-            api.set_paused(dag_id, False)
+        result = subprocess.run(
+            command,
+            env={**dags_test_environment, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
         assert result.returncode == 0, (
             f"{' '.join(command)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
         )
