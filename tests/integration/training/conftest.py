@@ -22,6 +22,16 @@ from training.usecases import get_use_case
 DagsTest = Callable[..., subprocess.CompletedProcess[str]]
 
 
+def _airflow(stack: LocalStack, args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`airflow ARGS` from the stack's virtualenv; fails the test, with Airflow's output, if it fails."""
+    command = [str(stack.layout.venv / "bin" / "airflow"), *args]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert result.returncode == 0, (
+        f"{' '.join(command)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+    )
+    return result
+
+
 @pytest.fixture(scope="session")
 def dags_test_environment(stack: LocalStack, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """The stack's Airflow configuration with a metadata database of its own.
@@ -37,17 +47,7 @@ def dags_test_environment(stack: LocalStack, tmp_path_factory: pytest.TempPathFa
     assert isinstance(airflow, AirflowService)
     database = tmp_path_factory.mktemp("dags-test") / "airflow.db"
     env = {**airflow.environment(), "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{database}"}
-    migrate = subprocess.run(
-        [str(stack.layout.venv / "bin" / "airflow"), "db", "migrate"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert migrate.returncode == 0, (
-        f"airflow db migrate failed:\n{migrate.stdout[-2000:]}\n{migrate.stderr[-2000:]}"
-    )
+    _airflow(stack, ["db", "migrate"], env)
     return env
 
 
@@ -61,27 +61,9 @@ def dags_test(stack: LocalStack, dags_test_environment: dict[str, str]) -> DagsT
 
     def run(
         dag_id: str, conf: dict | None = None, env: dict[str, str] | None = None
-    ) -> subprocess.CompletedProcess:
-        command = [
-            str(stack.layout.venv / "bin" / "airflow"),
-            "dags",
-            "test",
-            dag_id,
-            "-c",
-            json.dumps(conf or {}),
-        ]
-        result = subprocess.run(
-            command,
-            env={**dags_test_environment, **(env or {})},
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-        assert result.returncode == 0, (
-            f"{' '.join(command)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
-        )
-        return result
+    ) -> subprocess.CompletedProcess[str]:
+        args = ["dags", "test", dag_id, "-c", json.dumps(conf or {})]
+        return _airflow(stack, args, {**dags_test_environment, **(env or {})})
 
     return run
 
