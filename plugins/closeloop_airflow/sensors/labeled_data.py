@@ -48,18 +48,24 @@ class WaitForLabeledDataSensor(BaseSensorOperator):
             return {"status": "skipped", "count": None, "since": self.since}
         from closeloop.config import get_settings
 
-        self.defer(
-            trigger=LabeledDataTrigger(
-                model_name=self.model_name,
-                min_examples=int(self.min_examples),
-                since=self.since or None,
-                poll_interval=self.poll_interval,
-                # Resolved here: the triggerer counts where this task's configuration points.
-                lake_prefix=self.lake_prefix or get_settings().lake_prefix,
-            ),
-            method_name="execute_complete",
-            timeout=timedelta(seconds=self.timeout),
+        trigger = LabeledDataTrigger(
+            model_name=self.model_name,
+            min_examples=int(self.min_examples),
+            since=self.since or None,
+            poll_interval=self.poll_interval,
+            # Resolved here: the triggerer counts where this task's configuration points.
+            lake_prefix=self.lake_prefix or get_settings().lake_prefix,
+            wait_first=True,
         )
+        # Labels that are already there need no trip through the triggerer. And a
+        # trigger that fires seconds after the deferral lets Airflow 3.3's scheduler
+        # fail the resumed task on the deferring worker's late exit event
+        # (apache/airflow#71580): counted here, the trigger's first count is an interval later.
+        count = trigger.count()
+        if count >= trigger.min_examples:
+            return self.execute_complete(context, {"status": "ready", "count": count, "since": trigger.since})
+        self.log.info("%s: %d of %d labeled examples: waiting", self.model_name, count, trigger.min_examples)
+        self.defer(trigger=trigger, method_name="execute_complete", timeout=timedelta(seconds=self.timeout))
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         self.log.info("%s: %s labeled examples since %s", self.model_name, event["count"], event["since"])

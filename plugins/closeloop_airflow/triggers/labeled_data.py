@@ -17,6 +17,8 @@ class LabeledDataTrigger(BaseTrigger):
 
     Counts the lake's Parquet files (partition-pruned by day) every
     ``poll_interval`` seconds, in a thread so the triggerer's loop stays free.
+    With ``wait_first`` the first count is one interval away: for a sensor
+    that has just counted itself.
     """
 
     def __init__(
@@ -27,6 +29,7 @@ class LabeledDataTrigger(BaseTrigger):
         since: str | None = None,
         poll_interval: float = 30.0,
         lake_prefix: str | None = None,
+        wait_first: bool = False,
     ) -> None:
         super().__init__()
         self.model_name = model_name
@@ -34,6 +37,7 @@ class LabeledDataTrigger(BaseTrigger):
         self.since = since
         self.poll_interval = poll_interval
         self.lake_prefix = lake_prefix
+        self.wait_first = wait_first
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -44,10 +48,12 @@ class LabeledDataTrigger(BaseTrigger):
                 "since": self.since,
                 "poll_interval": self.poll_interval,
                 "lake_prefix": self.lake_prefix,
+                "wait_first": self.wait_first,
             },
         )
 
-    def _count(self) -> int:
+    def count(self) -> int:
+        """Labeled examples of the model since ``since``, now (blocking: S3 listing and Parquet reads)."""
         from closeloop.config import get_settings
         from closeloop.lake import count_labeled
 
@@ -55,8 +61,10 @@ class LabeledDataTrigger(BaseTrigger):
         return count_labeled(get_settings(), model_name=self.model_name, since=since, prefix=self.lake_prefix)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        if self.wait_first:
+            await asyncio.sleep(self.poll_interval)
         while True:
-            count = await asyncio.to_thread(self._count)
+            count = await asyncio.to_thread(self.count)
             self.log.info(
                 "%s: %d of %d labeled examples since %s",
                 self.model_name,

@@ -38,7 +38,12 @@ def _alert(model_name: str, kind: str = "quality", alert_id: str = "a1") -> byte
             model_name="m", topics=["b", "a"], kinds=["drift"], kafka_config_id="k", poll_timeout=2.0
         ),
         LabeledDataTrigger(
-            model_name="m", min_examples=5, since="2026-01-01T00:00:00+00:00", poll_interval=1.0
+            model_name="m",
+            min_examples=5,
+            since="2026-01-01T00:00:00+00:00",
+            poll_interval=1.0,
+            lake_prefix="feedback",
+            wait_first=True,
         ),
     ],
 )
