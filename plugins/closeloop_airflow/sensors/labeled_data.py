@@ -16,8 +16,9 @@ __all__ = ["WaitForLabeledDataSensor"]
 class WaitForLabeledDataSensor(BaseSensorOperator):
     """Succeed once ``model_name`` has ``min_examples`` labeled examples since ``since`` (ISO time, UTC).
 
-    Waits in the triggerer, not in a worker slot. ``min_examples`` of 0 (or
-    less) succeeds at once, so a DAG can make the wait optional through a Param.
+    Counts once itself; if that is short, waits in the triggerer, not in a
+    worker slot. ``min_examples`` of 0 (or less) succeeds at once, so a DAG can
+    make the wait optional through a Param.
     ``since`` is templated: a DAG passes the current champion's training time,
     making this "N new labeled examples since the last retrain".
     """
