@@ -30,9 +30,6 @@ __all__ = [
 ]
 
 STACK_MARKER = "CLOSELOOP_STACK_DIR"
-#: PyFlink starts its Python workers with an environment of Flink's own making,
-#: without the marker; they still name the stack's Flink configuration in it.
-_FLINK_CONF_DIR = "FLINK_CONF_DIR"
 
 
 @dataclass
@@ -105,14 +102,6 @@ def spawn(
         )
 
 
-def _belongs(environ: dict[str, str], marker: str) -> bool:
-    if environ.get(STACK_MARKER) == marker:
-        return True
-    # A Python worker whose TaskManager was killed outlives it, parentless: found by its Flink conf dir.
-    flink_conf = environ.get(_FLINK_CONF_DIR)
-    return flink_conf is not None and Path(marker) in Path(flink_conf).parents
-
-
 def marked_processes(marker: str) -> list[psutil.Process]:
     """Every live process started by the stack whose state directory is ``marker``."""
     found = []
@@ -120,7 +109,7 @@ def marked_processes(marker: str) -> list[psutil.Process]:
         try:
             if proc.pid == os.getpid() or proc.status() == psutil.STATUS_ZOMBIE:
                 continue
-            if _belongs(proc.environ(), marker):
+            if proc.environ().get(STACK_MARKER) == marker:
                 found.append(proc)
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             continue

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -44,26 +43,6 @@ def test_spawn_records_logs_and_stop_leaves_nothing(tmp_path: Path) -> None:
     while marked_processes(marker) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert marked_processes(marker) == []
-
-
-def test_a_pyflink_worker_without_the_marker_is_found_by_its_flink_conf_dir(tmp_path: Path) -> None:
-    # PyFlink gives its Python workers an environment without the marker; one whose
-    # TaskManager was killed is parentless, and only its FLINK_CONF_DIR names the stack.
-    marker = str(tmp_path / "state")
-    ours = subprocess.Popen(
-        [sys.executable, "-c", "import time; time.sleep(60)"],
-        env={"FLINK_CONF_DIR": f"{marker}/flink/conf"},
-    )
-    other = subprocess.Popen(
-        [sys.executable, "-c", "import time; time.sleep(60)"],
-        env={"FLINK_CONF_DIR": str(tmp_path / "another-state" / "flink" / "conf")},
-    )
-    try:
-        assert [p.pid for p in marked_processes(marker)] == [ours.pid]
-    finally:
-        for proc in (ours, other):
-            proc.kill()
-            proc.wait(5)
 
 
 def test_stop_kills_what_ignores_sigterm(tmp_path: Path) -> None:
