@@ -63,8 +63,8 @@ class WaitForLabeledDataSensor(BaseSensorOperator):
         # fail the resumed task on the deferring worker's late exit event
         # (apache/airflow#71580): counted here, the trigger's first count is an interval later.
         count = trigger.count()
-        if count >= trigger.min_examples:
-            return self.execute_complete(context, {"status": "ready", "count": count, "since": trigger.since})
+        if (payload := trigger.ready(count)) is not None:
+            return self.execute_complete(context, payload)
         self.log.info("%s: %d of %d labeled examples: waiting", self.model_name, count, trigger.min_examples)
         self.defer(trigger=trigger, method_name="execute_complete", timeout=timedelta(seconds=self.timeout))
 

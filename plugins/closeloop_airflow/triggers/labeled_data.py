@@ -60,6 +60,12 @@ class LabeledDataTrigger(BaseTrigger):
         since = datetime.fromisoformat(self.since) if self.since else None
         return count_labeled(get_settings(), model_name=self.model_name, since=since, prefix=self.lake_prefix)
 
+    def ready(self, count: int) -> dict[str, Any] | None:
+        """The event's payload if ``count`` is enough, else None (the sensor's own count uses it too)."""
+        if count < self.min_examples:
+            return None
+        return {"status": "ready", "count": count, "since": self.since}
+
     async def run(self) -> AsyncIterator[TriggerEvent]:
         if self.wait_first:
             await asyncio.sleep(self.poll_interval)
@@ -72,7 +78,7 @@ class LabeledDataTrigger(BaseTrigger):
                 self.min_examples,
                 self.since,
             )
-            if count >= self.min_examples:
-                yield TriggerEvent({"status": "ready", "count": count, "since": self.since})
+            if (payload := self.ready(count)) is not None:
+                yield TriggerEvent(payload)
                 return
             await asyncio.sleep(self.poll_interval)
