@@ -27,6 +27,7 @@ UV := $(TOOLS)/bin/uv
 VENV := $(LOCAL)/venv
 FLINK_VENV := $(LOCAL)/flink-venv
 BIN := $(LOCAL)/bin
+FUNCTIONS_JAR := $(LOCAL)/flink/functions/closeloop-flink-functions.jar
 
 # Caches of every package manager, inside $(LOCAL) too.
 export UV_CACHE_DIR := $(LOCAL)/cache/uv
@@ -37,7 +38,7 @@ MVN := mvn -B -q -Dmaven.repo.local=$(LOCAL)/cache/m2 -Dcloseloop.home=$(LOCAL)
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 SETUP := $(VENV)/.installed $(FLINK_VENV)/.installed $(LOCAL)/kafka/.installed \
-         $(LOCAL)/flink/.installed $(BIN)/minio $(BIN)/statsd_exporter \
+         $(LOCAL)/flink/.installed $(FUNCTIONS_JAR) $(BIN)/minio $(BIN)/statsd_exporter \
          $(LOCAL)/compose/compose-spec.json
 
 PYTEST_ARGS ?=
@@ -100,6 +101,13 @@ $(LOCAL)/flink/.installed: flink/connectors/pom.xml
 	@echo "==> Flink connector jars ($(LOCAL)/flink)"
 	rm -rf $(LOCAL)/flink/connectors $(LOCAL)/flink/plugins
 	$(MVN) -f flink/connectors/pom.xml package
+	@touch $@
+
+# The feedback job's JVM functions (pair_join, drift bins, statistics), built
+# from flink/functions against the Flink inside PyFlink; rebuilt when a source changes.
+$(FUNCTIONS_JAR): flink/functions/pom.xml $(shell find flink/functions/src -name '*.java' 2>/dev/null)
+	@echo "==> closeloop Flink functions ($@)"
+	$(MVN) -f flink/functions/pom.xml package
 	@touch $@
 
 # Built from source through the Go module proxy: a few minutes, once.

@@ -52,6 +52,11 @@ class Layout:
         return self.home / "flink" / "plugins"
 
     @property
+    def flink_functions(self) -> Path:
+        """closeloop's JVM functions for the feedback job, built from flink/functions by `make setup`."""
+        return self.home / "flink" / "functions" / "closeloop-flink-functions.jar"
+
+    @property
     def pyflink(self) -> Path:
         """The PyFlink package, which carries a whole Flink distribution (bin/, lib/, plugins/)."""
         return self.flink_venv / "lib" / "python3.11" / "site-packages" / "pyflink"

@@ -81,6 +81,8 @@ class FlinkService(Service):
             missing.append(f"the Kafka SQL connector in {self.layout.flink_connectors}")
         if not list((self.layout.flink_plugins / "s3-fs-hadoop").glob("*.jar")):
             missing.append(f"the S3 filesystem plugin in {self.layout.flink_plugins}")
+        if not self.layout.flink_functions.exists():
+            missing.append(f"closeloop's Flink functions, {self.layout.flink_functions}")
         return missing
 
     def scrape_targets(self) -> dict[str, list[str]]:
@@ -92,7 +94,11 @@ class FlinkService(Service):
         self._write_conf()
         self._link_dir(
             self.lib_dir,
-            [*self.layout.pyflink.joinpath("lib").glob("*.jar"), *self.layout.flink_connectors.glob("*.jar")],
+            [
+                *self.layout.pyflink.joinpath("lib").glob("*.jar"),
+                *self.layout.flink_connectors.glob("*.jar"),
+                self.layout.flink_functions,
+            ],
         )
         self._link_dir(
             self.plugins_dir,
