@@ -17,9 +17,10 @@ import argparse
 
 from pyflink.common import Types
 from pyflink.datastream import StreamExecutionEnvironment
-from pyflink.table import DataTypes, EnvironmentSettings, Schema, StreamTableEnvironment
+from pyflink.table import DataTypes, EnvironmentSettings, Schema, StatementSet, StreamTableEnvironment
 
 from closeloop.monitoring.alerts import load_rules
+from closeloop.streaming import pair_join_sql
 from closeloop.streaming.alerting import EvaluateAlertRules
 from closeloop.streaming.checkpoints import job_checkpoints_dir
 from closeloop.streaming.settings import FeedbackJobSettings, load_job_settings
@@ -57,6 +58,35 @@ def configure(t_env: StreamTableEnvironment, settings: FeedbackJobSettings) -> N
     config.set("python.fn-execution.arrow.batch.size", "10000")
 
 
+def configure_pair_join(t_env: StreamTableEnvironment) -> None:
+    """What the pair-join graph adds: its JVM functions copy what they keep, and read state by key."""
+    config = t_env.get_config()
+    # Rows pass between chained operators without a copy.
+    config.set("pipeline.object-reuse", "true")
+    # pair_join reads its state by point lookups only: bloom filters skip the
+    # files that cannot hold a key.
+    config.set("state.backend.rocksdb.use-bloom-filter", "true")
+    # Windows aggregate each slice locally and ship partial sums.
+    config.set("table.optimizer.agg-phase-strategy", "TWO_PHASE")
+
+
+def run_pair_join(t_env: StreamTableEnvironment, settings: FeedbackJobSettings) -> StatementSet:
+    """The pair-join graph: its JVM functions are declared by its own SQL."""
+    from closeloop.streaming.window_udfs import metrics_event as window_metrics_event
+
+    configure_pair_join(t_env)
+    sql = pair_join_sql.build_sql(settings)
+    t_env.create_temporary_function(
+        "metrics_event", window_metrics_event(settings, settings.profile_refresh_s)
+    )
+    for step in sql.steps:
+        t_env.execute_sql(step)
+    statements = t_env.create_statement_set()
+    for insert in sql.inserts:
+        statements.add_insert_sql(insert)
+    return statements
+
+
 def hand_off(t_env: StreamTableEnvironment, handoff: Handoff) -> None:
     """Register ``handoff.view`` as the rows of ``handoff.plan`` through a DataStream (see Handoff).
 
@@ -68,23 +98,8 @@ def hand_off(t_env: StreamTableEnvironment, handoff: Handoff) -> None:
     t_env.create_temporary_view(handoff.view, t_env.from_data_stream(rows, schema))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--print-sql", action="store_true", help="print the SQL and exit")
-    args = parser.parse_args()
-
-    settings = load_job_settings()
+def run_temporal_join(t_env: StreamTableEnvironment, settings: FeedbackJobSettings) -> StatementSet:
     sql = build_sql(settings)
-    if args.print_sql:
-        print(";\n".join(sql.statements()) + ";")
-        return
-    rules = load_rules(settings.alert_rules)
-
-    env = StreamExecutionEnvironment.get_execution_environment()
-    t_env = StreamTableEnvironment.create(env, EnvironmentSettings.in_streaming_mode())
-    configure(t_env, settings)
     t_env.create_temporary_function("task_statistics", task_statistics)
     t_env.create_temporary_function("count_dead_letter", count_dead_letter)
     t_env.create_temporary_function("metrics_event", metrics_event(settings, settings.profile_refresh_s))
@@ -96,6 +111,32 @@ def main() -> None:
     statements = t_env.create_statement_set()
     for insert in sql.inserts:
         statements.add_insert_sql(insert)
+    return statements
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--print-sql", action="store_true", help="print the SQL and exit")
+    args = parser.parse_args()
+
+    settings = load_job_settings()
+    if args.print_sql:
+        if settings.graph == "pair-join":
+            print(pair_join_sql.build_sql(settings).render(), end="")
+        else:
+            print(";\n".join(map(str, build_sql(settings).statements())) + ";")
+        return
+    rules = load_rules(settings.alert_rules)
+
+    env = StreamExecutionEnvironment.get_execution_environment()
+    t_env = StreamTableEnvironment.create(env, EnvironmentSettings.in_streaming_mode())
+    configure(t_env, settings)
+    if settings.graph == "pair-join":
+        statements = run_pair_join(t_env, settings)
+    else:
+        statements = run_temporal_join(t_env, settings)
 
     # Alerts need state across windows (streaks, cooldowns): a keyed process
     # function on the DataStream side, fed by the metrics topic.

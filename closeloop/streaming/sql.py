@@ -11,165 +11,23 @@ The checks on incoming events are generated from the event contracts
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from closeloop.events import FeedbackEvent, PredictionEvent
-from closeloop.events.models import Event
 from closeloop.streaming.settings import FeedbackJobSettings
-from closeloop.tasks import task_names
+from closeloop.streaming.stages.checks import checked_view as _checked_view
+from closeloop.streaming.stages.checks import contract_checks, feedback_checks, prediction_checks
+from closeloop.streaming.stages.checks import members as _members
+from closeloop.streaming.stages.connectors import kafka_sink as _kafka_sink
+from closeloop.streaming.stages.connectors import kafka_source as _kafka_source
+from closeloop.streaming.stages.connectors import lake_sink as _lake_sink
+from closeloop.streaming.stages.literals import absent as _absent
+from closeloop.streaming.stages.literals import interval as _interval
+from closeloop.streaming.stages.literals import member as _json
+from closeloop.streaming.stages.literals import quote as _quote
+from closeloop.streaming.stages.literals import text as _text
 
 __all__ = ["Handoff", "JobSql", "build_sql", "contract_checks"]
-
-_EPOCH = "TIMESTAMP '1970-01-01 00:00:00.000'"
-
-
-def _interval(seconds: int) -> str:
-    """A day-to-second interval literal: `INTERVAL 'n' SECOND` stops at 99 seconds."""
-    days, rest = divmod(seconds, 86_400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"INTERVAL '{days} {hours:02d}:{minutes:02d}:{secs:02d}' DAY TO SECOND"
-
-
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _absent(key: str) -> str:
-    """True when the parsed event has no ``key``, or has it as JSON null."""
-    return f"({_json(key)} IS NULL OR {_json(key)} = 'null')"
-
-
-def _json(key: str) -> str:
-    """The member ``key`` of the parsed event as JSON text (a string keeps its quotes), NULL if absent.
-
-    A column of the checked view (see _checked_view), written once per event.
-    """
-    return f"j_{key}"
-
-
-def _members(event: type[Event], *, unused: frozenset[str] = frozenset()) -> list[str]:
-    """The members of ``event`` the checks and the parsing read (``ts`` is read by the source)."""
-    names = [field.alias or name for name, field in event.model_fields.items()]
-    return [m for m in names if m != "ts" and m not in unused]
-
-
-def _text(key: str) -> str:
-    """The member ``key`` as SQL text: a JSON string unquoted, NULL if absent or null.
-
-    Unescaped by a JSON parser only when it holds an escape: a parse per field
-    would cost more than everything else the job does with an event.
-    """
-    j = _json(key)
-    return (
-        f"CASE WHEN {_absent(key)} THEN CAST(NULL AS STRING) "
-        f"WHEN LEFT({j}, 1) = '\"' AND POSITION('\\' IN {j}) = 0 THEN SUBSTR({j}, 2, CHAR_LENGTH({j}) - 2) "
-        f"WHEN LEFT({j}, 1) = '\"' THEN JSON_VALUE('[' || {j} || ']', '$[0]') "
-        f"ELSE {j} END"
-    )
-
-
-def _parse_ts(text: str) -> str:
-    """A quoted ISO-8601 UTC time ("2026-11-22T10:00:00.123Z") as TIMESTAMP(3), else NULL.
-
-    Checked by position, not by a regular expression: Flink compiles the
-    pattern of REGEXP_EXTRACT on every call.
-    """
-    return (
-        f"CASE WHEN CHAR_LENGTH({text}) BETWEEN 22 AND 32 AND SUBSTR({text}, 12, 1) = 'T' "
-        f"AND SUBSTR({text}, CHAR_LENGTH({text}) - 1, 2) = 'Z\"' "
-        f"THEN TRY_CAST(REPLACE(SUBSTR({text}, 2, CHAR_LENGTH({text}) - 3), 'T', ' ') AS TIMESTAMP(3)) END"
-    )
-
-
-def contract_checks(
-    event: type[Event], *, numeric: dict[str, str] | None = None, nullable: frozenset[str] = frozenset()
-) -> list[tuple[str, str, str]]:
-    """(SQL condition that is true when broken, field, reason), in the order pydantic reports them.
-
-    Required fields come from the pydantic model; ``numeric`` adds range
-    checks on numbers (field -> SQL condition on ``{v}``, the value as DOUBLE).
-    A member that is JSON null counts as missing, so a required field that
-    may be null (``nullable``) is not checked here. The checks read the
-    source's ``ts_text`` and ``ts_parsed`` columns.
-    """
-    checks: list[tuple[str, str, str]] = [
-        ("doc IS NULL", "(event)", "not a JSON object"),
-        (_absent("schema"), "schema", "missing; every event names its type"),
-        (
-            f"{_json('schema')} <> {_quote(json.dumps(event.SCHEMA))}",
-            "schema",
-            f"expected {event.SCHEMA!r}",
-        ),
-    ]
-    for name, field in event.model_fields.items():
-        key = field.alias or name
-        if field.is_required() and key != "schema" and key not in nullable:
-            checks.append((_absent(key), key, "Field required"))
-    for key, condition in (numeric or {}).items():
-        value = f"TRY_CAST({_json(key)} AS DOUBLE)"
-        checks.append(
-            (
-                f"({value} IS NULL OR NOT ({condition.format(v=value)}))",
-                key,
-                "must be a number, " + condition.format(v="it"),
-            )
-        )
-    checks.append(
-        (
-            "ts_text IS NOT NULL AND ts_parsed IS NULL",
-            "ts",
-            "must be an ISO-8601 UTC time like 2026-11-22T10:00:00.123Z",
-        )
-    )
-    return checks
-
-
-def _problem(checks: list[tuple[str, str, str]]) -> str:
-    """A CASE giving "field<TAB>reason" for the first broken check, NULL for a valid event."""
-    whens = "\n        ".join(
-        f"WHEN {cond} THEN {_quote(field + chr(9) + reason)}" for cond, field, reason in checks
-    )
-    return f"CASE\n        {whens}\n        ELSE CAST(NULL AS STRING) END"
-
-
-def _checked_view(
-    name: str, source: str, checks: list[tuple[str, str, str]], members: list[str]
-) -> list[str]:
-    """Every row of ``source``, parsed once (``doc``, a VARIANT), with ``problem``: NULL if it is valid.
-
-    Each member is written as JSON text once, into a column ``j_<member>``:
-    Flink 2.3 builds a new JSON factory each time it writes a VARIANT string,
-    and the checks and the parsing read most members several times.
-    """
-    texts = ",\n    ".join(
-        f"CASE WHEN RAND() < 2 THEN JSON_STRING(doc[{_quote(m)}]) END AS {_json(m)}" for m in members
-    )
-    columns = ", ".join(_json(m) for m in members)
-    return [
-        f"""
-CREATE TEMPORARY VIEW {name}_doc AS
-SELECT
-    message_key, body, `partition`, `offset`, kafka_ts, ts_text, ts_parsed, event_ts,
-    -- Only an object: reading a member of any other JSON value is an error.
-    -- RAND() marks it non-deterministic, which keeps the planner from copying
-    -- the parse into every expression that reads the event: it runs once.
-    CASE WHEN LEFT(LTRIM(body), 1) = '{{' AND RAND() < 2 THEN TRY_PARSE_JSON(body) END AS doc
-FROM {source}""",
-        f"""
-CREATE TEMPORARY VIEW {name}_json AS
-SELECT
-    message_key, body, `partition`, `offset`, kafka_ts, ts_text, ts_parsed, event_ts, doc,
-    {texts}
-FROM {name}_doc""",
-        f"""
-CREATE TEMPORARY VIEW {name} AS
-SELECT
-    message_key, body, `partition`, `offset`, event_ts, doc, {columns},
-    {_problem(checks)} AS problem
-FROM {name}_json""",
-    ]
 
 
 @dataclass(frozen=True)
@@ -200,98 +58,6 @@ class JobSql:
 
     def statements(self) -> list[str]:
         return [*map(str, self.steps), *self.inserts]
-
-
-def _kafka_source(name: str, topic: str, s: FeedbackJobSettings, group: str) -> str:
-    # `ts` as JSON text, read off the front where closeloop's serializer puts it
-    # ({"ts":"2026-11-22T10:00:00.123Z",…) without parsing the event; parsed
-    # for events from other producers.
-    ts = (
-        "CASE WHEN SUBSTR(body, 1, 7) = '{\"ts\":\"' AND SUBSTR(body, 31, 2) = 'Z\"' "
-        "THEN SUBSTR(body, 7, 26) "
-        "ELSE '\"' || JSON_VALUE(body, '$.ts') || '\"' END"
-    )
-    idle = f"\n    'scan.watermark.idle-timeout' = '{s.idle_timeout_s} s'," if s.idle_timeout_s else ""
-    startup = (
-        "'scan.startup.mode' = 'group-offsets',\n    'properties.auto.offset.reset' = 'earliest',"
-        if s.start_from_ms is None
-        else f"'scan.startup.mode' = 'timestamp',\n    'scan.startup.timestamp-millis' = '{s.start_from_ms}',"
-    )
-    return f"""
-CREATE TABLE {name} (
-    message_key STRING,
-    body STRING,
-    `partition` INT METADATA VIRTUAL,
-    `offset` BIGINT METADATA VIRTUAL,
-    kafka_ts TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL,
-    -- `ts` once, for the event time and for the checks: NULL when absent or
-    -- null, and then as a time, NULL when it is not one.
-    ts_text AS {ts},
-    ts_parsed AS {_parse_ts(ts)},
-    -- Event time is the event's own `ts`, or Kafka's timestamp where it has none
-    -- (the contract's default: now). A broken or far-future `ts` gets the epoch:
-    -- such a row goes to the dead-letter topic and must not move the watermark.
-    event_ts AS CASE
-        WHEN {ts} IS NULL AND NOT (body IS JSON OBJECT) THEN {_EPOCH}
-        WHEN {ts} IS NULL THEN CAST(kafka_ts AS TIMESTAMP(3))
-        WHEN {_parse_ts(ts)} <= CAST(kafka_ts AS TIMESTAMP(3)) + {_interval(s.max_clock_skew_s)}
-            THEN {_parse_ts(ts)}
-        ELSE {_EPOCH} END,
-    WATERMARK FOR event_ts AS event_ts - {_interval(s.out_of_orderness_s)}
-) WITH (
-    'connector' = 'kafka',
-    'topic' = {_quote(topic)},
-    'properties.bootstrap.servers' = {_quote(s.kafka_bootstrap)},
-    'properties.group.id' = {_quote(group)},
-    'properties.isolation.level' = 'read_committed',
-    {startup}{idle}
-    'key.format' = 'raw',
-    'key.fields' = 'message_key',
-    'value.format' = 'raw',
-    'value.fields-include' = 'EXCEPT_KEY'
-)"""
-
-
-def _kafka_sink(name: str, topic: str, s: FeedbackJobSettings) -> str:
-    return f"""
-CREATE TABLE {name} (
-    k STRING,
-    v STRING
-) WITH (
-    'connector' = 'kafka',
-    'topic' = {_quote(topic)},
-    'properties.bootstrap.servers' = {_quote(s.kafka_bootstrap)},
-    'key.format' = 'raw',
-    'key.fields' = 'k',
-    'value.format' = 'raw',
-    'value.fields-include' = 'EXCEPT_KEY',
-    'sink.delivery-guarantee' = 'at-least-once',
-    -- Small batches, small buffers: the local TaskManager's heap is small.
-    'properties.buffer.memory' = '8388608'
-)"""
-
-
-def _lake_sink(s: FeedbackJobSettings) -> str:
-    """Labeled examples as Parquet in the lake, by model and day; files commit with checkpoints."""
-    return f"""
-CREATE TABLE lake_sink (
-    prediction_id STRING,
-    model_version STRING,
-    task STRING,
-    inputs STRING,
-    output STRING,
-    ground_truth STRING,
-    source STRING,
-    prediction_ts TIMESTAMP(3),
-    feedback_ts TIMESTAMP(3),
-    model_name STRING,
-    dt STRING
-) PARTITIONED BY (model_name, dt) WITH (
-    'connector' = 'filesystem',
-    'path' = {_quote(f"s3://{s.lake_bucket}/{s.lake_prefix}")},
-    'format' = 'parquet',
-    'sink.partition-commit.policy.kind' = 'success-file'
-)"""
 
 
 def _dead_letter(source_topic: str, field: str, reason: str, rejected: str) -> str:
@@ -325,44 +91,8 @@ def _windows(s: FeedbackJobSettings) -> dict[str, str]:
 def build_sql(s: FeedbackJobSettings) -> JobSql:
     topics = s.topics
     group = f"{s.job_name}"
-    tasks = ", ".join(_quote(json.dumps(t)) for t in task_names())
-    prediction_checks = contract_checks(
-        PredictionEvent, numeric={"latency_ms": "{v} >= 0"}, nullable=frozenset({"output"})
-    )
-    prediction_checks.insert(
-        len(prediction_checks) - 1,
-        (
-            f"{_json('task')} NOT IN ({tasks})",
-            "task",
-            f"unknown task; known tasks: {', '.join(task_names())}",
-        ),
-    )
-    prediction_checks.append(
-        (
-            f"{_absent('error')} AND {_absent('output')}",
-            "output",
-            "must not be null unless error is set",
-        )
-    )
-    feedback_checks = contract_checks(FeedbackEvent)
     per_mille = round(s.drift_sample_rate * 1000)
     sampled = "TRUE" if per_mille >= 1000 else f"MOD(ABS(HASH_CODE(prediction_id)), 1000) < {per_mille}"
-    future = (
-        f"ts_parsed > CAST(kafka_ts AS TIMESTAMP(3)) + {_interval(s.max_clock_skew_s)}",
-        "ts",
-        f"more than {s.max_clock_skew_s} s after the time Kafka received the event",
-    )
-    # Late events would be dropped silently by the deduplication and the windows;
-    # they go to the dead-letter topic instead. CURRENT_WATERMARK is the watermark
-    # the row came after, so what passes here is on time downstream too.
-    late = (
-        "event_ts <= CURRENT_WATERMARK(event_ts)",
-        "ts",
-        f"late: behind the stream's watermark (out-of-orderness allowed: {s.out_of_orderness_s} s)",
-    )
-    prediction_checks += [future, late]
-    feedback_checks += [future, late]
-
     steps: list[str | Handoff] = [
         _kafka_source("prediction_source", topics.predictions, s, f"{group}-predictions"),
         _kafka_source("feedback_source", topics.feedback, s, f"{group}-feedback"),
@@ -375,13 +105,13 @@ def build_sql(s: FeedbackJobSettings) -> JobSql:
         *_checked_view(
             "prediction_checked",
             "prediction_source",
-            prediction_checks,
+            prediction_checks(s),
             _members(PredictionEvent, unused=frozenset({"scores"})),
         ),
         *_checked_view(
             "feedback_checked",
             "feedback_source",
-            feedback_checks,
+            feedback_checks(s),
             _members(FeedbackEvent, unused=frozenset({"model_name", "task"})),
         ),
         f"""

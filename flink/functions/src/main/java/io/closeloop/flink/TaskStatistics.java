@@ -25,8 +25,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.json.JsonMapper;
 
 /**
- * The additive statistics of one labeled example, as pair_join scores a label ({@link PairJoin})
- * and {@link PairJoin}: the JVM twin of {@code closeloop.tasks}' {@code Task.statistics}.
+ * The additive statistics of one labeled example, as {@link PairJoin} scores a label: the JVM twin of {@code closeloop.tasks}' {@code Task.statistics}.
  *
  * <p>Given the same JSON texts, it returns the same statistics (same keys, same doubles) as
  * {@code get_task(task).statistics(json.loads(output), json.loads(truth))}, and a problem where

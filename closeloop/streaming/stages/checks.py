@@ -1,0 +1,149 @@
+"""Parse each event once and check it against its contract, in SQL generated from the pydantic models.
+
+A required field of the event contract (closeloop.events) is a required field
+here; every broken check names the field and the reason, in the order pydantic
+reports them, for the dead letter.
+"""
+
+from __future__ import annotations
+
+import json
+
+from closeloop.events import FeedbackEvent, PredictionEvent
+from closeloop.events.models import Event
+from closeloop.streaming.settings import FeedbackJobSettings
+from closeloop.streaming.stages.literals import absent, interval, member, quote
+from closeloop.tasks import task_names
+
+__all__ = ["checked_view", "contract_checks", "feedback_checks", "members", "prediction_checks"]
+
+Check = tuple[str, str, str]
+
+
+def members(event: type[Event], *, unused: frozenset[str] = frozenset()) -> list[str]:
+    """The members of ``event`` the checks and the parsing read (``ts`` is read by the source)."""
+    names = [field.alias or name for name, field in event.model_fields.items()]
+    return [m for m in names if m != "ts" and m not in unused]
+
+
+def contract_checks(
+    event: type[Event], *, numeric: dict[str, str] | None = None, nullable: frozenset[str] = frozenset()
+) -> list[Check]:
+    """(SQL condition that is true when broken, field, reason), in the order pydantic reports them.
+
+    Required fields come from the pydantic model; ``numeric`` adds range
+    checks on numbers (field -> SQL condition on ``{v}``, the value as DOUBLE).
+    A member that is JSON null counts as missing, so a required field that
+    may be null (``nullable``) is not checked here. The checks read the
+    source's ``ts_text`` and ``ts_parsed`` columns.
+    """
+    checks: list[Check] = [
+        ("doc IS NULL", "(event)", "not a JSON object"),
+        (absent("schema"), "schema", "missing; every event names its type"),
+        (f"{member('schema')} <> {quote(json.dumps(event.SCHEMA))}", "schema", f"expected {event.SCHEMA!r}"),
+    ]
+    for name, field in event.model_fields.items():
+        key = field.alias or name
+        if field.is_required() and key != "schema" and key not in nullable:
+            checks.append((absent(key), key, "Field required"))
+    for key, condition in (numeric or {}).items():
+        value = f"TRY_CAST({member(key)} AS DOUBLE)"
+        checks.append(
+            (
+                f"({value} IS NULL OR NOT ({condition.format(v=value)}))",
+                key,
+                "must be a number, " + condition.format(v="it"),
+            )
+        )
+    checks.append(
+        (
+            "ts_text IS NOT NULL AND ts_parsed IS NULL",
+            "ts",
+            "must be an ISO-8601 UTC time like 2026-11-22T10:00:00.123Z",
+        )
+    )
+    return checks
+
+
+def _timing_checks(s: FeedbackJobSettings) -> list[Check]:
+    future = (
+        f"ts_parsed > CAST(kafka_ts AS TIMESTAMP(3)) + {interval(s.max_clock_skew_s)}",
+        "ts",
+        f"more than {s.max_clock_skew_s} s after the time Kafka received the event",
+    )
+    # Late events would be dropped silently by the windows; they go to the
+    # dead-letter topic instead. CURRENT_WATERMARK is the watermark the row
+    # came after, so what passes here is on time downstream too.
+    late = (
+        "event_ts <= CURRENT_WATERMARK(event_ts)",
+        "ts",
+        f"late: behind the stream's watermark (out-of-orderness allowed: {s.out_of_orderness_s} s)",
+    )
+    return [future, late]
+
+
+def prediction_checks(s: FeedbackJobSettings) -> list[Check]:
+    checks = contract_checks(
+        PredictionEvent, numeric={"latency_ms": "{v} >= 0"}, nullable=frozenset({"output"})
+    )
+    tasks = ", ".join(quote(json.dumps(t)) for t in task_names())
+    checks.insert(
+        len(checks) - 1,
+        (
+            f"{member('task')} NOT IN ({tasks})",
+            "task",
+            f"unknown task; known tasks: {', '.join(task_names())}",
+        ),
+    )
+    checks.append(
+        (f"{absent('error')} AND {absent('output')}", "output", "must not be null unless error is set")
+    )
+    return checks + _timing_checks(s)
+
+
+def feedback_checks(s: FeedbackJobSettings) -> list[Check]:
+    return contract_checks(FeedbackEvent) + _timing_checks(s)
+
+
+def _problem(checks: list[Check]) -> str:
+    """A CASE giving "field<TAB>reason" for the first broken check, NULL for a valid event."""
+    whens = "\n        ".join(
+        f"WHEN {cond} THEN {quote(field + chr(9) + reason)}" for cond, field, reason in checks
+    )
+    return f"CASE\n        {whens}\n        ELSE CAST(NULL AS STRING) END"
+
+
+def checked_view(name: str, source: str, checks: list[Check], keys: list[str]) -> list[str]:
+    """Every row of ``source``, parsed once, with ``problem``: NULL if it is valid.
+
+    Each member in ``keys`` is written as JSON text once, into a column
+    ``j_<member>``: Flink 2.3 builds a new JSON factory each time it writes a
+    VARIANT string, and the checks and the parsing read most members several times.
+    """
+    texts = ",\n    ".join(
+        f"CASE WHEN RAND() < 2 THEN JSON_STRING(doc[{quote(m)}]) END AS {member(m)}" for m in keys
+    )
+    columns = ", ".join(member(m) for m in keys)
+    return [
+        f"""
+CREATE TEMPORARY VIEW {name}_doc AS
+SELECT
+    message_key, body, `partition`, `offset`, kafka_ts, ts_text, ts_parsed, event_ts,
+    -- Only an object: reading a member of any other JSON value is an error.
+    -- RAND() marks it non-deterministic, which keeps the planner from copying
+    -- the parse into every expression that reads the event: it runs once.
+    CASE WHEN LEFT(LTRIM(body), 1) = '{{' AND RAND() < 2 THEN TRY_PARSE_JSON(body) END AS doc
+FROM {source}""",
+        f"""
+CREATE TEMPORARY VIEW {name}_json AS
+SELECT
+    message_key, body, `partition`, `offset`, kafka_ts, ts_text, ts_parsed, event_ts, doc,
+    {texts}
+FROM {name}_doc""",
+        f"""
+CREATE TEMPORARY VIEW {name} AS
+SELECT
+    message_key, body, `partition`, `offset`, event_ts, doc, {columns},
+    {_problem(checks)} AS problem
+FROM {name}_json""",
+    ]

@@ -1,0 +1,114 @@
+"""The job's tables: Kafka sources with event time, Kafka sinks, the Parquet lake."""
+
+from __future__ import annotations
+
+from closeloop.streaming.settings import FeedbackJobSettings
+from closeloop.streaming.stages.literals import EPOCH, interval, quote
+
+__all__ = ["kafka_sink", "kafka_source", "lake_sink", "parse_ts"]
+
+
+def parse_ts(value: str) -> str:
+    """A quoted ISO-8601 UTC time ("2026-11-22T10:00:00.123Z") as TIMESTAMP(3), else NULL.
+
+    Checked by position, not by a regular expression: Flink compiles the
+    pattern of REGEXP_EXTRACT on every call.
+    """
+    return (
+        f"CASE WHEN CHAR_LENGTH({value}) BETWEEN 22 AND 32 AND SUBSTR({value}, 12, 1) = 'T' "
+        f"AND SUBSTR({value}, CHAR_LENGTH({value}) - 1, 2) = 'Z\"' "
+        f"THEN TRY_CAST(REPLACE(SUBSTR({value}, 2, CHAR_LENGTH({value}) - 3), 'T', ' ') AS TIMESTAMP(3)) END"
+    )
+
+
+def kafka_source(name: str, topic: str, s: FeedbackJobSettings, group: str) -> str:
+    """The raw events of ``topic`` with their Kafka coordinates, ``ts`` and event time."""
+    # `ts` as JSON text, read off the front where closeloop's serializer puts it
+    # ({"ts":"2026-11-22T10:00:00.123Z",…) without parsing the event; parsed
+    # for events from other producers.
+    ts = (
+        "CASE WHEN SUBSTR(body, 1, 7) = '{\"ts\":\"' AND SUBSTR(body, 31, 2) = 'Z\"' "
+        "THEN SUBSTR(body, 7, 26) "
+        "ELSE '\"' || JSON_VALUE(body, '$.ts') || '\"' END"
+    )
+    idle = f"\n    'scan.watermark.idle-timeout' = '{s.idle_timeout_s} s'," if s.idle_timeout_s else ""
+    startup = (
+        "'scan.startup.mode' = 'group-offsets',\n    'properties.auto.offset.reset' = 'earliest',"
+        if s.start_from_ms is None
+        else f"'scan.startup.mode' = 'timestamp',\n    'scan.startup.timestamp-millis' = '{s.start_from_ms}',"
+    )
+    return f"""
+CREATE TABLE {name} (
+    message_key STRING,
+    body STRING,
+    `partition` INT METADATA VIRTUAL,
+    `offset` BIGINT METADATA VIRTUAL,
+    kafka_ts TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL,
+    -- `ts` once, for the event time and for the checks: NULL when absent or
+    -- null, and then as a time, NULL when it is not one.
+    ts_text AS {ts},
+    ts_parsed AS {parse_ts(ts)},
+    -- Event time is the event's own `ts`, or Kafka's timestamp where it has none
+    -- (the contract's default: now). A broken or far-future `ts` gets the epoch:
+    -- such a row goes to the dead-letter topic and must not move the watermark.
+    event_ts AS CASE
+        WHEN {ts} IS NULL AND NOT (body IS JSON OBJECT) THEN {EPOCH}
+        WHEN {ts} IS NULL THEN CAST(kafka_ts AS TIMESTAMP(3))
+        WHEN {parse_ts(ts)} <= CAST(kafka_ts AS TIMESTAMP(3)) + {interval(s.max_clock_skew_s)}
+            THEN {parse_ts(ts)}
+        ELSE {EPOCH} END,
+    WATERMARK FOR event_ts AS event_ts - {interval(s.out_of_orderness_s)}
+) WITH (
+    'connector' = 'kafka',
+    'topic' = {quote(topic)},
+    'properties.bootstrap.servers' = {quote(s.kafka_bootstrap)},
+    'properties.group.id' = {quote(group)},
+    'properties.isolation.level' = 'read_committed',
+    {startup}{idle}
+    'key.format' = 'raw',
+    'key.fields' = 'message_key',
+    'value.format' = 'raw',
+    'value.fields-include' = 'EXCEPT_KEY'
+)"""
+
+
+def kafka_sink(name: str, topic: str, s: FeedbackJobSettings) -> str:
+    return f"""
+CREATE TABLE {name} (
+    k STRING,
+    v STRING
+) WITH (
+    'connector' = 'kafka',
+    'topic' = {quote(topic)},
+    'properties.bootstrap.servers' = {quote(s.kafka_bootstrap)},
+    'key.format' = 'raw',
+    'key.fields' = 'k',
+    'value.format' = 'raw',
+    'value.fields-include' = 'EXCEPT_KEY',
+    'sink.delivery-guarantee' = 'at-least-once',
+    -- Small batches, small buffers: the local TaskManager's heap is small.
+    'properties.buffer.memory' = '8388608'
+)"""
+
+
+def lake_sink(s: FeedbackJobSettings) -> str:
+    """Labeled examples as Parquet in the lake, by model and day; files commit with checkpoints."""
+    return f"""
+CREATE TABLE lake_sink (
+    prediction_id STRING,
+    model_version STRING,
+    task STRING,
+    inputs STRING,
+    output STRING,
+    ground_truth STRING,
+    source STRING,
+    prediction_ts TIMESTAMP(3),
+    feedback_ts TIMESTAMP(3),
+    model_name STRING,
+    dt STRING
+) PARTITIONED BY (model_name, dt) WITH (
+    'connector' = 'filesystem',
+    'path' = {quote(f"s3://{s.lake_bucket}/{s.lake_prefix}")},
+    'format' = 'parquet',
+    'sink.partition-commit.policy.kind' = 'success-file'
+)"""

@@ -1,0 +1,71 @@
+"""The one keyed step per prediction: checked predictions and feedback, united and partitioned by id.
+
+The union feeds the JVM process table function ``pair_join``
+(flink/functions, io.closeloop.flink.PairJoin) in event-time order per id:
+it deduplicates both streams, joins feedback to its prediction within the
+label delay, picks and scores the label, and turns unmatched feedback into
+dead letters, with point lookups in one small state value per prediction id.
+Ordering by time is what makes "the first feedback is the label" mean one
+thing, in a run and in a replay. Everything after it reads its output, so the
+planner runs it once.
+"""
+
+from __future__ import annotations
+
+from closeloop.config import Topics
+from closeloop.streaming.settings import FeedbackJobSettings
+from closeloop.streaming.stages.literals import absent, member, text
+
+__all__ = ["events_view", "paired_view"]
+
+
+def events_view(topics: Topics) -> str:
+    """Valid predictions and feedback in one shape, on their event time.
+
+    Invalid events go to the dead letters straight from their checks: the
+    keyed step hands rows over in time order, which drops those behind the
+    watermark, and a broken event's time is the epoch.
+    """
+    return f"""
+CREATE TEMPORARY VIEW events AS
+SELECT
+    {text("prediction_id")} AS pid,
+    'prediction' AS kind,
+    message_key, CAST(NULL AS STRING) AS body, `partition`, `offset`,
+    {text("model_name")} AS model_name,
+    {text("model_version")} AS model_version,
+    {text("task")} AS task,
+    CASE WHEN NOT {absent("output")} THEN {member("output")} END AS output,
+    {text("error")} AS error,
+    TRY_CAST({member("latency_ms")} AS DOUBLE) AS latency_ms,
+    {member("inputs")} AS inputs,
+    CAST(NULL AS STRING) AS feedback_id,
+    CAST(NULL AS STRING) AS ground_truth,
+    CAST(NULL AS STRING) AS source,
+    event_ts
+FROM prediction_checked
+WHERE problem IS NULL
+UNION ALL
+SELECT
+    {text("prediction_id")},
+    'feedback',
+    message_key, body, `partition`, `offset`,
+    CAST(NULL AS STRING), CAST(NULL AS STRING), CAST(NULL AS STRING), CAST(NULL AS STRING),
+    CAST(NULL AS STRING), CAST(NULL AS DOUBLE), CAST(NULL AS STRING),
+    -- Feedback without an id is deduplicated by its whole body.
+    CASE WHEN {absent("feedback_id")} THEN TO_BASE64(body) ELSE {text("feedback_id")} END,
+    {member("ground_truth")},
+    {text("source")},
+    event_ts
+FROM feedback_checked
+WHERE problem IS NULL"""
+
+
+def paired_view(s: FeedbackJobSettings) -> str:
+    return f"""
+CREATE TEMPORARY VIEW paired AS
+SELECT * FROM pair_join(
+    input => TABLE events PARTITION BY pid ORDER BY event_ts,
+    on_time => DESCRIPTOR(event_ts),
+    label_delay_ms => CAST({s.label_delay_s * 1000} AS BIGINT),
+    uid => 'pair-join')"""

@@ -1,0 +1,67 @@
+"""Windowed metrics per model version, from one row of facts per prediction and per feedback.
+
+Every aggregate here merges (sums, ``PERCENTILE``, ``sum_map``), so the
+planner aggregates each slice where it is made and ships partial results, not
+rows; a window's state is a few numbers, the statistics' keys and the drift
+bins' counts, whatever the traffic. Python runs once per window, in
+``metrics_event`` (closeloop.streaming.window_udfs), to turn the sums into metrics.
+"""
+
+from __future__ import annotations
+
+from closeloop.streaming.settings import FeedbackJobSettings
+from closeloop.streaming.stages.literals import interval, quote
+
+__all__ = ["facts_view", "metrics_insert"]
+
+
+def facts_view(s: FeedbackJobSettings) -> str:
+    per_mille = round(s.drift_sample_rate * 1000)
+    sampled = "TRUE" if per_mille >= 1000 else f"MOD(ABS(HASH_CODE(pid)), 1000) < {per_mille}"
+    profiles = quote(f"s3://{s.lake_bucket}/{s.profiles_prefix.strip('/')}")
+    return f"""
+CREATE TEMPORARY VIEW facts AS
+SELECT model_name, model_version, task,
+    CASE WHEN kind = 'prediction' THEN 1 ELSE 0 END AS predictions,
+    CASE WHEN kind = 'prediction' AND error IS NOT NULL THEN 1 ELSE 0 END AS errors,
+    CASE WHEN kind = 'feedback' THEN 1 ELSE 0 END AS feedback,
+    CASE WHEN labeled THEN 1 ELSE 0 END AS labeled,
+    latency_ms,
+    -- The prediction's bin in each profiled column of its version's reference profile.
+    CASE WHEN kind = 'prediction' AND {sampled} THEN drift_bins(
+        {profiles}, {s.profile_refresh_s}, model_name, model_version, inputs,
+        CASE WHEN error IS NULL THEN output END) END AS bins,
+    CASE WHEN field IS NULL THEN stats END AS stats,
+    rowtime
+FROM paired
+WHERE kind <> 'dead_letter'"""
+
+
+def _windows(s: FeedbackJobSettings) -> dict[str, str]:
+    return {
+        "tumbling": f"TUMBLE(TABLE facts, DESCRIPTOR(rowtime), {interval(s.window_s)})",
+        "sliding": (
+            f"HOP(TABLE facts, DESCRIPTOR(rowtime), {interval(s.window_s)}, {interval(s.sliding_window_s)})"
+        ),
+    }
+
+
+def metrics_insert(s: FeedbackJobSettings) -> str:
+    """One INSERT for both window kinds (UNION ALL): one Kafka producer, not two."""
+    selects = [
+        f"""
+SELECT model_name, metrics_event(
+    model_name, model_version, task, '{kind}', window_start, window_end,
+    predictions, errors, feedback, labeled, latency, totals, bins)
+FROM (
+    SELECT window_start, window_end, model_name, model_version, task,
+        SUM(predictions) AS predictions, SUM(errors) AS errors,
+        SUM(feedback) AS feedback, SUM(labeled) AS labeled,
+        PERCENTILE(latency_ms, ARRAY[0.5, 0.95, 0.99]) AS latency,
+        sum_map(stats) AS totals,
+        sum_map(bins) AS bins
+    FROM TABLE({window})
+    GROUP BY window_start, window_end, model_name, model_version, task)"""
+        for kind, window in _windows(s).items()
+    ]
+    return "\nINSERT INTO metrics_sink" + "\nUNION ALL".join(selects)

@@ -1,0 +1,98 @@
+"""The first feedback is the label, in one meaning: by event time, then by arrival.
+
+A client that sends the original answer and its correction in one batch gives
+both the same time. The label must be the original (it arrived first), in the
+job's first run and in a replay of the same topics from the start.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+from closeloop.config import Settings, Topics
+from closeloop.events import FeedbackEvent, MetricsEvent, PredictionEvent, encode
+from closeloop.lake import read_labeled
+from tests.integration.streaming import scenario
+from tests.integration.streaming.checks import SETTINGS, collect, window_key
+from tests.waiting import NotYet, eventually
+
+PAIRS = 20
+
+
+def _stream() -> tuple[list[tuple[str, bytes]], list[tuple[str, bytes]]]:
+    predictions, feedback = [], []
+    for i in range(PAIRS):
+        at = scenario.T0 + timedelta(seconds=i * 0.4)
+        p = PredictionEvent(
+            prediction_id=f"p{i}",
+            model_name="clf",
+            model_version="1",
+            task="classification",
+            inputs={"x0": 0.0},
+            output=i % 3,
+            latency_ms=1.0,
+            ts=at,
+        )
+        predictions.append((p.prediction_id, encode(p)))
+        # One batch: the original (right) and its correction (wrong), one time.
+        labeled_at = at + timedelta(seconds=1)
+        for truth, source in ((i % 3, "user"), (i % 3 + 1, "correction")):
+            f = FeedbackEvent(prediction_id=p.prediction_id, ground_truth=truth, source=source, ts=labeled_at)
+            feedback.append((p.prediction_id, encode(f)))
+    flush_p, flush_f = scenario._flush(timedelta(seconds=600), scenario.FLUSH)
+    return [*predictions, flush_p], [*feedback, flush_f]
+
+
+def _windows(settings: Settings, topics: Topics, runs: int) -> dict[tuple, list[MetricsEvent]]:
+    @eventually(timeout=240, interval=2)
+    def both_runs() -> dict[tuple, list[MetricsEvent]]:
+        found: dict[tuple, list[MetricsEvent]] = {}
+        for e in collect(settings, topics.metrics, 100):
+            if isinstance(e, MetricsEvent) and e.model_name == "clf":
+                found.setdefault(window_key(e), []).append(e)
+        tumbling = [k for k in found if k[2] == "tumbling"]
+        if len(tumbling) < 1 or any(len(v) < runs for v in found.values()):
+            raise NotYet(f"{len(found)} windows, runs seen: {sorted({len(v) for v in found.values()})}")
+        return found
+
+    return both_runs()
+
+
+def test_a_batch_labels_with_its_first_feedback_in_a_run_and_in_a_replay(
+    settings: Settings, topics: Topics, send: Callable, run_job: Callable, tmp_path: Path
+) -> None:
+    predictions, feedback = _stream()
+    send(topics.predictions, predictions)
+    send(topics.feedback, feedback)
+    prefix = topics.predictions.rsplit(".", 1)[0]
+    run_job(**SETTINGS, lake_prefix=f"{prefix}/first")
+
+    first = _windows(settings, topics, runs=1)
+    for events in first.values():
+        (event,) = events
+        assert event.quality["accuracy"] == 1.0, "a correction sent with its original became the label"
+        assert event.feedback == 2 * event.labeled
+    assert sum(e[0].labeled for k, e in first.items() if k[2] == "tumbling") == PAIRS
+
+    # A replay of the same topics by a new job: the same windows, number for number.
+    run_job(**SETTINGS, job_name=f"{prefix}-replay", lake_prefix=f"{prefix}/replay")
+    replayed = _windows(settings, topics, runs=2)
+    for key, (a, b) in replayed.items():
+        assert a.model_dump(exclude={"ts"}) == b.model_dump(exclude={"ts"}), key
+
+    @eventually(timeout=60, interval=2)
+    def lake() -> list[dict]:
+        rows = [
+            r
+            for r in read_labeled(settings, prefix=f"{prefix}/replay").to_pylist()
+            if r["model_name"] == "clf"
+        ]
+        if len(rows) < PAIRS:
+            raise NotYet(f"{len(rows)} of {PAIRS} labeled examples")
+        return rows
+
+    assert sorted((r["prediction_id"], r["source"]) for r in lake()) == sorted(
+        (f"p{i}", "user") for i in range(PAIRS)
+    )
