@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 
 import numpy as np
 from pyflink.table import DataTypes
@@ -22,7 +22,7 @@ from closeloop.config import Settings
 from closeloop.events import LatencyQuantiles, MetricsEvent, Window, encode
 from closeloop.monitoring.drift import column_drift
 from closeloop.monitoring.profiles import ReferenceProfile
-from closeloop.streaming.udfs import MetricsEventFunction
+from closeloop.streaming.udfs import MetricsEventFunction, _utc
 from closeloop.tasks import TaskError, get_task
 
 __all__ = ["bin_counts", "metrics_event"]
@@ -57,10 +57,6 @@ def _quality(task: str, totals: Mapping[str, float] | None) -> dict[str, float]:
         # One window's undefined metric must not stop the job.
         _log.warning("%s window without quality metrics: %s", task, exc)
         return {}
-
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC)
 
 
 class WindowMetricsEventFunction(MetricsEventFunction):

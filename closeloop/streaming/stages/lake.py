@@ -4,7 +4,9 @@ from __future__ import annotations
 
 __all__ = ["lake_insert"]
 
-LAKE_INSERT = """
+
+def lake_insert() -> str:
+    return """
 INSERT INTO lake_sink
 SELECT pid, model_version, task, inputs, output, ground_truth, source,
        -- Plain timestamps: a sink takes at most one time attribute.
@@ -12,7 +14,3 @@ SELECT pid, model_version, task, inputs, output, ground_truth, source,
        model_name, DATE_FORMAT(rowtime, 'yyyy-MM-dd')
 FROM paired
 WHERE labeled AND field IS NULL"""
-
-
-def lake_insert() -> str:
-    return LAKE_INSERT
