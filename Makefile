@@ -45,7 +45,7 @@ PYTEST_ARGS ?=
 # e.g. make demo DEMO_ARGS="--drift-kind rotation --keep-running"
 DEMO_ARGS ?=
 
-.PHONY: help setup tools prometheus demo test unit lint format lock up down status clean clean-state bench-tools
+.PHONY: help setup tools prometheus demo test unit lint format lock up down status clean clean-state bench-tools flink/feedback_job.sql
 
 help:
 	@echo "make demo     setup, then the closed loop end to end on the local stack (closeloop demo)"
@@ -156,6 +156,14 @@ lint: $(VENV)/.installed
 format: $(VENV)/.installed
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+# The feedback job's SQL with the default settings, as `feedback_job.py --print-sql`
+# prints it; committed, and checked by tests/unit/streaming/test_sql.py.
+flink/feedback_job.sql: $(VENV)/.installed closeloop/streaming/sql.py closeloop/streaming/stages/*.py
+	env -u CLOSELOOP_ENV_FILE $$(env | sed -n 's/^\(CLOSELOOP_[A-Z0-9_]*\)=.*/-u \1/p') \
+	  $(VENV)/bin/python -c 'from closeloop.streaming.settings import FeedbackJobSettings; \
+	  from closeloop.streaming.sql import build_sql; \
+	  print(build_sql(FeedbackJobSettings(_env_file=None)).render(), end="")' > $@
 
 lock: | $(UV)
 	$(UV) pip compile --quiet --python-version 3.11 --python-platform x86_64-manylinux_2_28 \

@@ -137,7 +137,7 @@ class Settings(BaseSettings):
     # Resource caps of the local stack, sized for a 2-core machine.
     kafka_heap: str = "512m"
     flink_jobmanager_memory: str = "1024m"
-    flink_taskmanager_memory: str = "3072m"
+    flink_taskmanager_memory: str = "4096m"
     flink_task_slots: int = 4
     airflow_parallelism: int = 4
     gateway_workers: int = Field(default=1, ge=1, description="uvicorn worker processes of the gateway.")

@@ -20,12 +20,11 @@ from pyflink.datastream import StreamExecutionEnvironment
 from pyflink.table import DataTypes, EnvironmentSettings, Schema, StatementSet, StreamTableEnvironment
 
 from closeloop.monitoring.alerts import load_rules
-from closeloop.streaming import pair_join_sql
 from closeloop.streaming.alerting import EvaluateAlertRules
 from closeloop.streaming.checkpoints import job_checkpoints_dir
 from closeloop.streaming.settings import FeedbackJobSettings, load_job_settings
-from closeloop.streaming.sql import Handoff, build_sql
-from closeloop.streaming.udfs import count_dead_letter, metrics_event, task_statistics
+from closeloop.streaming.sql import build_sql
+from closeloop.streaming.udfs import metrics_event
 
 
 def configure(t_env: StreamTableEnvironment, settings: FeedbackJobSettings) -> None:
@@ -46,68 +45,31 @@ def configure(t_env: StreamTableEnvironment, settings: FeedbackJobSettings) -> N
         config.set(
             "execution.checkpointing.dir", job_checkpoints_dir(settings.checkpoints_dir, settings.job_name)
         )
-    # Deduplication state must outlive the label delay; the temporal join and
-    # windows clean their own state as the watermark passes.
-    state_ttl = settings.label_delay_s + settings.sliding_window_s + settings.out_of_orderness_s
-    config.set("table.exec.state.ttl", f"{state_ttl} s")
-    # The views (checked events, deduplicated streams, the join) feed several
-    # sinks and windows: without this, each use plans, and runs, its own copy.
+    # The views (checked events, the keyed step) feed several sinks and
+    # windows: without this, each use plans, and runs, its own copy.
     config.set("table.optimizer.reuse-optimize-block-with-digest-enabled", "true")
-    # Bigger bundles for the Python UDFs: several times the default throughput.
-    config.set("python.fn-execution.bundle.size", "10000")
-    config.set("python.fn-execution.arrow.batch.size", "10000")
-
-
-def configure_pair_join(t_env: StreamTableEnvironment) -> None:
-    """What the pair-join graph adds: its JVM functions copy what they keep, and read state by key."""
-    config = t_env.get_config()
-    # Rows pass between chained operators without a copy.
+    # Rows pass between chained operators without a copy: the JVM functions
+    # copy what they keep.
     config.set("pipeline.object-reuse", "true")
     # pair_join reads its state by point lookups only: bloom filters skip the
-    # files that cannot hold a key.
+    # files that cannot hold a key; partitioned index and filter blocks keep
+    # the cache to the few partitions lookups touch, not one filter per file
+    # that outgrows a cache shard.
     config.set("state.backend.rocksdb.use-bloom-filter", "true")
+    config.set("state.backend.rocksdb.use-partitioned-index-filters", "true")
+    # The Python workers run once per window and need no managed memory: it
+    # all goes to RocksDB.
+    config.set("python.fn-execution.memory.managed", "false")
     # Windows aggregate each slice locally and ship partial sums.
     config.set("table.optimizer.agg-phase-strategy", "TWO_PHASE")
 
 
-def run_pair_join(t_env: StreamTableEnvironment, settings: FeedbackJobSettings) -> StatementSet:
-    """The pair-join graph: its JVM functions are declared by its own SQL."""
-    from closeloop.streaming.window_udfs import metrics_event as window_metrics_event
-
-    configure_pair_join(t_env)
-    sql = pair_join_sql.build_sql(settings)
-    t_env.create_temporary_function(
-        "metrics_event", window_metrics_event(settings, settings.profile_refresh_s)
-    )
-    for step in sql.steps:
-        t_env.execute_sql(step)
-    statements = t_env.create_statement_set()
-    for insert in sql.inserts:
-        statements.add_insert_sql(insert)
-    return statements
-
-
-def hand_off(t_env: StreamTableEnvironment, handoff: Handoff) -> None:
-    """Register ``handoff.view`` as the rows of ``handoff.plan`` through a DataStream (see Handoff).
-
-    Java objects end to end: no row enters Python. The DataStream keeps the
-    rowtime and the watermarks; SOURCE_WATERMARK() takes them over.
-    """
-    rows = t_env.to_data_stream(t_env.from_path(handoff.plan))
-    schema = Schema.new_builder().watermark(handoff.rowtime, "SOURCE_WATERMARK()").build()
-    t_env.create_temporary_view(handoff.view, t_env.from_data_stream(rows, schema))
-
-
-def run_temporal_join(t_env: StreamTableEnvironment, settings: FeedbackJobSettings) -> StatementSet:
+def add_statements(t_env: StreamTableEnvironment, settings: FeedbackJobSettings) -> StatementSet:
+    """Run the job's DDL and views (its JVM functions are declared by its own SQL); return its inserts."""
     sql = build_sql(settings)
-    t_env.create_temporary_function("task_statistics", task_statistics)
-    t_env.create_temporary_function("count_dead_letter", count_dead_letter)
     t_env.create_temporary_function("metrics_event", metrics_event(settings, settings.profile_refresh_s))
     for step in sql.steps:
-        if isinstance(step, Handoff):
-            hand_off(t_env, step)
-        else:
-            t_env.execute_sql(step)
+        t_env.execute_sql(step)
     statements = t_env.create_statement_set()
     for insert in sql.inserts:
         statements.add_insert_sql(insert)
@@ -123,20 +85,14 @@ def main() -> None:
 
     settings = load_job_settings()
     if args.print_sql:
-        if settings.graph == "pair-join":
-            print(pair_join_sql.build_sql(settings).render(), end="")
-        else:
-            print(";\n".join(map(str, build_sql(settings).statements())) + ";")
+        print(build_sql(settings).render(), end="")
         return
     rules = load_rules(settings.alert_rules)
 
     env = StreamExecutionEnvironment.get_execution_environment()
     t_env = StreamTableEnvironment.create(env, EnvironmentSettings.in_streaming_mode())
     configure(t_env, settings)
-    if settings.graph == "pair-join":
-        statements = run_pair_join(t_env, settings)
-    else:
-        statements = run_temporal_join(t_env, settings)
+    statements = add_statements(t_env, settings)
 
     # Alerts need state across windows (streaks, cooldowns): a keyed process
     # function on the DataStream side, fed by the metrics topic.

@@ -63,12 +63,6 @@ class FeedbackJobSettings(Settings):
         "the job; unset: the cluster's execution.checkpointing.dir.",
     )
     job_parallelism: int = Field(default=1, ge=1)
-    graph: Literal["pair-join", "temporal-join"] = Field(
-        default="pair-join",
-        description="The job's graph: pair-join (closeloop.streaming.pair_join_sql: one JVM keyed "
-        "step per prediction, drift from bin counts), or the earlier temporal-join "
-        "(closeloop.streaming.sql), kept for comparison in bench/flink_job.py.",
-    )
     start_from_ms: int | None = Field(
         default=None,
         ge=0,

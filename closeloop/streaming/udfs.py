@@ -1,48 +1,33 @@
-"""The feedback job's Python UDFs: only what SQL cannot say.
+"""The feedback job's one Python UDF: once per window, never per record.
 
-``task_statistics`` scores one labeled example through its task plug-in (the
-same code the offline metrics use); ``metrics_event`` turns a window's
-aggregates into a closeloop.metrics.v1 event through the event contract, with
-the window's drift against its model version's reference profile.
-Needs PyFlink: imported only in the Flink environment.
+``metrics_event`` turns a window's sums into a closeloop.metrics.v1 event
+through the event contract: quality from the summed task statistics (the task
+plug-in's ``from_statistics``), drift from the window's bin counts
+("column#bin" → count, from the JVM's drift_bins) against the version's
+reference profile. Needs PyFlink: imported only in the Flink environment.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
+import logging
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from urllib.parse import urlparse
 
+import numpy as np
 from minio import Minio
-from pyflink.metrics import Counter
 from pyflink.table import DataTypes
-from pyflink.table.udf import FunctionContext, ScalarFunction, udf, udtf
+from pyflink.table.udf import ScalarFunction, udf
 
 from closeloop.config import Settings
 from closeloop.events import LatencyQuantiles, MetricsEvent, Window, encode
-from closeloop.monitoring.drift import column_drift, window_counts
-from closeloop.monitoring.profiles import ProfileCache, load_profile
+from closeloop.monitoring.drift import column_drift
+from closeloop.monitoring.profiles import ProfileCache, ReferenceProfile, load_profile
 from closeloop.tasks import TaskError, get_task
 
-__all__ = ["count_dead_letter", "metrics_event", "task_statistics"]
+__all__ = ["bin_counts", "metrics_event"]
 
-
-@udtf(result_types=[DataTypes.STRING(), DataTypes.DOUBLE(), DataTypes.STRING()])
-def task_statistics(
-    task: str, output: str, truth: str
-) -> Iterator[tuple[str | None, float | None, str | None]]:
-    """(key, value, None) for each statistic of one example, or (None, None, reason) if unscorable.
-
-    ``output`` and ``truth`` arrive as JSON wrapped in a one-element array.
-    """
-    try:
-        stats = get_task(task).statistics(json.loads(output)[0], json.loads(truth)[0])
-    except (TaskError, ValueError, TypeError, IndexError) as exc:
-        yield None, None, f"ground_truth: cannot be scored against the {task} output: {exc}"[:1000]
-        return
-    for key, value in stats.items():
-        yield key, value, None
+_log = logging.getLogger(__name__)
 
 
 def _utc(value: datetime) -> datetime:
@@ -50,8 +35,37 @@ def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC)
 
 
+def bin_counts(profile: ReferenceProfile, bins: Mapping[str, float]) -> dict[str, np.ndarray]:
+    """The window's counts per profiled column, from the JVM's "column#bin" -> count sums.
+
+    A bin the profile does not have (the profile was rewritten with other bins
+    since the prediction was binned) drops its column for this window.
+    """
+    counts = {name: np.zeros(len(b.proportions)) for name, b in profile.columns().items()}
+    broken = set()
+    for key, count in bins.items():
+        name, _, index = key.rpartition("#")
+        if name not in counts or not index.isdigit() or int(index) >= len(counts[name]):
+            broken.add(name)
+            continue
+        counts[name][int(index)] += count
+    return {name: c for name, c in counts.items() if name not in broken}
+
+
+def _quality(task: str, totals: Mapping[str, float] | None) -> dict[str, float]:
+    """The window's quality metrics; none where they are undefined (e.g. every reference text empty)."""
+    if not totals:
+        return {}
+    try:
+        return get_task(task).from_statistics(totals)
+    except TaskError as exc:
+        # One window's undefined metric must not stop the job.
+        _log.warning("%s window without quality metrics: %s", task, exc)
+        return {}
+
+
 class MetricsEventFunction(ScalarFunction):
-    """A window's aggregates, and its sample of inputs and outputs, as a closeloop.metrics.v1 event.
+    """A window's sums as a closeloop.metrics.v1 event.
 
     Drift is measured here, once per window, against the reference profile of
     the model version, read from the lake and kept for ``refresh_s`` seconds:
@@ -74,16 +88,14 @@ class MetricsEventFunction(ScalarFunction):
             self._refresh_s,
         )
 
-    def _drift(self, model_name: str, model_version: str, inputs: str | None, outputs: str | None) -> dict:
-        if not inputs and not outputs:
+    def _bins_drift(self, model_name: str, model_version: str, bins: Mapping[str, float] | None) -> dict:
+        if not bins:
             return {}
         assert self._profiles is not None
         profile = self._profiles.get(model_name, model_version)
         if profile is None:
             return {}
-        rows = [json.loads(line) for line in inputs.split("\n")] if inputs else []
-        values = [json.loads(line)[0] for line in outputs.split("\n")] if outputs else []
-        return column_drift(profile, window_counts(profile, rows, values))
+        return column_drift(profile, bin_counts(profile, bins))
 
     def eval(
         self,
@@ -98,11 +110,9 @@ class MetricsEventFunction(ScalarFunction):
         feedback: int,
         labeled: int,
         latency: list[float] | None,
-        totals: str | None,
-        inputs: str | None,
-        outputs: str | None,
+        totals: dict[str, float] | None,
+        bins: dict[str, float] | None,
     ) -> str:
-        quality = get_task(task).from_statistics(json.loads(totals)) if totals else {}
         event = MetricsEvent(
             ts=_utc(window_end),
             model_name=model_name,
@@ -113,12 +123,11 @@ class MetricsEventFunction(ScalarFunction):
             feedback=feedback,
             labeled=labeled,
             errors=errors,
-            # Feedback in this window may label predictions of earlier windows.
             label_coverage=min(1.0, labeled / predictions) if predictions else 0.0,
             error_rate=errors / predictions if predictions else 0.0,
-            quality=quality,
+            quality=_quality(task, totals),
             latency_ms=LatencyQuantiles(p50=latency[0], p95=latency[1], p99=latency[2]) if latency else None,
-            drift=self._drift(model_name, model_version, inputs, outputs),
+            drift=self._bins_drift(model_name, model_version, bins),
         )
         return encode(event).decode()
 
@@ -136,27 +145,3 @@ def metrics_event(settings: Settings, refresh_s: int) -> object:
         ),
         result_type=DataTypes.STRING(),
     )
-
-
-class CountDeadLetter(ScalarFunction):
-    """Passes a dead letter through, counting it by source topic and field.
-
-    Flink reports the counts as the operator metric `dead_letters` (Prometheus
-    labels source_topic and field): unknown or expired predictions, broken
-    events, late ones, unscorable labels.
-    """
-
-    def open(self, function_context: FunctionContext) -> None:
-        self._group = function_context.get_metric_group()
-        self._counters: dict[tuple[str, str], Counter] = {}
-
-    def eval(self, source_topic: str, field: str, letter: str) -> str:
-        counter = self._counters.get((source_topic, field))
-        if counter is None:
-            group = self._group.add_group("source_topic", source_topic).add_group("field", field)
-            counter = self._counters[source_topic, field] = group.counter("dead_letters")
-        counter.inc()
-        return letter
-
-
-count_dead_letter = udf(CountDeadLetter(), result_type=DataTypes.STRING())

@@ -197,6 +197,8 @@ def test_flink_config_is_the_one_template_rendered_from_the_settings(
         "address": "flink-jobmanager",
         "bind-address": "0.0.0.0",
         "port": settings.flink_rest_port,
+        "flamegraph": {"enabled": True},
+        "profiling": {"enabled": True},
     }
     assert config["taskmanager"]["numberOfTaskSlots"] == settings.flink_task_slots
     assert config["taskmanager"]["memory"]["process"]["size"] == settings.flink_taskmanager_memory

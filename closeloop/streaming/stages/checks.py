@@ -12,7 +12,7 @@ import json
 from closeloop.events import FeedbackEvent, PredictionEvent
 from closeloop.events.models import Event
 from closeloop.streaming.settings import FeedbackJobSettings
-from closeloop.streaming.stages.literals import absent, interval, member, quote
+from closeloop.streaming.stages.literals import absent, interval, member, quote, text
 from closeloop.tasks import task_names
 
 __all__ = ["checked_view", "contract_checks", "feedback_checks", "members", "prediction_checks"]
@@ -38,7 +38,7 @@ def contract_checks(
     source's ``ts_text`` and ``ts_parsed`` columns.
     """
     checks: list[Check] = [
-        ("doc IS NULL", "(event)", "not a JSON object"),
+        ("members IS NULL", "(event)", "not a JSON object"),
         (absent("schema"), "schema", "missing; every event names its type"),
         (f"{member('schema')} <> {quote(json.dumps(event.SCHEMA))}", "schema", f"expected {event.SCHEMA!r}"),
     ]
@@ -116,34 +116,34 @@ def _problem(checks: list[Check]) -> str:
 def checked_view(name: str, source: str, checks: list[Check], keys: list[str]) -> list[str]:
     """Every row of ``source``, parsed once, with ``problem``: NULL if it is valid.
 
-    Each member in ``keys`` is written as JSON text once, into a column
-    ``j_<member>``: Flink 2.3 builds a new JSON factory each time it writes a
-    VARIANT string, and the checks and the parsing read most members several times.
+    The JVM function ``event_members`` (flink/functions) parses the event in
+    one pass and answers each member in ``keys`` twice: as JSON text, column
+    ``j_<member>``, and as text (a string unquoted), column ``t_<member>``.
+    It is declared non-deterministic, which keeps the planner from copying
+    the parse into every expression that reads a member.
     """
-    texts = ",\n    ".join(
-        f"CASE WHEN RAND() < 2 THEN JSON_STRING(doc[{quote(m)}]) END AS {member(m)}" for m in keys
+    columns = ",\n    ".join(
+        [f"members[{i + 1}] AS {member(m)}" for i, m in enumerate(keys)]
+        + [f"members[{len(keys) + i + 1}] AS {text(m)}" for i, m in enumerate(keys)]
     )
-    columns = ", ".join(member(m) for m in keys)
+    names = ", ".join([*(member(m) for m in keys), *(text(m) for m in keys)])
     return [
         f"""
-CREATE TEMPORARY VIEW {name}_doc AS
+CREATE TEMPORARY VIEW {name}_members AS
 SELECT
     message_key, body, `partition`, `offset`, kafka_ts, ts_text, ts_parsed, event_ts,
-    -- Only an object: reading a member of any other JSON value is an error.
-    -- RAND() marks it non-deterministic, which keeps the planner from copying
-    -- the parse into every expression that reads the event: it runs once.
-    CASE WHEN LEFT(LTRIM(body), 1) = '{{' AND RAND() < 2 THEN TRY_PARSE_JSON(body) END AS doc
+    event_members(body, {quote(",".join(keys))}) AS members
 FROM {source}""",
         f"""
 CREATE TEMPORARY VIEW {name}_json AS
 SELECT
-    message_key, body, `partition`, `offset`, kafka_ts, ts_text, ts_parsed, event_ts, doc,
-    {texts}
-FROM {name}_doc""",
+    message_key, body, `partition`, `offset`, kafka_ts, ts_text, ts_parsed, event_ts, members,
+    {columns}
+FROM {name}_members""",
         f"""
 CREATE TEMPORARY VIEW {name} AS
 SELECT
-    message_key, body, `partition`, `offset`, event_ts, doc, {columns},
+    message_key, body, `partition`, `offset`, event_ts, {names},
     {_problem(checks)} AS problem
 FROM {name}_json""",
     ]

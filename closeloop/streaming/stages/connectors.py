@@ -5,32 +5,16 @@ from __future__ import annotations
 from closeloop.streaming.settings import FeedbackJobSettings
 from closeloop.streaming.stages.literals import EPOCH, interval, quote
 
-__all__ = ["kafka_sink", "kafka_source", "lake_sink", "parse_ts"]
-
-
-def parse_ts(value: str) -> str:
-    """A quoted ISO-8601 UTC time ("2026-11-22T10:00:00.123Z") as TIMESTAMP(3), else NULL.
-
-    Checked by position, not by a regular expression: Flink compiles the
-    pattern of REGEXP_EXTRACT on every call.
-    """
-    return (
-        f"CASE WHEN CHAR_LENGTH({value}) BETWEEN 22 AND 32 AND SUBSTR({value}, 12, 1) = 'T' "
-        f"AND SUBSTR({value}, CHAR_LENGTH({value}) - 1, 2) = 'Z\"' "
-        f"THEN TRY_CAST(REPLACE(SUBSTR({value}, 2, CHAR_LENGTH({value}) - 3), 'T', ' ') AS TIMESTAMP(3)) END"
-    )
+__all__ = ["kafka_sink", "kafka_source", "lake_sink"]
 
 
 def kafka_source(name: str, topic: str, s: FeedbackJobSettings, group: str) -> str:
     """The raw events of ``topic`` with their Kafka coordinates, ``ts`` and event time."""
-    # `ts` as JSON text, read off the front where closeloop's serializer puts it
-    # ({"ts":"2026-11-22T10:00:00.123Z",…) without parsing the event; parsed
-    # for events from other producers.
-    ts = (
-        "CASE WHEN SUBSTR(body, 1, 7) = '{\"ts\":\"' AND SUBSTR(body, 31, 2) = 'Z\"' "
-        "THEN SUBSTR(body, 7, 26) "
-        "ELSE '\"' || JSON_VALUE(body, '$.ts') || '\"' END"
-    )
+    # `ts` as JSON text and as a time, by the JVM functions ts_text and
+    # ts_parsed (flink/functions): read off the front where closeloop's
+    # serializer puts it ({"ts":"2026-11-22T10:00:00.123Z",…) without parsing
+    # the event, parsed for events from other producers.
+    ts, parsed = "ts_text(body)", "ts_parsed(body)"
     idle = f"\n    'scan.watermark.idle-timeout' = '{s.idle_timeout_s} s'," if s.idle_timeout_s else ""
     startup = (
         "'scan.startup.mode' = 'group-offsets',\n    'properties.auto.offset.reset' = 'earliest',"
@@ -47,15 +31,15 @@ CREATE TABLE {name} (
     -- `ts` once, for the event time and for the checks: NULL when absent or
     -- null, and then as a time, NULL when it is not one.
     ts_text AS {ts},
-    ts_parsed AS {parse_ts(ts)},
+    ts_parsed AS {parsed},
     -- Event time is the event's own `ts`, or Kafka's timestamp where it has none
     -- (the contract's default: now). A broken or far-future `ts` gets the epoch:
     -- such a row goes to the dead-letter topic and must not move the watermark.
     event_ts AS CASE
         WHEN {ts} IS NULL AND NOT (body IS JSON OBJECT) THEN {EPOCH}
         WHEN {ts} IS NULL THEN CAST(kafka_ts AS TIMESTAMP(3))
-        WHEN {parse_ts(ts)} <= CAST(kafka_ts AS TIMESTAMP(3)) + {interval(s.max_clock_skew_s)}
-            THEN {parse_ts(ts)}
+        WHEN {parsed} <= CAST(kafka_ts AS TIMESTAMP(3)) + {interval(s.max_clock_skew_s)}
+            THEN {parsed}
         ELSE {EPOCH} END,
     WATERMARK FOR event_ts AS event_ts - {interval(s.out_of_orderness_s)}
 ) WITH (

@@ -20,7 +20,7 @@ def quote(value: str) -> str:
 
 
 def member(key: str) -> str:
-    """The member ``key`` of the parsed event as JSON text (a string keeps its quotes), NULL if absent.
+    """The member ``key`` of the parsed event as JSON text (a string keeps its quotes); NULL: absent, null.
 
     A column of the checked view (closeloop.streaming.stages.checks), written once per event.
     """
@@ -29,19 +29,12 @@ def member(key: str) -> str:
 
 def absent(key: str) -> str:
     """True when the parsed event has no ``key``, or has it as JSON null."""
-    return f"({member(key)} IS NULL OR {member(key)} = 'null')"
+    return f"{member(key)} IS NULL"
 
 
 def text(key: str) -> str:
-    """The member ``key`` as SQL text: a JSON string unquoted, NULL if absent or null.
+    """The member ``key`` as SQL text: a JSON string unquoted and unescaped, NULL if absent or null.
 
-    Unescaped by a JSON parser only when it holds an escape: a parse per field
-    would cost more than everything else the job does with an event.
+    A column of the checked view, like ``member``.
     """
-    j = member(key)
-    return (
-        f"CASE WHEN {absent(key)} THEN CAST(NULL AS STRING) "
-        f"WHEN LEFT({j}, 1) = '\"' AND POSITION('\\' IN {j}) = 0 THEN SUBSTR({j}, 2, CHAR_LENGTH({j}) - 2) "
-        f"WHEN LEFT({j}, 1) = '\"' THEN JSON_VALUE('[' || {j} || ']', '$[0]') "
-        f"ELSE {j} END"
-    )
+    return f"t_{key}"

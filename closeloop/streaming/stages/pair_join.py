@@ -1,13 +1,15 @@
 """The one keyed step per prediction: checked predictions and feedback, united and partitioned by id.
 
 The union feeds the JVM process table function ``pair_join``
-(flink/functions, io.closeloop.flink.PairJoin) in event-time order per id:
-it deduplicates both streams, joins feedback to its prediction within the
-label delay, picks and scores the label, and turns unmatched feedback into
-dead letters, with point lookups in one small state value per prediction id.
-Ordering by time is what makes "the first feedback is the label" mean one
-thing, in a run and in a replay. Everything after it reads its output, so the
-planner runs it once.
+(flink/functions, io.closeloop.flink.PairJoin) in arrival order: it
+deduplicates both streams, joins feedback to its prediction within the label
+delay, picks and scores the label, and turns unmatched feedback into dead
+letters, with point lookups in one small state value per prediction id. A
+feedback that may be the label waits for the watermark to pass its time, so
+"the first feedback is the label" (by time, then offset) means one thing in a
+run and in a replay. No ORDER BY: Flink's sort buffer for it scans a RocksDB
+map per id and time. Everything after it reads its output, so the planner
+runs it once.
 """
 
 from __future__ import annotations
@@ -22,9 +24,9 @@ __all__ = ["events_view", "paired_view"]
 def events_view(topics: Topics) -> str:
     """Valid predictions and feedback in one shape, on their event time.
 
-    Invalid events go to the dead letters straight from their checks: the
-    keyed step hands rows over in time order, which drops those behind the
-    watermark, and a broken event's time is the epoch.
+    Invalid events go to the dead letters straight from their checks: a
+    broken event's time is the epoch, and late ones are caught there against
+    their own stream's watermark.
     """
     return f"""
 CREATE TEMPORARY VIEW events AS
@@ -65,7 +67,7 @@ def paired_view(s: FeedbackJobSettings) -> str:
     return f"""
 CREATE TEMPORARY VIEW paired AS
 SELECT * FROM pair_join(
-    input => TABLE events PARTITION BY pid ORDER BY event_ts,
+    input => TABLE events PARTITION BY pid,
     on_time => DESCRIPTOR(event_ts),
     label_delay_ms => CAST({s.label_delay_s * 1000} AS BIGINT),
     uid => 'pair-join')"""

@@ -4,7 +4,7 @@ Every aggregate here merges (sums, ``PERCENTILE``, ``sum_map``), so the
 planner aggregates each slice where it is made and ships partial results, not
 rows; a window's state is a few numbers, the statistics' keys and the drift
 bins' counts, whatever the traffic. Python runs once per window, in
-``metrics_event`` (closeloop.streaming.window_udfs), to turn the sums into metrics.
+``metrics_event`` (closeloop.streaming.udfs), to turn the sums into metrics.
 """
 
 from __future__ import annotations

@@ -103,7 +103,7 @@ def test_flink_conf_keeps_distribution_defaults_under_ours(settings: Settings, l
     flink.prepare()
     conf = yaml.safe_load((flink.conf_dir / "config.yaml").read_text())
     assert conf["rest"]["port"] == 8081
-    assert conf["taskmanager"]["memory"]["process"]["size"] == "3072m"
+    assert conf["taskmanager"]["memory"]["process"]["size"] == "4096m"
     assert conf["metrics"]["reporter"]["prom"]["port"] == "9249-9250"
     assert conf["python"]["executable"] == str(layout.flink_venv / "bin" / "python")
     assert "--add-opens=java.base/java.util=ALL-UNNAMED" in conf["env"]["java"]["opts"]["all"]

@@ -2,16 +2,50 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from pydantic import ValidationError
 
+from closeloop.config import PROJECT_ROOT
 from closeloop.events import FeedbackEvent, PredictionEvent
 from closeloop.streaming.settings import FeedbackJobSettings
-from closeloop.streaming.sql import _interval, build_sql, contract_checks
+from closeloop.streaming.sql import JVM_FUNCTIONS, build_sql, contract_checks
+from closeloop.streaming.stages.literals import interval
+
+COMMITTED_SQL = PROJECT_ROOT / "flink" / "feedback_job.sql"
 
 
 def job_settings(**overrides: object) -> FeedbackJobSettings:
     return FeedbackJobSettings(_env_file=None, **overrides)  # type: ignore[call-arg]
+
+
+def test_one_keyed_step_per_prediction_and_no_python_per_record() -> None:
+    text = build_sql(job_settings()).render()
+    assert text.count("FROM pair_join(") == 1
+    # No sort buffer before the keyed step: it scans RocksDB per id and time.
+    assert "ORDER BY" not in text
+    # Python runs once per window: metrics_event is the only Python function the SQL calls.
+    called = {name for name in ("metrics_event", "task_statistics", "LISTAGG") if f"{name}(" in text}
+    assert called == {"metrics_event"}
+    # Each event is parsed once, in the JVM.
+    for parse in ("TRY_PARSE_JSON", "JSON_STRING", "SUBSTR(body"):
+        assert parse not in text
+    assert text.count("event_members(body") == 2
+    for join in ("FOR SYSTEM_TIME AS OF", "ROW_NUMBER()", " JOIN "):
+        assert join not in text
+    for name, cls in JVM_FUNCTIONS.items():
+        assert f"CREATE TEMPORARY FUNCTION {name} AS '{cls}' LANGUAGE JAVA" in text
+
+
+def test_the_committed_sql_is_what_the_job_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    # As `python flink/feedback_job.py --print-sql` prints it with the default
+    # settings: none from this environment.
+    for name in [n for n in os.environ if n.startswith("CLOSELOOP_")]:
+        monkeypatch.delenv(name)
+    assert COMMITTED_SQL.read_text() == build_sql(job_settings()).render(), (
+        "flink/feedback_job.sql is stale: run `make flink/feedback_job.sql` and commit it"
+    )
 
 
 def test_every_required_contract_field_is_checked() -> None:
@@ -28,7 +62,7 @@ def test_checks_come_in_pydantic_order_with_its_words() -> None:
     assert checks[3][2] == "Field required"
 
 
-def test_no_address_topic_or_window_is_a_literal_of_the_code() -> None:
+def test_settings_reach_the_sql() -> None:
     s = job_settings(
         kafka_bootstrap="broker-1:9093",
         topic_prefix="staging",
@@ -37,26 +71,20 @@ def test_no_address_topic_or_window_is_a_literal_of_the_code() -> None:
         out_of_orderness_s=2,
         label_delay_s=3600,
     )
-    text = "\n".join(build_sql(s).statements())
-    assert "'broker-1:9093'" in text and "127.0.0.1" not in text
+    text = build_sql(s).render()
+    assert "'broker-1:9093'" in text
     for topic in ("staging.predictions", "staging.feedback", "staging.metrics", "staging.dlq"):
         assert f"'{topic}'" in text
-    assert "closeloop." not in text.replace("closeloop.dead-letter.v1", "").replace(
-        "closeloop.prediction.v1", ""
-    ).replace("closeloop.feedback.v1", "")
-    assert _interval(7) in text and _interval(21) in text and _interval(3600) in text
-
-
-def test_one_insert_per_sink() -> None:
-    inserts = build_sql(job_settings()).inserts
-    assert [i.strip().split()[2] for i in inserts] == ["dlq_sink", "metrics_sink", "lake_sink"]
+    assert interval(7) in text and interval(21) in text and interval(2) in text
+    assert "label_delay_ms => CAST(3600000 AS BIGINT)" in text
+    assert [i.strip().split()[2] for i in build_sql(s).inserts] == ["dlq_sink", "metrics_sink", "lake_sink"]
 
 
 @pytest.mark.parametrize(
     ("seconds", "literal"), [(5, "0 00:00:05"), (86_400, "1 00:00:00"), (3725, "0 01:02:05")]
 )
 def test_intervals_go_past_99_seconds(seconds: int, literal: str) -> None:
-    assert _interval(seconds) == f"INTERVAL '{literal}' DAY TO SECOND"
+    assert interval(seconds) == f"INTERVAL '{literal}' DAY TO SECOND"
 
 
 def test_the_sliding_window_must_be_a_larger_multiple() -> None:
@@ -68,10 +96,10 @@ def test_the_sliding_window_must_be_a_larger_multiple() -> None:
 
 
 def test_sources_resume_from_committed_offsets_unless_told_a_start_time() -> None:
-    resumed = "\n".join(build_sql(job_settings()).statements())
+    resumed = build_sql(job_settings()).render()
     assert resumed.count("'scan.startup.mode' = 'group-offsets'") == 3
     assert "timestamp-millis" not in resumed
-    started = "\n".join(build_sql(job_settings(start_from_ms=1_790_000_000_000)).statements())
+    started = build_sql(job_settings(start_from_ms=1_790_000_000_000)).render()
     assert started.count("'scan.startup.mode' = 'timestamp'") == 3
     assert started.count("'scan.startup.timestamp-millis' = '1790000000000'") == 3
     assert "group-offsets" not in started

@@ -6,6 +6,7 @@ import static org.apache.flink.table.annotation.ArgumentTrait.SET_SEMANTIC_TABLE
 import java.time.LocalDateTime;
 import java.time.ZoneOffset;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.List;
 
 import org.apache.flink.table.annotation.ArgumentHint;
@@ -18,34 +19,41 @@ import org.apache.flink.types.Row;
  * The feedback job's one keyed step per prediction: deduplicate, join feedback within the label
  * delay, pick the label, and route what breaks the contract to the dead letters.
  *
- * <p>Called over the union of checked predictions and feedback, partitioned by prediction id and
- * ordered by event time, so that Flink hands each id's rows over in time order (ties in arrival
- * order) once the watermark has passed them:
+ * <p>Called over the union of checked predictions and feedback, partitioned by prediction id:
  *
  * <pre>{@code
- * SELECT * FROM pair_join(input => TABLE events PARTITION BY pid ORDER BY event_ts,
+ * SELECT * FROM pair_join(input => TABLE events PARTITION BY pid,
  *                         on_time => DESCRIPTOR(event_ts), label_delay_ms => 86400000,
  *                         uid => 'pair-join')
  * }</pre>
  *
- * Input rows are valid predictions and feedback ({@code kind}); invalid events go to the dead
- * letters before this step. Output rows have a kind too:
+ * Input rows are valid predictions and feedback ({@code kind}); invalid events, late ones
+ * included, go to the dead letters before this step. Output rows have a kind too:
  *
  * <ul>
  *   <li>"prediction": the first copy of a prediction (the gateway delivers at least once, a
- *       retry is an exact copy), at the prediction's time;
+ *       retry is an exact copy), at once, at the prediction's time;
  *   <li>"feedback": a feedback event, not seen before, whose prediction is at most the label
- *       delay older (a prediction sent after its feedback still joins: rows come in time order);
- *       {@code labeled} marks the first such feedback, by time and then by arrival, of a
- *       prediction that did not fail, and carries the example's
- *       task statistics ({@code stats}), or why it cannot be scored ({@code field}, {@code
- *       reason}, with the original {@code body} for the dead letter);
+ *       delay older; {@code labeled} marks the first such feedback, by time and then by arrival
+ *       (partition offset), of a prediction that did not fail, and carries the example's task
+ *       statistics ({@code stats}), or why it cannot be scored ({@code field}, {@code reason},
+ *       with the original {@code body} for the dead letter);
  *   <li>"dead_letter": feedback without its prediction within the label delay (field
  *       "prediction_id", no reason: the SQL words it).
  * </ul>
  *
- * <p>State is one small value per prediction id, read and written with point lookups only; it is
- * cleared by a timer once the label delay has passed, so nothing here holds the watermark back.
+ * <p>Rows come in arrival order. Feedback that could still be the label waits in the state until
+ * the watermark passes its time (a timer at that time): by then every feedback of an earlier time
+ * has arrived, so the choice is the same in a run and in a replay. Everything else is decided as it
+ * arrives. State is one small value per prediction id, read and written by point lookups only
+ * (handing rows over in time order with ORDER BY instead costs a RocksDB map scan per id and
+ * time, four fifths of the step's time); a timer clears it once the label delay has passed, so
+ * nothing here holds the watermark back.
+ *
+ * <p>Only unnamed timers, deleted one by one: a named timer is a map-state entry per id, and
+ * {@code Context.clearAll()} / {@code clearAllTimers()} walk the unnamed timers of every key,
+ * moving the current key as they go (Flink 2.3, {@code WritableInternalTimeContext}), which
+ * drops other ids' timers and state.
  */
 @DataTypeHint(
         "ROW<kind STRING, labeled BOOLEAN, model_name STRING, model_version STRING, task STRING, "
@@ -55,14 +63,18 @@ import org.apache.flink.types.Row;
                 + "reason STRING, message_key STRING, body STRING, `partition` INT, `offset` BIGINT>")
 public class PairJoin extends ProcessTableFunction<Row> {
 
-    private static final String CLEANUP = "cleanup";
-    private static final String EARLY = "early";
+    /** Pending feedback in the order it is judged: by time, then by arrival. */
+    private static final Comparator<Feedback> BY_TIME_THEN_ARRIVAL =
+            Comparator.comparingLong((Feedback f) -> f.ts)
+                    .thenComparing(f -> f.partition, Comparator.nullsFirst(Comparator.naturalOrder()))
+                    .thenComparing(f -> f.offset, Comparator.nullsFirst(Comparator.naturalOrder()));
 
     /** What is kept per prediction id. All fields nullable: an empty state is all nulls. */
     public static class Pair {
         public String modelName;
         public String modelVersion;
         public String task;
+        /** The prediction's output and inputs, until it is labeled (the label row carries them). */
         public String output;
         public String error;
         public String inputs;
@@ -73,11 +85,8 @@ public class PairJoin extends ProcessTableFunction<Row> {
         public Boolean labeled;
         /** Feedback ids seen, for deduplication: a prediction gets a handful at most. */
         public List<String> feedbackIds;
-        /**
-         * Feedback that came before any prediction, kept until the watermark passes its time: rows
-         * of one time come in arrival order, so its prediction may be next.
-         */
-        public Feedback early;
+        /** Feedback that may be the label, each waiting for the watermark to pass its time. */
+        public List<Feedback> pending;
     }
 
     /** A feedback event, as far as this step needs it. */
@@ -130,14 +139,7 @@ public class PairJoin extends ProcessTableFunction<Row> {
                             pair.output, pair.error, input.getFieldAs("latency_ms"), pair.inputs,
                             null, null, null, null, null, null, null, null, null, null, null));
             // No feedback can join after this: it would be past the label delay, or late.
-            time.registerOnTime(CLEANUP, pair.deadline + 1);
-            if (pair.early != null) {
-                // Its feedback came first at the same time (rows of one time come in arrival order).
-                Feedback early = pair.early;
-                pair.early = null;
-                time.clearTimer(EARLY);
-                feedback(pair, early);
-            }
+            time.registerOnTime(pair.deadline + 1);
             return;
         }
         if (!"feedback".equals(kind)) {
@@ -151,29 +153,69 @@ public class PairJoin extends ProcessTableFunction<Row> {
             return; // a retried delivery
         }
         pair.feedbackIds.add(f.feedbackId);
-        if (pair.predictionTs == null) {
-            if (pair.early != null) {
-                collect(unmatched(f)); // a second feedback before any prediction
-                return;
-            }
-            pair.early = f;
-            time.registerOnTime(EARLY, f.ts + 1);
+        if (pair.predictionTs != null && !mayLabel(pair, f)) {
+            // Its prediction is here and fixed (the first copy wins), so nothing that arrives
+            // later changes what this feedback is.
+            judge(pair, f);
             return;
         }
-        feedback(pair, f);
+        if (pair.pending == null) {
+            pair.pending = new ArrayList<>(1);
+        }
+        pair.pending.add(f);
+        time.registerOnTime(f.ts);
     }
 
     public void onTimer(OnTimerContext ctx, Pair pair) {
-        if (EARLY.equals(ctx.currentTimer())) {
-            if (pair.early != null) {
-                collect(unmatched(pair.early)); // no prediction at or before the feedback's time
+        long now = ctx.timeContext(Long.class).time();
+        if (pair.pending != null) {
+            // The watermark has passed `now`: every feedback up to it has arrived.
+            List<Feedback> due = new ArrayList<>(pair.pending.size());
+            List<Feedback> later = new ArrayList<>(0);
+            for (Feedback f : pair.pending) {
+                (f.ts <= now ? due : later).add(f);
             }
-            if (pair.predictionTs != null) {
-                pair.early = null;
-                return;
+            due.sort(BY_TIME_THEN_ARRIVAL);
+            for (Feedback f : due) {
+                judge(pair, f);
+            }
+            pair.pending = later.isEmpty() ? null : later;
+        }
+        if (pair.predictionTs == null) {
+            if (pair.pending == null) {
+                ctx.clearAllState(); // only ids of unmatched feedback: nothing can join them now
+            }
+            return; // later feedback waits for its own time: its prediction may still come
+        }
+        if (now <= pair.deadline) {
+            return;
+        }
+        // The label delay has passed: nothing more can join.
+        if (pair.pending != null) {
+            // Feedback of a time past the label delay, sent before its prediction arrived.
+            for (Feedback f : pair.pending) {
+                collect(unmatched(f));
+                ctx.timeContext(Long.class).clearTimer(f.ts);
             }
         }
-        ctx.clearAll(); // nothing more can join: no prediction, or the label delay has passed
+        ctx.clearAllState();
+    }
+
+    /** Whether this feedback may be the prediction's label, so must wait for the watermark. */
+    private static boolean mayLabel(Pair pair, Feedback f) {
+        return pair.error == null
+                && !Boolean.TRUE.equals(pair.labeled)
+                && f.ts >= pair.predictionTs
+                && f.ts <= pair.deadline;
+    }
+
+    /** A feedback whose turn has come: unmatched, joined, or the label. */
+    private void judge(Pair pair, Feedback f) {
+        if (pair.predictionTs == null) {
+            collect(unmatched(f)); // no prediction at or before the feedback's time
+            return;
+        }
+        feedback(pair, f);
     }
 
     /** Feedback for a prediction that has arrived: joined, and the label if it is the first. */
@@ -201,6 +243,9 @@ public class PairJoin extends ProcessTableFunction<Row> {
                         null, pair.inputs, f.groundTruth, f.source, utc(pair.predictionTs), scored.stats,
                         null, unscorable ? "ground_truth" : null, scored.problem, f.messageKey,
                         unscorable ? f.body : null, f.partition, f.offset));
+        // Only the label row needs them: what the state keeps from here on is small.
+        pair.output = null;
+        pair.inputs = null;
     }
 
     /** The reason is the SQL's to word: it knows the label delay and the topic. */

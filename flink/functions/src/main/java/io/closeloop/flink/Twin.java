@@ -38,6 +38,9 @@ public final class Twin {
                 case "bins":
                     answer = DriftBins.twin(args);
                     break;
+                case "members":
+                    answer = EventMembers.twin(args);
+                    break;
                 default:
                     throw new IllegalArgumentException("unknown function " + call.get(0));
             }
