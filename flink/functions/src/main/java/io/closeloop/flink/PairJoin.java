@@ -209,18 +209,10 @@ public class PairJoin extends ProcessTableFunction<Row> {
                 && f.ts <= pair.deadline;
     }
 
-    /** A feedback whose turn has come: unmatched, joined, or the label. */
+    /** A feedback whose turn has come: unmatched, joined, or the label if it is the first. */
     private void judge(Pair pair, Feedback f) {
-        if (pair.predictionTs == null) {
-            collect(unmatched(f)); // no prediction at or before the feedback's time
-            return;
-        }
-        feedback(pair, f);
-    }
-
-    /** Feedback for a prediction that has arrived: joined, and the label if it is the first. */
-    private void feedback(Pair pair, Feedback f) {
-        if (f.ts < pair.predictionTs || f.ts > pair.deadline) {
+        // No prediction at or before the feedback's time, or one more than the label delay older.
+        if (pair.predictionTs == null || f.ts < pair.predictionTs || f.ts > pair.deadline) {
             collect(unmatched(f));
             return;
         }
@@ -248,17 +240,11 @@ public class PairJoin extends ProcessTableFunction<Row> {
         pair.inputs = null;
     }
 
-    /** The reason is the SQL's to word: it knows the label delay and the topic. */
+    /** A dead letter on field prediction_id; the reason is the SQL's to word: it knows the label delay. */
     private static Row unmatched(Feedback f) {
-        return deadLetter(null, "prediction_id", null, f.messageKey, f.body, f.partition, f.offset);
-    }
-
-    private static Row deadLetter(
-            String sourceTopic, String field, String reason, String key, String body, Integer partition,
-            Long offset) {
         return Row.of(
                 "dead_letter", false, null, null, null, null, null, null, null, null, null, null,
-                null, sourceTopic, field, reason, key, body, partition, offset);
+                null, null, "prediction_id", null, f.messageKey, f.body, f.partition, f.offset);
     }
 
     private static LocalDateTime utc(long millis) {
