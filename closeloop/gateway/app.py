@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import gc
 import hmac
+import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -25,9 +26,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
+from starlette.types import Scope
 
 from closeloop import __version__
-from closeloop.events import FeedbackEvent, InvalidEventError, PredictionEvent
+from closeloop.errors import CloseloopError
+from closeloop.events import Event, FeedbackEvent, InvalidEventError, PredictionEvent
 from closeloop.events.serde import field_errors
 from closeloop.gateway.alertmanager import AlertmanagerPayload, RecentIds, translate
 from closeloop.gateway.api_models import (
@@ -40,8 +43,14 @@ from closeloop.gateway.api_models import (
     SinglePrediction,
 )
 from closeloop.gateway.champions import ChampionPool, InputError, LoadedModel, UnknownModelError
+from closeloop.gateway.limits import BodyLimit
 from closeloop.gateway.metrics import GatewayMetrics
-from closeloop.gateway.publisher import EventPublisher
+from closeloop.gateway.publisher import (
+    EventPublisher,
+    EventTooLargeError,
+    PublishTimeoutError,
+    SpoolFullError,
+)
 from closeloop.gateway.reloader import ChampionWatcher
 from closeloop.gateway.settings import GatewaySettings, get_gateway_settings
 from closeloop.gateway.spool import DiskSpool
@@ -75,14 +84,19 @@ class _Gateway:
         )
         publisher = EventPublisher(
             bootstrap=settings.kafka_bootstrap,
-            spool=DiskSpool(settings.spool),
+            spool=DiskSpool(settings.spool, max_bytes=settings.spool_max_bytes),
             registry=metrics.registry,
+            dead_letter_topic=settings.topics.dlq,
+            max_event_bytes=settings.max_event_bytes,
             delivery_timeout_ms=settings.delivery_timeout_ms,
         )
 
         def on_invalid(message: Message, error: InvalidEventError) -> None:
             letter = dead_letter(message, error, topic=settings.topics.model_updates, rejected_by="gateway")
-            publisher.publish(settings.topics.dlq, [letter])
+            try:
+                publisher.send_and_wait(settings.topics.dlq, [letter])
+            except CloseloopError as exc:
+                _log.error("a dead letter for %s was not published: %s", settings.topics.model_updates, exc)
 
         watcher = ChampionWatcher(
             pool,
@@ -140,6 +154,46 @@ def _too_large(what: str, limit: int, size: int) -> HTTPException:
     return HTTPException(413, f"a {what} holds at most {limit} items; this one has {size}")
 
 
+#: Where a too-large event's largest part came from in the request: (event index, path in the event).
+Locator = Callable[[int, list[str]], list[str | int]]
+
+
+def _largest_path(value: Any) -> list[str]:
+    """The path to the largest leaf of a JSON object: what to name in a 413."""
+    path = []
+    while isinstance(value, dict) and value:
+        sizes = {k: len(json.dumps(v, default=str)) for k, v in value.items()}
+        key = max(sizes, key=sizes.__getitem__)
+        path.append(key)
+        value = value[key]
+    return path
+
+
+async def _deliver(
+    gateway: _Gateway, topic: str, events: Sequence[Event], locate: Locator, labels: tuple[str, str, str]
+) -> Response | None:
+    """Publish and wait until every event is durable; an error response if that cannot be."""
+    try:
+        await gateway.publisher.send(topic, events)
+        return None
+    except EventTooLargeError as exc:
+        gateway.metrics.errors.labels(*labels, "too_large").inc()
+        loc = locate(exc.index, _largest_path(events[exc.index].model_dump(mode="json")))
+        msg = (
+            f"the event would be {exc.size:,} bytes; one event holds at most {exc.limit:,} "
+            "(CLOSELOOP_MAX_EVENT_BYTES; Kafka's own limit is about 1 MB)"
+        )
+        message = ".".join(str(p) for p in loc) + ": " + msg
+        return JSONResponse(
+            {"detail": [{"type": "too_large", "loc": loc, "msg": msg}], "message": message}, 413
+        )
+    except (SpoolFullError, PublishTimeoutError) as exc:
+        gateway.metrics.errors.labels(*labels, "unavailable").inc()
+        _log.error("refused a request to %s: %s", topic, exc)
+        message = "Kafka is unreachable and the gateway cannot keep more events; retry later"
+        return JSONResponse({"detail": str(exc), "message": message}, 503, headers={"Retry-After": "5"})
+
+
 def _json(model: Any, status_code: int = 200) -> Response:
     # Serialize with pydantic directly: FastAPI's own path validates the model again.
     return Response(model.model_dump_json(), status_code=status_code, media_type="application/json")
@@ -183,6 +237,11 @@ def create_app() -> FastAPI:
     async def prometheus_metrics() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    def request_limit(scope: Scope) -> int:
+        return scope["app"].state.gateway.settings.max_request_bytes
+
+    app.add_middleware(BodyLimit, max_bytes=request_limit)
+
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         endpoint = request.scope.get("route").path if request.scope.get("route") else request.url.path
@@ -224,11 +283,11 @@ def create_app() -> FastAPI:
         except InputError as exc:
             metrics.errors.labels(endpoint, name, model.version, "invalid_input").inc()
             metrics.requests.labels(endpoint, name, model.version, "422").inc()
-            loc = ["body", *exc.field.split(".")]
+            loc = ["body", *(int(p) if p.isdigit() else p for p in exc.field.split("."))]
             return _unprocessable([{"type": "invalid_input", "loc": loc, "msg": exc.reason}])
         except Exception as exc:
             latency_ms = (time.perf_counter() - model_started) * 1000
-            _publish_failures(gateway, model, instances, exc, latency_ms)
+            await _publish_failures(gateway, model, instances, exc, latency_ms)
             metrics.errors.labels(endpoint, name, model.version, "model_error").inc()
             metrics.requests.labels(endpoint, name, model.version, "500").inc()
             _log.exception("model %s version %s failed", name, model.version)
@@ -244,7 +303,18 @@ def create_app() -> FastAPI:
                 instances, outputs, scores or [None] * len(outputs), strict=True
             )
         ]
-        gateway.publisher.publish(gateway.settings.topics.predictions, events)
+
+        def locate(index: int, path: list[str]) -> list[str | int]:
+            if not path or path[0] != "inputs":
+                return path  # the model's output is what is too large
+            return ["body", "inputs", *path[1:]] if single else ["body", "instances", index, *path[1:]]
+
+        refused = await _deliver(
+            gateway, gateway.settings.topics.predictions, events, locate, (endpoint, name, model.version)
+        )
+        if refused is not None:
+            metrics.requests.labels(endpoint, name, model.version, str(refused.status_code)).inc()
+            return refused
 
         metrics.model_latency.labels(name, model.version).observe(model_seconds)
         metrics.predictions.labels(name, model.version).inc(len(events))
@@ -307,7 +377,16 @@ def create_app() -> FastAPI:
                         for e in field_errors(exc)
                     ]
                 )
-        gateway.publisher.publish(gateway.settings.topics.feedback, events)
+
+        def locate(index: int, path: list[str]) -> list[str | int]:
+            return ["body", index, *path] if isinstance(body, list) else ["body", *path]
+
+        refused = await _deliver(
+            gateway, gateway.settings.topics.feedback, events, locate, (endpoint, "", "")
+        )
+        if refused is not None:
+            metrics.requests.labels(endpoint, "", "", str(refused.status_code)).inc()
+            return refused
         metrics.requests.labels(endpoint, "", "", "202").inc()
         metrics.latency.labels(endpoint, "", "").observe(time.perf_counter() - started)
         return _json(
@@ -324,7 +403,7 @@ def create_app() -> FastAPI:
         request: Request,
         x_api_key: ApiKey = None,
         authorization: Authorization = None,
-    ) -> JSONResponse:
+    ) -> Response:
         gateway: _Gateway = request.app.state.gateway
         bearer = authorization[7:] if authorization and authorization.startswith("Bearer ") else None
         _check_api_key(gateway.settings, x_api_key or bearer)
@@ -333,15 +412,24 @@ def create_app() -> FastAPI:
         fresh, repeated = [], []
         for event in result.events:
             (repeated if event.alert_id in gateway.published_alerts else fresh).append(event)
-        gateway.publisher.publish(topics.alerts, fresh)
+        endpoint = "/v1/alerts/alertmanager"
+
+        def locate(index: int, path: list[str]) -> list[str | int]:
+            return ["body", "alerts", *path]
+
+        refused = await _deliver(gateway, topics.alerts, fresh, locate, (endpoint, "", ""))
+        if refused is not None:
+            return refused
         for event in fresh:
             gateway.published_alerts.add(event.alert_id)
             _log.info("alert %s from Prometheus: %s", event.alert_id, event.message or event.rule)
         if result.dead_letters:
-            gateway.publisher.publish(topics.dlq, result.dead_letters)
+            refused = await _deliver(gateway, topics.dlq, result.dead_letters, locate, (endpoint, "", ""))
+            if refused is not None:
+                return refused
             for letter in result.dead_letters:
                 _log.warning("Alertmanager alert to the dead-letter topic: %s", letter.reason)
-        metrics.requests.labels("/v1/alerts/alertmanager", "", "", "200").inc()
+        metrics.requests.labels(endpoint, "", "", "200").inc()
         return JSONResponse(
             {
                 "published": [e.alert_id for e in fresh],
@@ -382,6 +470,8 @@ def create_app() -> FastAPI:
             problems.append(f"Kafka at {gateway.settings.kafka_bootstrap} unreachable")
         if spooled:
             problems.append(f"{spooled} events spooled to disk, waiting for Kafka")
+        if gateway.publisher.spool_is_full:
+            problems.append("the spool is full: write requests get 503 until Kafka drains it")
         status = "ready" if not problems else ("not ready" if not served else "degraded")
         body = {"status": status, "models": served, "kafka": "reachable" if reachable else "unreachable"}
         body |= {"spooled": spooled, "problems": problems}
@@ -390,7 +480,7 @@ def create_app() -> FastAPI:
     return app
 
 
-def _publish_failures(
+async def _publish_failures(
     gateway: _Gateway, model: LoadedModel, instances: list[dict[str, Any]], exc: Exception, latency_ms: float
 ) -> None:
     """One PredictionEvent per input the model failed on: the error rate counts them."""
@@ -398,7 +488,10 @@ def _publish_failures(
     events = [
         _prediction_event(model, instance, latency_ms, output=None, error=reason) for instance in instances
     ]
-    gateway.publisher.publish(gateway.settings.topics.predictions, events)
+    try:
+        await gateway.publisher.send(gateway.settings.topics.predictions, events)
+    except CloseloopError as error:  # the request fails anyway; say why its events are missing
+        _log.error("the error events of model %s were not published: %s", model.name, error)
 
 
 def _prediction_event(

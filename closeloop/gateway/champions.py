@@ -108,6 +108,41 @@ def _matrix(instances: Sequence[dict[str, Any]], features: list[str], where: str
     raise InputError(where, "cannot be read as a numeric matrix")
 
 
+#: What JSON value each MLflow column type takes, for the pyfunc path's input check.
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "double": (int, float),
+    "float": (int, float),
+    "long": (int,),
+    "integer": (int,),
+    "string": (str,),
+    "boolean": (bool,),
+}
+
+
+def _check_columns(
+    instances: Sequence[dict[str, Any]], columns: dict[str, tuple[str, bool]], where: str
+) -> None:
+    """InputError naming the field unless each instance fits ``columns`` (name -> (type, required)).
+
+    MLflow's own schema enforcement fails with a message that dumps the whole
+    frame, or lets a missing column through as NaN for the model to raise on.
+    """
+    for index, instance in enumerate(instances):
+        prefix = f"{where}.{index}" if where == "instances" else where
+        for name, (type_name, required) in columns.items():
+            if name not in instance or instance[name] is None:
+                if required:
+                    raise InputError(f"{prefix}.{name}", "missing input")
+                continue
+            value, accepted = instance[name], _JSON_TYPES.get(type_name)
+            wrong_bool = isinstance(value, bool) and bool not in (accepted or ())
+            if accepted is not None and (wrong_bool or not isinstance(value, accepted)):
+                raise InputError(f"{prefix}.{name}", f"must be a {type_name}, got {value!r:.40}")
+        for name in instance:
+            if name not in columns:
+                raise InputError(f"{prefix}.{name}", "not an input of this model")
+
+
 def _scores(probabilities: np.ndarray, classes: Sequence[Any]) -> list[dict[str, float]]:
     top = np.argsort(-probabilities, axis=1)[:, :_TOP_SCORES]
     return [
@@ -115,7 +150,9 @@ def _scores(probabilities: np.ndarray, classes: Sequence[Any]) -> list[dict[str,
     ]
 
 
-def _predictor(model: Any, features: list[str], *, scores: bool) -> Predictor:
+def _predictor(
+    model: Any, features: list[str], *, scores: bool, columns: dict[str, tuple[str, bool]] | None = None
+) -> Predictor:
     """The fastest faithful way to call the model.
 
     For a flavor whose raw model predicts on a matrix (scikit-learn), call it
@@ -147,8 +184,17 @@ def _predictor(model: Any, features: list[str], *, scores: bool) -> Predictor:
     import pandas as pd
 
     def predict_pyfunc(instances: Sequence[dict[str, Any]], where: str) -> Any:
+        if columns:
+            _check_columns(instances, columns, where)
         frame = pd.DataFrame(list(instances), columns=features or None)
-        result = model.predict(frame)
+        try:
+            result = model.predict(frame)
+        except MlflowException as exc:
+            if exc.error_code != "INVALID_PARAMETER_VALUE":
+                raise
+            # The schema enforcement's own error, without the frame it dumps.
+            cause = exc.__context__ or exc
+            raise InputError(where, str(cause).splitlines()[0][:300]) from exc
         values = result.tolist() if hasattr(result, "tolist") else list(result)
         return values, None
 
@@ -185,8 +231,14 @@ def load_version(
     except MlflowException as exc:
         raise ModelLoadError(f"cannot load model {name} version {version}: {exc}") from exc
     schema = model.metadata.get_input_schema()
-    features = schema.input_names() if schema is not None and schema.has_input_names() else []
-    predictor = _predictor(model, features, scores=scores)
+    named = schema is not None and schema.has_input_names()
+    features = schema.input_names() if named else []
+    columns = (
+        {str(c.name): (getattr(c.type, "name", str(c.type)), c.required) for c in schema.inputs}
+        if named
+        else None
+    )
+    predictor = _predictor(model, features, scores=scores, columns=columns)
     return LoadedModel(name, version, task, [str(f) for f in features], predictor)
 
 

@@ -38,6 +38,19 @@ class GatewaySettings(Settings):
         description="How long Kafka may take to acknowledge an event before it is spooled.",
     )
     spool_dir: Path | None = Field(default=None, description="Default: state_dir/gateway/spool.")
+    spool_max_bytes: int = Field(
+        default=1 << 30,
+        ge=1 << 20,
+        description="Most bytes the spool may hold; past it, write requests get 503 with Retry-After.",
+    )
+    max_event_bytes: int = Field(
+        default=900_000,
+        ge=1024,
+        description="Largest event logged to Kafka (whose own limit is ~1 MB); a larger one gets 413.",
+    )
+    max_request_bytes: int = Field(
+        default=16 << 20, ge=1024, description="Largest request body, on every endpoint; larger gets 413."
+    )
 
     @property
     def spool(self) -> Path:

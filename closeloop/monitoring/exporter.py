@@ -26,6 +26,7 @@ from closeloop.config import Settings, env_file
 from closeloop.events import InvalidEventError, MetricsEvent, decode, encode
 from closeloop.kafka.dead_letters import dead_letter
 from closeloop.monitoring.gauges import LiveMetricsCollector
+from closeloop.process_metrics import register_process_metrics
 
 __all__ = ["ExporterSettings", "MetricsFollower", "main"]
 
@@ -143,6 +144,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = ExporterSettings(_env_file=env_file())  # type: ignore[call-arg]
     registry = CollectorRegistry()
+    register_process_metrics(registry)
     collector = LiveMetricsCollector(stale_after_s=settings.metrics_exporter_stale_s)
     registry.register(collector)
     follower = MetricsFollower(

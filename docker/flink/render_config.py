@@ -24,6 +24,7 @@ from string import Template
 
 import yaml
 
+from closeloop.private_files import write_private
 from closeloop.streaming.settings import load_job_settings
 
 __all__ = ["main", "merge", "render"]
@@ -84,7 +85,7 @@ def main() -> None:
     defaults_file = FLINK_CONF / "config.default.yaml"
     defaults = yaml.safe_load(defaults_file.read_text()) if defaults_file.exists() else {}
     config = merge(_nested_defaults(defaults), render(host, os.environ.get("FLINK_PROPERTIES", "")))
-    (FLINK_CONF / "config.yaml").write_text(yaml.safe_dump(config))
+    write_private(FLINK_CONF / "config.yaml", yaml.safe_dump(config))  # it holds the S3 secret
     print(f"render_config: {FLINK_CONF / 'config.yaml'} written for {host}", file=sys.stderr)
 
 

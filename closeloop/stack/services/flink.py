@@ -16,6 +16,7 @@ import httpx
 import yaml
 
 from closeloop.errors import StackError
+from closeloop.private_files import write_private
 from closeloop.stack.process import ProcessRecord
 from closeloop.stack.service import Health, Service, http_probe
 
@@ -133,7 +134,8 @@ class FlinkService(Service):
         # The distribution's own defaults (the JVM's --add-opens flags, for one)
         # stay, under ours: they belong to the Flink version, not to closeloop.
         defaults = yaml.safe_load((self.layout.pyflink / "conf" / "config.yaml").read_text())
-        (self.conf_dir / "config.yaml").write_text(yaml.safe_dump(_merge(defaults, ours)))
+        # It holds the S3 secret (Flink's filesystems read it from there only).
+        write_private(self.conf_dir / "config.yaml", yaml.safe_dump(_merge(defaults, ours)))
         (self.conf_dir / "masters").write_text(f"localhost:{s.flink_rest_port}\n")
         (self.conf_dir / "workers").write_text("localhost\n")
         # Flink's log4j configuration files are the distribution's own.

@@ -168,6 +168,10 @@ def test_models_health_readiness_metrics_and_docs(client: TestClient, digits_mod
     bucket = f'endpoint="/v1/models/{{name}}/predict",le="0.005",model="{name}",version="{version}"'
     assert f"closeloop_gateway_request_seconds_bucket{{{bucket}}}" in metrics
     assert 'kind="invalid_input"' in metrics
+    # The process's own resources, for the memory-growth rule.
+    for name in ("process_resident_memory_bytes", "process_cpu_seconds_total", "process_open_fds"):
+        assert f"\n{name} " in metrics, name
+    assert "python_gc_collections_total" in metrics
 
     @eventually(timeout=20, interval=0.2)
     def acknowledged() -> None:
@@ -196,6 +200,17 @@ def test_a_pyfunc_model_is_served_and_its_failures_are_logged(
         served = client.post(f"/v1/models/{name}/predict", json={"instances": [{"x": 3.0}, {"x": 8.0}]})
         assert served.status_code == 200, served.text
         assert [p["output"] for p in served.json()["predictions"]] == [1.5, 4.0]
+
+        # Checked against the signature, as on the scikit-learn path: 422 naming the field, not 500.
+        for instances, loc, reason in (
+            ([{"x": 1.0}, {"y": 1.0}], ["body", "instances", 1, "x"], "missing input"),
+            ([{"x": "three"}], ["body", "instances", 0, "x"], "must be a double"),
+            ([{"x": 1.0, "y": 2.0}], ["body", "instances", 0, "y"], "not an input of this model"),
+        ):
+            refused = client.post(f"/v1/models/{name}/predict", json={"instances": instances})
+            assert refused.status_code == 422, refused.text
+            (error,) = refused.json()["detail"]
+            assert error["loc"] == loc and reason in error["msg"], error
 
         since = end_offsets(settings.kafka_bootstrap, settings.topics.predictions)
         failed = client.post(f"/v1/models/{name}/predict", json={"instances": [{"x": 1.0}, {"x": -1.0}]})

@@ -289,3 +289,44 @@ def test_a_service_down_for_a_minute_fires(tmp_path: Path) -> None:
             }
         ],
     )
+
+
+def memory(values: str, job: str = "gateway") -> dict[str, str]:
+    return {"series": f'process_resident_memory_bytes{{job="{job}", instance="h:8000"}}', "values": values}
+
+
+def test_a_gateway_whose_memory_keeps_growing_raises_an_alert_and_a_steady_one_does_not(
+    tmp_path: Path,
+) -> None:
+    mib = 1024 * 1024
+    growing = {
+        "exp_labels": {"job": "gateway", "instance": "h:8000", "severity": "warning"},
+        "exp_annotations": {
+            "summary": "gateway at h:8000 keeps growing",
+            "description": "Resident memory has risen for 30 minutes "
+            "and is on course to pass 2 GiB within 4 hours.",
+        },
+    }
+    run_rule_tests(
+        tmp_path,
+        [
+            {  # 10 MiB a minute from 800 MiB: 2 GiB passed within 4 h
+                "interval": "1m",
+                "input_series": [memory(f"{800 * mib}+{10 * mib}x120")],
+                "alert_rule_test": [
+                    {"eval_time": "20m", "alertname": "CloseloopMemoryGrowing", "exp_alerts": []},
+                    {"eval_time": "90m", "alertname": "CloseloopMemoryGrowing", "exp_alerts": [growing]},
+                ],
+            },
+            {  # large but flat, and slow growth far from the limit: neither is a leak
+                "interval": "1m",
+                "input_series": [
+                    memory(f"{1800 * mib}x120"),
+                    memory(f"{300 * mib}+{100 * 1024}x120", job="metrics-exporter"),
+                ],
+                "alert_rule_test": [
+                    {"eval_time": "90m", "alertname": "CloseloopMemoryGrowing", "exp_alerts": []},
+                ],
+            },
+        ],
+    )
