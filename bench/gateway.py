@@ -1,11 +1,12 @@
 """The gateway against `mlflow models serve`, side by side, on the same digits classifier.
 
     make bench-tools                      # wrk, the load generator (Debian package)
-    .local/venv/bin/python bench/gateway.py [--duration 15] [--connections 16]
+    .local/venv/bin/python bench/gateway.py [--duration 15] [--connections 16] [--cpus 1]
 
 Both servers run the same registered model version under uvicorn with the
-same worker count and access logs off; the gateway also logs every prediction
-to Kafka (the local stack's, started if needed). One load generator, wrk, at
+same worker count and access logs off, pinned to the same CPUs (`--cpus`,
+with taskset; wrk runs on `--client-cpus`); the gateway also logs every
+prediction to Kafka (the local stack's, started if needed, unpinned). One load generator, wrk, at
 the same concurrency, for two cases: single predictions and batches of 32.
 
 For each case: the throughput at saturation (requests/s, p50 and p99), then
@@ -119,11 +120,29 @@ def parse_wrk(output: str) -> Run:
     return Run(rps, p50, p99, int(errors.group(1)) if errors else 0)
 
 
+def pinned(cpus: str) -> list[str]:
+    return ["taskset", "-c", cpus] if cpus and shutil.which("taskset") else []
+
+
+#: The CPUs wrk runs on; set from --client-cpus.
+CLIENT_CPUS = ""
+
+
 def wrk(url: str, body: Path, *, connections: int, duration: float, gap_ms: float | None, work: Path) -> Run:
     script = work / ("paced.lua" if gap_ms else "post.lua")
     script.write_text(POST_LUA + (PACED_LUA if gap_ms else ""))
     env = {**os.environ, "BODY": str(body), "GAP_MS": str(gap_ms or 0)}
-    command = ["wrk", "-t1", f"-c{connections}", f"-d{duration:.0f}s", "--latency", "-s", str(script), url]
+    command = [
+        *pinned(CLIENT_CPUS),
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{duration:.0f}s",
+        "--latency",
+        "-s",
+        str(script),
+        url,
+    ]
     result = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
     return parse_wrk(result.stdout)
 
@@ -137,7 +156,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="uvicorn workers of each server")
     parser.add_argument("--mlflow-port", type=int, default=5055)
     parser.add_argument("--gateway-port", type=int, default=8055)
+    parser.add_argument("--cpus", default="1", help="CPU list both servers are pinned to ('' for none)")
+    parser.add_argument("--client-cpus", default="0", help="CPU list of the load generator")
     args = parser.parse_args()
+    global CLIENT_CPUS
+    CLIENT_CPUS = args.client_cpus
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: run `make bench-tools` (Debian's wrk package)")
 
@@ -152,6 +175,7 @@ def main() -> None:
     env = {**os.environ, "PATH": f"{venv_bin}{os.pathsep}{os.environ['PATH']}", "UVICORN_ACCESS_LOG": "false"}
     mlflow_server = subprocess.Popen(
         [
+            *pinned(args.cpus),
             *("mlflow", "models", "serve", "-m", f"models:/{MODEL}/{version}", "--env-manager", "local"),
             *("--host", "127.0.0.1", "--port", str(args.mlflow_port), "--workers", str(args.workers)),
         ],
@@ -161,6 +185,7 @@ def main() -> None:
     )
     gateway = subprocess.Popen(
         [
+            *pinned(args.cpus),
             *("uvicorn", "closeloop.gateway.app:create_app", "--factory"),
             *("--host", "127.0.0.1", "--port", str(args.gateway_port), "--workers", str(args.workers)),
         ],
@@ -220,7 +245,8 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
 
     table = Table(
-        title=f"gateway vs mlflow models serve, {args.workers} worker(s), {args.connections} connections"
+        title=f"gateway vs mlflow models serve, {args.workers} worker(s), {args.connections} connections, "
+        f"servers on CPUs {args.cpus or 'any'}"
     )
     for column in ("case", "server", "requests/s", "predictions/s", "p50 ms", "p99 ms", "errors"):
         table.add_column(column, justify="right" if column not in ("case", "server") else "left")

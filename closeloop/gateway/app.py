@@ -12,12 +12,12 @@ import gc
 import hmac
 import json
 import logging
+import os
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from confluent_kafka import Message
 from fastapi import FastAPI, Header, HTTPException, Request
@@ -25,7 +25,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.types import Scope
 
 from closeloop import __version__
@@ -57,6 +57,8 @@ from closeloop.gateway.spool import DiskSpool
 from closeloop.kafka.dead_letters import dead_letter
 
 __all__ = ["create_app"]
+
+M = TypeVar("M", bound=BaseModel)
 
 _log = logging.getLogger("closeloop.gateway")
 
@@ -194,6 +196,19 @@ async def _deliver(
         return JSONResponse({"detail": str(exc), "message": message}, 503, headers={"Retry-After": "5"})
 
 
+async def _body(request: Request, model: type[M]) -> M:
+    """The JSON body parsed and validated in one pass of pydantic's parser.
+
+    Less than half the time of FastAPI's json.loads-then-validate, which was
+    a sixth of a 32-prediction request. Errors read as FastAPI's own.
+    """
+    try:
+        return model.model_validate_json(await request.body())
+    except ValidationError as exc:
+        errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+        raise RequestValidationError(errors) from exc
+
+
 def _json(model: Any, status_code: int = 200) -> Response:
     # Serialize with pydantic directly: FastAPI's own path validates the model again.
     return Response(model.model_dump_json(), status_code=status_code, media_type="application/json")
@@ -252,16 +267,21 @@ def create_app() -> FastAPI:
     @app.post(
         "/v1/models/{name}/predict",
         response_model=SinglePrediction | BatchPrediction,
-        responses={401: {}, 404: {}, 413: {}, 422: {}},
+        responses={401: {}, 404: {}, 413: {}, 422: {}, 503: {}},
         summary="Predict with the model's champion, one input or a batch",
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": PredictRequest.model_json_schema()}},
+            }
+        },
     )
-    async def predict(
-        name: str, body: PredictRequest, request: Request, x_api_key: ApiKey = None
-    ) -> Response:
+    async def predict(name: str, request: Request, x_api_key: ApiKey = None) -> Response:
         started = time.perf_counter()
         gateway: _Gateway = request.app.state.gateway
         _check_api_key(gateway.settings, x_api_key)
         endpoint = "/v1/models/{name}/predict"
+        body = await _body(request, PredictRequest)
         single = body.inputs is not None
         instances = [body.inputs] if single else body.instances
         assert instances is not None
@@ -499,7 +519,8 @@ def _prediction_event(
 ) -> PredictionEvent:
     """The event for one input: ``output`` (and ``scores``) if served, ``error`` if not."""
     return PredictionEvent(
-        prediction_id=uuid.uuid4().hex,
+        # 128 random bits as 32 hex digits, like uuid4().hex at a fifth of its cost.
+        prediction_id=os.urandom(16).hex(),
         model_name=model.name,
         model_version=model.version,
         task=model.task.name,

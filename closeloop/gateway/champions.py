@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import math
 import shutil
 import threading
 import time
@@ -100,7 +101,8 @@ def _matrix(instances: Sequence[dict[str, Any]], features: list[str], where: str
             if name not in instance:
                 raise InputError(f"{prefix}.{name}", "missing feature")
             value = instance[name]
-            if isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value):
+            # math.isfinite: np.isfinite fails on an int beyond 64 bits.
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
                 raise InputError(f"{prefix}.{name}", f"must be a finite number, got {value!r:.40}")
         for name in instance:
             if name not in wanted:

@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from prometheus_client import CollectorRegistry, Counter, Gauge
@@ -134,6 +135,7 @@ class EventPublisher:
             ["topic", "outcome"],
             registry=registry,
         )
+        self._counters: dict[tuple[str, str], Any] = {}
         self.spool_depth = Gauge(
             "closeloop_gateway_spool_events", "Events on disk waiting for Kafka.", registry=registry
         )
@@ -150,6 +152,13 @@ class EventPublisher:
         self.spool_full.set_function(lambda: float(self._spool.full))
         if self._spool.pending:
             self._degraded.set()  # a spool left by an earlier run replays first
+
+    def _count(self, topic: str, outcome: str) -> None:
+        # The labeled child, looked up once: delivery reports arrive once per event.
+        child = self._counters.get((topic, outcome))
+        if child is None:
+            child = self._counters[topic, outcome] = self.events.labels(topic, outcome)
+        child.inc()
 
     # State --------------------------------------------------------------------------
     @property
@@ -283,21 +292,21 @@ class EventPublisher:
             ticket = self._spool.append(records)
         except SpoolFullError:
             for record in records:
-                self.events.labels(record.topic, "refused").inc()
+                self._count(record.topic, "refused")
             raise
         self._spool.sync(ticket)
         for record in records:
-            self.events.labels(record.topic, "spooled").inc()
+            self._count(record.topic, "spooled")
 
     def _on_delivery(
         self, error: KafkaError | None, message: Message, record: SpooledRecord, delivery: _Delivery
     ) -> None:
         """Kafka's report on one event, on the poll thread (or the replayer's flush)."""
         if error is None:
-            self.events.labels(record.topic, "published").inc()
+            self._count(record.topic, "published")
             delivery.settle()
             return
-        self.events.labels(record.topic, "failed").inc()
+        self._count(record.topic, "failed")
         if error.code() in _REFUSED_FOR_GOOD:
             self._dead_letter(record, error, delivery)
             return
@@ -311,10 +320,10 @@ class EventPublisher:
         try:
             ticket = self._spool.append([record])
         except SpoolFullError as exc:
-            self.events.labels(record.topic, "refused").inc()
+            self._count(record.topic, "refused")
             delivery.fail(exc)
             return
-        self.events.labels(record.topic, "spooled").inc()
+        self._count(record.topic, "spooled")
         with self._lock:
             self._awaiting_sync.append((ticket, delivery))
 
@@ -334,7 +343,7 @@ class EventPublisher:
             rejected_by="gateway",
         )
         _log.warning("an event for %s went to %s: Kafka refused it (%s)", record.topic, self._dlq, error)
-        self.events.labels(record.topic, "dead_lettered").inc()
+        self._count(record.topic, "dead_lettered")
         producer = self._producer
         assert producer is not None
         self._produce(producer, SpooledRecord(self._dlq, letter.key(), encode(letter)), delivery)
