@@ -521,10 +521,26 @@ class DemoRun:
             self._job.terminate(self._job_record, report=self.say)
             self.say("cancelled the demo's streaming job")
         if self.options.keep_running:
+            self.start_stack_job()
             self.say("[bold]--keep-running[/]: the stack stays up; `closeloop down` stops it")
         elif self._started_services:
             self.say(f"stopping what the demo started: {', '.join(self._started_services)}")
             self.stack.down(self._started_services)
+
+    def start_stack_job(self) -> None:
+        """The stack's own feedback job, which the demo kept out of its way: the stack left to
+        explore has live metrics, and `closeloop status` is all healthy."""
+        if any(row.running for row in self.stack.status([_STACK_JOB])):
+            return
+        self.say("starting the stack's own feedback job (one-minute windows) for the stack left running")
+        try:
+            self.stack.up(
+                [_STACK_JOB], report=lambda service, message: self.say(f"[bold]{service:<16}[/] {message}")
+            )
+        except CloseloopError as exc:
+            self.say(
+                f"[red]the stack's feedback job did not start[/]: {exc}; `closeloop up feedback-job` retries"
+            )
 
     def save(self, failure: DemoFailed | None, stats: TrafficStats | None) -> tuple[Path, Path]:
         stamp = self.timeline.started.strftime("%Y%m%dT%H%M%S")

@@ -486,6 +486,9 @@ def create_app() -> FastAPI:
         problems = []
         if not served:
             problems.append("no champion model loaded")
+        for name, failure in sorted(gateway.pool.failures.items()):
+            serving = f"serving version {served[name]}" if name in served else "not served"
+            problems.append(f"model {name}: {failure} ({serving})")
         if not reachable:
             problems.append(f"Kafka at {gateway.settings.kafka_bootstrap} unreachable")
         if spooled:

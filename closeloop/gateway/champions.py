@@ -228,10 +228,16 @@ def load_version(
                 dst_path=str(target),
                 tracking_uri=tracking_uri,
             )
-            local = next(target.rglob("MLmodel"))
+            local = next(target.rglob("MLmodel"), None)
+            if local is None:
+                raise ModelLoadError(f"model {name} version {version} has no MLmodel in its artifacts")
         model = mlflow.pyfunc.load_model(str(local.parent))
-    except MlflowException as exc:
-        raise ModelLoadError(f"cannot load model {name} version {version}: {exc}") from exc
+    except ModelLoadError:
+        raise
+    except Exception as exc:  # a model's own loading code may raise anything
+        raise ModelLoadError(
+            f"cannot load model {name} version {version}: {type(exc).__name__}: {exc}"
+        ) from exc
     schema = model.metadata.get_input_schema()
     named = schema is not None and schema.has_input_names()
     features = schema.input_names() if named else []
@@ -277,6 +283,14 @@ class ChampionPool:
             ["model", "version"],
             registry=registry,
         )
+        self.load_failing = Gauge(
+            "closeloop_gateway_model_load_failing",
+            "1 while a model's champion cannot be loaded (the previous version keeps serving).",
+            ["model"],
+            registry=registry,
+        )
+        #: Why each model's champion could not be loaded last time, until a load succeeds.
+        self.failures: dict[str, str] = {}
 
     def models(self) -> list[LoadedModel]:
         return sorted(self._models.values(), key=lambda m: m.name)
@@ -345,9 +359,19 @@ class ChampionPool:
                     )
                 except (CloseloopError, MlflowException) as exc:
                     self.reloads.labels(name, "failed").inc()
-                    _log.error("cannot serve %s version %s: %s", name, target, exc)
+                    self.load_failing.labels(name).set(1)
+                    self.failures[name] = f"cannot load version {target}: {exc}"[:500]
+                    _log.error(
+                        "cannot serve %s version %s (still serving %s; retried at the next poll): %s",
+                        name,
+                        target,
+                        current.version if current else "nothing",
+                        exc,
+                    )
                     return current
                 self._models[name] = loaded  # the atomic swap
+                if self.failures.pop(name, None) is not None:
+                    self.load_failing.labels(name).set(0)
                 # The model and the modules its load imported live until the next
                 # swap: keep the garbage collector from rescanning them (see app.py).
                 gc.freeze()

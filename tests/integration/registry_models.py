@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import mlflow
 import pandas as pd
 from mlflow import MlflowClient
@@ -49,14 +51,30 @@ class _Halving(mlflow.pyfunc.PythonModel):
         return (model_input["x"] / 2).tolist()
 
 
-def register_halving(tracking_uri: str, name: str) -> str:
-    """A regression model without a raw model to call: served through pyfunc; fails on x < 0."""
+class _Gated(mlflow.pyfunc.PythonModel):
+    """A pyfunc model whose loading fails until a file exists: an artifact that cannot load (yet)."""
+
+    def load_context(self, context):  # type: ignore[no-untyped-def]
+        gate = Path(context.model_config["gate"])
+        if not gate.exists():
+            raise RuntimeError(f"weights unreadable: {gate} does not exist")
+
+    def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
+        return (model_input["x"] * 3).tolist()
+
+
+def register_halving(tracking_uri: str, name: str, *, gate: Path | None = None, alias: bool = True) -> str:
+    """A regression model without a raw model to call: served through pyfunc; fails on x < 0.
+
+    With ``gate``, instead a model (x times 3) that cannot be loaded until the file ``gate`` exists.
+    """
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_experiment(name)
     with mlflow.start_run():
         info = mlflow.pyfunc.log_model(
             name="model",
-            python_model=_Halving(),
+            python_model=_Halving() if gate is None else _Gated(),
+            model_config={"gate": str(gate)} if gate is not None else None,
             registered_model_name=name,
             input_example=pd.DataFrame({"x": [1.0, 4.0]}),
             pip_requirements=["pandas"],
@@ -64,5 +82,6 @@ def register_halving(tracking_uri: str, name: str) -> str:
     client = MlflowClient(tracking_uri)
     version = str(info.registered_model_version)
     client.set_model_version_tag(name, version, TASK_TAG, "regression")
-    client.set_registered_model_alias(name, "champion", version)
+    if alias:
+        client.set_registered_model_alias(name, "champion", version)
     return version

@@ -14,7 +14,7 @@ from closeloop.config import Settings
 from closeloop.events import DeadLetterEvent, ModelUpdateEvent, encode
 from tests.integration.gateway.conftest import gateway_app, gateway_settings, serve, wait_for_model
 from tests.integration.kafka_reading import end_offsets, read_events
-from tests.integration.registry_models import digits_frame, register_digits
+from tests.integration.registry_models import digits_frame, register_digits, register_halving
 from tests.waiting import NotYet, eventually
 
 ROWS = [{k: float(v) for k, v in r.items()} for r in digits_frame()[0].iloc[:50].to_dict("records")]
@@ -148,3 +148,43 @@ def test_a_malformed_model_update_goes_to_the_dead_letter_topic(
         # The gateway still serves.
         row = {k: float(v) for k, v in digits_frame()[0].iloc[3].items()}
         assert http.post(f"/v1/models/{name}/predict", json={"inputs": row}).status_code == 200
+
+
+def test_a_champion_that_cannot_load_leaves_the_old_one_serving_says_why_and_loads_once_it_can(
+    settings: Settings, tmp_path: Path, unique_name: str
+) -> None:
+    name = f"{unique_name}-unloadable"
+    client = MlflowClient(settings.mlflow_tracking_uri)
+    first = register_halving(settings.mlflow_tracking_uri, name)
+    gate = tmp_path / "weights-ready"
+    second = register_halving(settings.mlflow_tracking_uri, name, gate=gate, alias=False)
+    config = gateway_settings(settings, tmp_path / "gateway", models=[name], reload_poll_s=1)
+    try:
+        with serve(gateway_app(config)) as url, httpx.Client(base_url=url, timeout=10) as http:
+            wait_for_model(http.get, name, first)
+            client.set_registered_model_alias(name, "champion", second)
+
+            @eventually(timeout=60, interval=0.5)
+            def reported() -> dict:
+                ready = http.get("/readyz").json()
+                if not any(f"cannot load version {second}" in p for p in ready["problems"]):
+                    raise NotYet(str(ready))
+                return ready
+
+            ready = reported()
+            (problem,) = [p for p in ready["problems"] if name in p]
+            assert "weights unreadable" in problem and f"serving version {first}" in problem
+            assert ready["status"] == "degraded" and ready["models"][name] == first
+            assert f'closeloop_gateway_model_load_failing{{model="{name}"}} 1.0' in http.get("/metrics").text
+            answer = http.post(f"/v1/models/{name}/predict", json={"inputs": {"x": 4.0}})
+            assert answer.status_code == 200 and answer.json()["model_version"] == first
+            assert answer.json()["output"] == 2.0
+
+            gate.touch()  # the artifact can be loaded now: the next poll takes it
+            wait_for_model(http.get, name, second)
+            answer = http.post(f"/v1/models/{name}/predict", json={"inputs": {"x": 4.0}})
+            assert (answer.json()["model_version"], answer.json()["output"]) == (second, 12.0)
+            assert http.get("/readyz").json()["problems"] == []
+            assert f'closeloop_gateway_model_load_failing{{model="{name}"}} 0.0' in http.get("/metrics").text
+    finally:
+        client.delete_registered_model(name)
