@@ -51,6 +51,9 @@ class Event(BaseModel):
         validate_by_name=True,
         validate_by_alias=True,
         serialize_by_alias=True,
+        # NaN and ±Infinity as the tokens Python's json and the Flink job's parser read back
+        # (pydantic's default writes null: a NaN feature would come back missing).
+        ser_json_inf_nan="constants",
     )
 
     #: "closeloop.<type>.v<version>", the value of the `schema` field.

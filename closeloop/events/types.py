@@ -18,7 +18,8 @@ def _to_utc(value: datetime) -> datetime:
 def _iso_z(value: datetime) -> str:
     # Millisecond ISO-8601 with a literal Z: what Flink's JSON format reads as
     # TIMESTAMP_LTZ(3) with 'json.timestamp-format.standard' = 'ISO-8601'.
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    # isoformat pads every year to four digits (strftime's %Y does not, before 1000).
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 #: A point in time, with a time zone; stored in UTC, written as 2026-11-22T01:02:03.456Z.

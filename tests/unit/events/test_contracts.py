@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -127,6 +128,33 @@ def test_timestamps_are_utc_milliseconds_with_a_z() -> None:
     event = FeedbackEvent(prediction_id="p", ground_truth=1, ts=local)
     assert json.loads(encode(event))["ts"] == "2026-11-22T10:00:00.123Z"
     assert event.ts == datetime(2026, 11, 22, 10, 0, 0, 123000, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("year", [1, 999, 2026, 9999])
+def test_timestamps_of_any_year_round_trip_as_iso_8601(year: int) -> None:
+    # strftime's %Y does not pad years before 1000: "1-01-01T…" is not ISO-8601.
+    event = FeedbackEvent(prediction_id="p", ground_truth=1, ts=datetime(year, 1, 2, 3, 4, 5, tzinfo=UTC))
+    text = json.loads(encode(event))["ts"]
+    assert text == f"{year:04d}-01-02T03:04:05.000Z"
+    assert decode(encode(event), FeedbackEvent) == event
+
+
+def test_nan_and_infinity_round_trip_instead_of_turning_into_null() -> None:
+    # A NaN feature is a missing value to many models; written as null it would read back as None.
+    event = PredictionEvent(
+        prediction_id="p-nan",
+        model_name="m",
+        model_version="1",
+        task="regression",
+        inputs={"x": float("nan"), "y": [float("inf"), -1.5]},
+        output=2.0,
+        latency_ms=float("inf"),
+    )
+    raw = encode(event)
+    assert b'"x":NaN' in raw and b'"y":[Infinity,-1.5]' in raw and b'"latency_ms":Infinity' in raw
+    back = decode(raw, PredictionEvent)
+    assert math.isnan(back.inputs["x"]) and back.inputs["y"] == [math.inf, -1.5]
+    assert back.latency_ms == math.inf
 
 
 def test_a_naive_timestamp_is_refused() -> None:

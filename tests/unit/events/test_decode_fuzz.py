@@ -33,7 +33,8 @@ def decodes_or_names_the_problem(raw: bytes) -> None:
         assert str(exc)
         return
     assert isinstance(event, Event)
-    assert decode(encode(event)) == event, "what decodes, round-trips"
+    # Compared as bytes: NaN, which Python's json reads, is not equal to itself.
+    assert encode(decode(encode(event))) == encode(event), "what decodes, round-trips"
 
 
 @FUZZ
