@@ -85,6 +85,11 @@ class LoadedModel:
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
+def _field_prefix(where: str, index: int) -> str:
+    """Where instance ``index`` sits in the request: "instances.<index>", or "inputs" for one input."""
+    return f"{where}.{index}" if where == "instances" else where
+
+
 def _matrix(instances: Sequence[dict[str, Any]], features: list[str], where: str) -> np.ndarray:
     """Instances as a float matrix in the signature's column order, or InputError naming the field."""
     width = len(features)
@@ -96,7 +101,7 @@ def _matrix(instances: Sequence[dict[str, Any]], features: list[str], where: str
         pass  # find and name the offending field
     wanted = set(features)
     for index, instance in enumerate(instances):
-        prefix = f"{where}.{index}" if where == "instances" else where
+        prefix = _field_prefix(where, index)
         for name in features:
             if name not in instance:
                 raise InputError(f"{prefix}.{name}", "missing feature")
@@ -130,7 +135,7 @@ def _check_columns(
     frame, or lets a missing column through as NaN for the model to raise on.
     """
     for index, instance in enumerate(instances):
-        prefix = f"{where}.{index}" if where == "instances" else where
+        prefix = _field_prefix(where, index)
         for name, (type_name, required) in columns.items():
             if name not in instance or instance[name] is None:
                 if required:

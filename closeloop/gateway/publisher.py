@@ -224,25 +224,29 @@ class EventPublisher:
         records = self.records(topic, events)
         if not records:
             return
-        future = self._submit(records)
-        if future is None:
-            await asyncio.to_thread(self._spool_durably, records)
+        delivery, rest = self._submit(records)
+        if rest:
+            # An fsync: off the event loop, which serves the other requests meanwhile.
+            await asyncio.to_thread(self._spool_rest, rest, delivery)
+        if delivery is None:
             return
         try:
-            await asyncio.wait_for(asyncio.wrap_future(future), self._confirm_timeout_s)
+            await asyncio.wait_for(asyncio.wrap_future(delivery.future), self._confirm_timeout_s)
         except TimeoutError as exc:
             raise PublishTimeoutError(f"{len(records)} event(s) for {topic} not confirmed in time") from exc
 
     def send_and_wait(self, topic: str, events: Iterable[Event]) -> None:
         """``send`` for a thread that is not the event loop's."""
         records = self.records(topic, events)
-        future = self._submit(records) if records else None
-        if future is None:
-            if records:
-                self._spool_durably(records)
+        if not records:
+            return
+        delivery, rest = self._submit(records)
+        if rest:
+            self._spool_rest(rest, delivery)
+        if delivery is None:
             return
         try:
-            future.result(self._confirm_timeout_s)
+            delivery.future.result(self._confirm_timeout_s)
         except concurrent.futures.TimeoutError as exc:
             raise PublishTimeoutError(f"{len(records)} event(s) for {topic} not confirmed in time") from exc
 
@@ -251,10 +255,15 @@ class EventPublisher:
         # librdkafka reports every message within message.timeout.ms; then the spool's fsync.
         return self._delivery_timeout_ms / 1000 + 30
 
-    def _submit(self, records: Sequence[SpooledRecord]) -> concurrent.futures.Future[None] | None:
-        """Hand records to the producer; None if they must go to the spool instead (degraded)."""
+    def _submit(self, records: Sequence[SpooledRecord]) -> tuple[_Delivery | None, Sequence[SpooledRecord]]:
+        """Hand records to the producer: the delivery of those it took, and those for the spool.
+
+        While degraded the producer takes none (no delivery). If it stops taking
+        them part way (its queue is full, Kafka is away), the rest is for the
+        spool and the delivery is done only once they are in it (``_spool_rest``).
+        """
         if self.degraded:
-            return None
+            return None, records
         producer = self._ensure_started()
         delivery = _Delivery(len(records))
         for number, record in enumerate(records):
@@ -263,15 +272,20 @@ class EventPublisher:
             except (BufferError, KafkaException) as exc:
                 _log.warning("Kafka did not take an event for %s (%s); spooling", record.topic, exc)
                 self._degraded.set()
-                rest = records[number:]
-                try:
-                    self._spool_durably(rest)
-                except SpoolFullError as full:
-                    delivery.fail(full)
-                    break
-                delivery.settle(len(rest))
-                break
-        return delivery.future
+                return delivery, records[number:]
+        return delivery, ()
+
+    def _spool_rest(self, records: Sequence[SpooledRecord], delivery: _Delivery | None) -> None:
+        """Spool what the producer did not take, durably; then it counts as delivered."""
+        if delivery is None:
+            self._spool_durably(records)
+            return
+        try:
+            self._spool_durably(records)
+        except SpoolFullError as full:
+            delivery.fail(full)
+            return
+        delivery.settle(len(records))
 
     def _produce(self, producer: Producer, record: SpooledRecord, delivery: _Delivery) -> None:
         try:

@@ -7,14 +7,17 @@ replaced. Nothing listens on the port here, so the producer never connects.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 from pathlib import Path
 
 import pytest
+from confluent_kafka import Producer
 from prometheus_client import CollectorRegistry
 
 from closeloop.events import FeedbackEvent
+from closeloop.gateway import publisher as publisher_module
 from closeloop.gateway.publisher import EventPublisher, EventTooLargeError
 from closeloop.gateway.spool import DiskSpool, SpoolFullError
 
@@ -97,5 +100,26 @@ def test_with_kafka_away_and_the_spool_full_a_send_fails_and_then_refuses_at_onc
             publisher.send_and_wait("closeloop.feedback", [event, event])
         refused = publisher.events.labels("closeloop.feedback", "refused")._value.get()
         assert refused == 4
+    finally:
+        publisher.close(timeout=1)
+
+
+def test_what_a_full_producer_queue_cannot_take_is_spooled_and_the_send_waits_for_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Room for two messages: the third of one request raises BufferError part way.
+    monkeypatch.setattr(
+        publisher_module, "Producer", lambda conf: Producer({**conf, "queue.buffering.max.messages": 2})
+    )
+    publisher = unreachable_publisher(tmp_path)
+    events = [FeedbackEvent(prediction_id=f"p-{n}", ground_truth=n) for n in range(5)]
+    try:
+        publisher.start()
+        asyncio.run(asyncio.wait_for(publisher.send("closeloop.feedback", events), 60))
+        # Three spooled at once; the two the producer took are spooled once they time out.
+        assert publisher.spooled == 5, "the send returned before every event was durable"
+        assert publisher.degraded
+        spooled = publisher.events.labels("closeloop.feedback", "spooled")._value.get()
+        assert spooled == 5
     finally:
         publisher.close(timeout=1)
