@@ -124,7 +124,9 @@ class TrafficSimulator:
         lanes = [requests[i :: self._plan.clients] for i in range(self._plan.clients)]
         stop = stop or asyncio.Event()
         started = time.monotonic()
-        limits = httpx.Limits(max_connections=self._plan.clients * 2)
+        # Idle connections expire well before any server closes them (uvicorn's
+        # default is 5 s, httpx's too): reusing one the server is closing fails.
+        limits = httpx.Limits(max_connections=self._plan.clients * 2, keepalive_expiry=2.0)
         async with httpx.AsyncClient(
             base_url=self._url, headers=self._headers, limits=limits, timeout=10
         ) as http:

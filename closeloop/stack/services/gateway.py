@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from closeloop.stack.service import Health, Service, http_probe
 
-__all__ = ["GatewayService"]
+__all__ = ["KEEP_ALIVE_S", "GatewayService"]
+
+
+# Longer than any client's idle-connection expiry: a server that closes an idle
+# keep-alive connection as the client reuses it makes that request fail with a
+# reset (uvicorn's 5 s default equals httpx's). Load balancers want the same.
+KEEP_ALIVE_S = 75
 
 
 class GatewayService(Service):
@@ -33,6 +39,8 @@ class GatewayService(Service):
             "--workers",
             str(s.gateway_workers),
             "--no-server-header",
+            "--timeout-keep-alive",
+            str(KEEP_ALIVE_S),
         ]
 
     def environment(self) -> dict[str, str]:
