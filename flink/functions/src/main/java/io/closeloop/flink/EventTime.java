@@ -1,8 +1,10 @@
 package io.closeloop.flink;
 
+import java.nio.charset.StandardCharsets;
 import java.time.DateTimeException;
 
 import org.apache.flink.table.api.JsonValueOnEmptyOrError;
+import org.apache.flink.table.data.StringData;
 import org.apache.flink.table.data.TimestampData;
 import org.apache.flink.table.data.binary.BinaryStringData;
 import org.apache.flink.table.data.binary.BinaryStringDataUtil;
@@ -16,11 +18,39 @@ import org.apache.flink.table.runtime.functions.SqlJsonUtils;
  * {@code ts} first (a prefix test); anything else goes through Flink's own {@code JSON_VALUE} and
  * {@code TRY_CAST(… AS TIMESTAMP(3))}. In SQL the test was a dozen SUBSTR and CHAR_LENGTH calls
  * per event, each counting the characters of the whole body.
+ *
+ * <p>The source calls these several times per event (its watermark, its columns), so the
+ * gateway's form is read straight off the body's UTF-8 bytes, with {@link IsoTime} for the time:
+ * no decoding of the body, no formatter.
  */
 final class EventTime {
     private static final String PREFIX = "{\"ts\":\"";
 
     private EventTime() {}
+
+    /** {@link #text(String)} of a body as Flink holds it. */
+    static String text(StringData body) {
+        if (body == null) {
+            return null;
+        }
+        byte[] quoted = quotedPrefix(body);
+        return quoted != null ? new String(quoted, StandardCharsets.US_ASCII) : text(body.toString());
+    }
+
+    /** {@code parse(text(body))}, in one step for the gateway's form. */
+    static TimestampData parsed(StringData body) {
+        if (body == null) {
+            return null;
+        }
+        byte[] quoted = quotedPrefix(body);
+        if (quoted == null) {
+            return parse(text(body.toString()));
+        }
+        long millis = IsoTime.millis(quoted);
+        return millis != IsoTime.NONE
+                ? TimestampData.fromEpochMillis(millis)
+                : parse(new String(quoted, StandardCharsets.US_ASCII));
+    }
 
     /** The member {@code ts} as a quoted string, NULL when absent, null or not a JSON object. */
     static String text(String body) {
@@ -64,6 +94,37 @@ final class EventTime {
         } catch (DateTimeException | IllegalArgumentException | IndexOutOfBoundsException e) {
             return null;
         }
+    }
+
+    /**
+     * The 26 bytes of the quoted {@code ts} when the body begins as the gateway writes it (the
+     * fast case of {@link #text(String)}: its first 32 characters ASCII), else null.
+     */
+    private static byte[] quotedPrefix(StringData body) {
+        if (!(body instanceof BinaryStringData)) {
+            return null;
+        }
+        BinaryStringData s = (BinaryStringData) body;
+        if (s.getSizeInBytes() < 32) {
+            return null;
+        }
+        for (int i = 0; i < PREFIX.length(); i++) {
+            if (s.byteAt(i) != PREFIX.charAt(i)) {
+                return null;
+            }
+        }
+        if (s.byteAt(30) != 'Z' || s.byteAt(31) != '"') {
+            return null;
+        }
+        byte[] quoted = new byte[IsoTime.LENGTH];
+        for (int i = 0; i < quoted.length; i++) {
+            byte c = s.byteAt(6 + i);
+            if (c < 0) {
+                return null; // a byte of a multi-byte UTF-8 character: not ASCII
+            }
+            quoted[i] = c;
+        }
+        return quoted;
     }
 
     private static boolean ascii(String s, int upTo) {

@@ -38,6 +38,9 @@ public final class Twin {
                 case "bins":
                     answer = DriftBins.twin(args);
                     break;
+                case "iso_millis":
+                    answer = IsoTime.twin(args);
+                    break;
                 case "members":
                     answer = EventMembers.twin(args);
                     break;
