@@ -122,16 +122,19 @@ class MetricsFollower:
         """Every partition of the topic at the first offset newer than the lookback."""
         while True:
             try:
-                topics = consumer.list_topics(self.topic, timeout=10).topics
-                partitions = topics[self.topic].partitions
-                if partitions:
-                    break
+                return self._offsets_since(consumer, time.time() - self.lookback_s)
             except KafkaException as exc:
+                # A broker that has just started, or a topic just created, answers
+                # "leader not available" for a moment: that is a wait, not a crash.
                 _log.warning("waiting for Kafka at %s: %s", self._bootstrap, exc)
             if self._stop.wait(2.0):
                 return []
-        since_ms = int((time.time() - self.lookback_s) * 1000)
-        wanted = [TopicPartition(self.topic, p, since_ms) for p in sorted(partitions)]
+
+    def _offsets_since(self, consumer: Consumer, since: float) -> list[TopicPartition]:
+        partitions = consumer.list_topics(self.topic, timeout=10).topics[self.topic].partitions
+        if not partitions:
+            raise KafkaException(f"{self.topic} has no partitions yet")
+        wanted = [TopicPartition(self.topic, p, int(since * 1000)) for p in sorted(partitions)]
         found = consumer.offsets_for_times(wanted, timeout=10)
         # -1: nothing that recent in the partition, so start at its end.
         return [

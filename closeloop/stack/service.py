@@ -162,6 +162,8 @@ class Service(ABC):
     # Helpers --------------------------------------------------------------------
     def run_once(self, command: list[str], *, what: str, timeout: float = 120.0) -> str:
         """Run a one-shot setup command and return its stdout; its output also goes to the log."""
+        # Its working directory: a service may be used without ever having been started here.
+        self.data_dir.mkdir(parents=True, exist_ok=True)
         result = subprocess.run(
             command,
             capture_output=True,
