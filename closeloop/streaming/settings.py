@@ -26,6 +26,13 @@ class FeedbackJobSettings(Settings):
     label_delay_s: int = Field(
         default=86_400, ge=1, description="How long after its prediction feedback may arrive (24 h)."
     )
+    state_ttl_margin_s: int = Field(
+        default=3_600,
+        ge=0,
+        description="How long, in processing time, a prediction id's state outlives the label delay "
+        "(its time-to-live is the sum): feedback that reaches a job stopped or lagging longer than "
+        "that is judged without its prediction, as unmatched.",
+    )
     idle_timeout_s: int = Field(
         default=30,
         ge=0,

@@ -47,8 +47,14 @@ import org.apache.flink.types.Row;
  * has arrived, so the choice is the same in a run and in a replay. Everything else is decided as it
  * arrives. State is one small value per prediction id, read and written by point lookups only
  * (handing rows over in time order with ORDER BY instead costs a RocksDB map scan per id and
- * time, four fifths of the step's time); a timer clears it once the label delay has passed, so
- * nothing here holds the watermark back.
+ * time, four fifths of the step's time). Nothing here holds the watermark back.
+ *
+ * <p>Whether a feedback joins is decided by event time (its prediction's time plus the label
+ * delay), but the state of an id is dropped by the state's time-to-live, {@code
+ * table.exec.state.ttl}, which the job sets to the label delay plus a margin of processing
+ * time: a cleanup timer per prediction kept every id within the label delay on the heap (a
+ * day of predictions, with RocksDB state too), cost a state read when it fired, and a third
+ * of the TaskManager's time went to collecting that heap.
  *
  * <p>Only unnamed timers, deleted one by one: a named timer is a map-state entry per id, and
  * {@code Context.clearAll()} / {@code clearAllTimers()} walk the unnamed timers of every key,
@@ -116,7 +122,7 @@ public class PairJoin extends ProcessTableFunction<Row> {
 
     public void eval(
             Context ctx,
-            @StateHint(ttl = "0") Pair pair,
+            @StateHint Pair pair,
             @ArgumentHint({SET_SEMANTIC_TABLE, REQUIRE_ON_TIME}) Row input,
             Long label_delay_ms) {
         TimeContext<Long> time = ctx.timeContext(Long.class);
@@ -138,8 +144,6 @@ public class PairJoin extends ProcessTableFunction<Row> {
                             "prediction", false, pair.modelName, pair.modelVersion, pair.task,
                             pair.output, pair.error, input.getFieldAs("latency_ms"), pair.inputs,
                             null, null, null, null, null, null, null, null, null, null, null));
-            // No feedback can join after this: it would be past the label delay, or late.
-            time.registerOnTime(pair.deadline + 1);
             return;
         }
         if (!"feedback".equals(kind)) {
@@ -167,38 +171,25 @@ public class PairJoin extends ProcessTableFunction<Row> {
     }
 
     public void onTimer(OnTimerContext ctx, Pair pair) {
-        long now = ctx.timeContext(Long.class).time();
-        if (pair.pending != null) {
-            // The watermark has passed `now`: every feedback up to it has arrived.
-            List<Feedback> due = new ArrayList<>(pair.pending.size());
-            List<Feedback> later = new ArrayList<>(0);
-            for (Feedback f : pair.pending) {
-                (f.ts <= now ? due : later).add(f);
-            }
-            due.sort(BY_TIME_THEN_ARRIVAL);
-            for (Feedback f : due) {
-                judge(pair, f);
-            }
-            pair.pending = later.isEmpty() ? null : later;
-        }
-        if (pair.predictionTs == null) {
-            if (pair.pending == null) {
-                ctx.clearAllState(); // only ids of unmatched feedback: nothing can join them now
-            }
-            return; // later feedback waits for its own time: its prediction may still come
-        }
-        if (now <= pair.deadline) {
+        if (pair.pending == null) {
             return;
         }
-        // The label delay has passed: nothing more can join.
-        if (pair.pending != null) {
-            // Feedback of a time past the label delay, sent before its prediction arrived.
-            for (Feedback f : pair.pending) {
-                collect(unmatched(f));
-                ctx.timeContext(Long.class).clearTimer(f.ts);
-            }
+        // The watermark has passed `now`: every feedback up to it has arrived.
+        long now = ctx.timeContext(Long.class).time();
+        List<Feedback> due = new ArrayList<>(pair.pending.size());
+        List<Feedback> later = new ArrayList<>(0);
+        for (Feedback f : pair.pending) {
+            (f.ts <= now ? due : later).add(f);
         }
-        ctx.clearAllState();
+        due.sort(BY_TIME_THEN_ARRIVAL);
+        for (Feedback f : due) {
+            judge(pair, f);
+        }
+        pair.pending = later.isEmpty() ? null : later;
+        if (pair.predictionTs == null && pair.pending == null) {
+            ctx.clearAllState(); // only ids of unmatched feedback: nothing can join them now
+        }
+        // Later feedback waits for its own time: its prediction may still come.
     }
 
     /** Whether this feedback may be the prediction's label, so must wait for the watermark. */
