@@ -9,15 +9,18 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import pytest
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 from closeloop.config import Settings, Topics
-from closeloop.events import Event, MetricsEvent
+from closeloop.events import AlertEvent, Event, MetricsEvent
+from closeloop.lake import read_labeled
 from closeloop.monitoring.alerts import RuleState, evaluate, load_rules
 from closeloop.monitoring.profiles import save_profile
 from closeloop.s3 import s3_client
 from tests.integration.kafka_reading import read_events
 from tests.integration.streaming import scenario
+from tests.waiting import NotYet, eventually
 
 # The classifier's inputs drift after 30 s; ten-second windows hold about a dozen predictions.
 RULES = """
@@ -121,3 +124,98 @@ def dead_letter_counts(settings: Settings, *, job_name: str) -> Counter[tuple[st
                     topic = labels["source_topic"].rsplit("_", 1)[1]
                     counts[topic, labels["field"]] += int(sample.value)
     return counts
+
+
+# What a broker answers until it has loaded the group's coordinator (just started, or just moved).
+_COORDINATOR_NOT_READY = {
+    KafkaError.NOT_COORDINATOR,
+    KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+    KafkaError.COORDINATOR_NOT_AVAILABLE,
+}
+
+
+def committed(settings: Settings, group: str, topic: str) -> int:
+    """The offset ``group`` has committed on ``topic`` (one partition); the job commits on checkpoints.
+
+    Raises NotYet while the broker's group coordinator is not ready.
+    """
+    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": group})
+    try:
+        (partition,) = consumer.committed([TopicPartition(topic, 0)], timeout=10)
+        return max(partition.offset, 0)
+    except KafkaException as exc:
+        error: KafkaError = exc.args[0]
+        if error.code() in _COORDINATOR_NOT_READY:
+            raise NotYet(f"offsets of {group} on {topic}: {error.str()}") from exc
+        raise
+    finally:
+        consumer.close()
+
+
+def checkpointed(
+    settings: Settings, topics: Topics, job_name: str, sent: tuple[int, int]
+) -> list[MetricsEvent]:
+    """Once a checkpoint holds the ``sent`` predictions and feedback and a window is out: the windows out."""
+
+    # The sources commit their offsets when a checkpoint completes; the first
+    # windows close with the watermark, not a label delay later.
+    @eventually(timeout=240, interval=1)
+    def wait() -> list[MetricsEvent]:
+        done = (
+            committed(settings, f"{job_name}-predictions", topics.predictions),
+            committed(settings, f"{job_name}-feedback", topics.feedback),
+        )
+        if done[0] < sent[0] or done[1] < sent[1]:
+            raise NotYet(f"offsets {done} of {sent} checkpointed")
+        if not (
+            published := [e for e in collect(settings, topics.metrics, 1) if isinstance(e, MetricsEvent)]
+        ):
+            raise NotYet("no window published yet")
+        return published
+
+    return wait()
+
+
+def assert_counted_once(
+    settings: Settings, topics: Topics, job: dict[str, object], s: scenario.Scenario
+) -> None:
+    """Every window as an uninterrupted run has it, every alert, and each labeled example once in the lake.
+
+    Metrics and alerts are written at least once with stable keys, so a window
+    may appear again after a failure: its latest value is the one that counts.
+    """
+    expected = scenario.expected_metrics(s)
+
+    @eventually(timeout=300, interval=2)
+    def all_windows() -> list[MetricsEvent]:
+        events = [e for e in collect(settings, topics.metrics, 1000) if isinstance(e, MetricsEvent)]
+        if missing := set(expected) - {window_key(e) for e in events}:
+            raise NotYet(f"{len(missing)} of {len(expected)} windows missing")
+        return events
+
+    latest = {window_key(e): e for e in all_windows() if e.model_name != scenario.FLUSH}
+    assert set(latest) == set(expected)
+    for key, event in latest.items():
+        assert_window_matches(event, expected[key])
+
+    wanted_alerts = expected_alert_ids(Path(str(job["alert_rules"])), list(latest.values()))
+
+    @eventually(timeout=60, interval=2)
+    def alerts() -> set[str]:
+        found = {e.alert_id for e in collect(settings, topics.alerts, 50) if isinstance(e, AlertEvent)}
+        if len(found) < len(wanted_alerts):
+            raise NotYet(f"{len(found)} of {len(wanted_alerts)} alerts")
+        return found
+
+    assert alerts() == set(wanted_alerts)
+    wanted = scenario.lake_examples(s)
+
+    @eventually(timeout=60, interval=2)
+    def in_the_lake() -> list[str]:
+        rows = read_labeled(settings, prefix=str(job["lake_prefix"])).to_pylist()
+        ids = [r["prediction_id"] for r in rows if r["model_name"] != scenario.FLUSH]
+        if len(set(ids)) < len(wanted):
+            raise NotYet(f"{len(set(ids))} of {len(wanted)} labeled examples committed")
+        return ids
+
+    assert sorted(in_the_lake()) == sorted(wanted), "the lake must hold each labeled example once"

@@ -21,17 +21,27 @@ Message = tuple[str, bytes]
 
 
 @pytest.fixture
-def topics(settings: Settings) -> Topics:
+def job_stack_settings(settings: Settings) -> Settings:
+    """The settings the job is submitted with and its topics reached by: the shared stack's.
+
+    A test that must stop the broker under the job overrides this fixture with
+    settings whose ``kafka_bootstrap`` is a broker of its own.
+    """
+    return settings
+
+
+@pytest.fixture
+def topics(job_stack_settings: Settings) -> Topics:
     """A fresh set of the job's topics, one partition each, so event order is the send order."""
     prefix = f"test-{uuid.uuid4().hex[:8]}"
     names = Topics(prefix)
-    ensure_topics(settings.kafka_bootstrap, names.all(), partitions=1)
+    ensure_topics(job_stack_settings.kafka_bootstrap, names.all(), partitions=1)
     return names
 
 
 @pytest.fixture
-def send(settings: Settings) -> Callable[[str, list[Message]], None]:
-    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap, "linger.ms": 20})
+def send(job_stack_settings: Settings) -> Callable[[str, list[Message]], None]:
+    producer = Producer({"bootstrap.servers": job_stack_settings.kafka_bootstrap, "linger.ms": 20})
 
     def send(topic: str, messages: list[Message]) -> None:
         for key, value in messages:
@@ -43,7 +53,7 @@ def send(settings: Settings) -> Callable[[str, list[Message]], None]:
 
 @pytest.fixture
 def run_job(
-    stack: LocalStack, topics: Topics, monkeypatch: pytest.MonkeyPatch
+    stack: LocalStack, job_stack_settings: Settings, topics: Topics, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Callable[..., ProcessRecord]]:
     """Submit the feedback job on ``topics`` with job settings given as keywords; cancel it after."""
     submitted: list[tuple[FeedbackJobService, ProcessRecord]] = []
@@ -54,7 +64,8 @@ def run_job(
         env = {"topic_prefix": prefix, "job_name": f"{prefix}-job", **job_settings}
         for name, value in env.items():
             monkeypatch.setenv(f"CLOSELOOP_{name.upper()}", str(value))
-        service = FeedbackJobService(stack.settings, stack.layout)
+        # On the shared cluster and its checkpoint folder; Kafka, MinIO and MLflow as the settings say.
+        service = FeedbackJobService(job_stack_settings, stack.layout)
         if folder := local_path(job_checkpoints_dir(service.checkpoints_dir, service.job_name)):
             checkpoints.add(folder)
         record = service.start()

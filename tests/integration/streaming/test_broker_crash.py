@@ -1,0 +1,121 @@
+"""The feedback job rides out a broker crash: `kill -9` of Kafka mid-stream, then a restart.
+
+The job keeps running on the shared Flink cluster while the broker under it
+(a private one, so the shared stack's Kafka stays up) dies and comes back. No
+one resubmits it: the same Flink job either never fails or restarts by its
+own restart strategy from its latest checkpoint. Its windows then equal an
+uninterrupted run's, every alert fires, and the lake holds each labeled
+example once.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from closeloop.config import Settings, Topics
+from closeloop.stack.manager import LocalStack
+from closeloop.stack.process import ProcessRecord, alive, port_owner
+from tests.integration.streaming import scenario
+from tests.integration.streaming.checks import assert_counted_once, checkpointed, job_for_scenario
+from tests.waiting import NotYet, eventually
+
+_GONE = {"FAILED", "CANCELED", "FINISHED", "SUSPENDED"}
+
+
+@pytest.fixture
+def job_stack_settings(settings: Settings, private_stack: LocalStack) -> Settings:
+    """The shared stack's settings with a private broker's address: the one broker this test kills.
+
+    Only Kafka moves: the job runs on the shared Flink cluster, which keeps its
+    checkpoints in its own folder and reaches the lake in the shared MinIO.
+    """
+    private_stack.up(["kafka"])
+    return settings.model_copy(update={"kafka_bootstrap": private_stack.settings.kafka_bootstrap})
+
+
+def jobs_named(settings: Settings, name: str) -> dict[str, str]:
+    """Job id -> state of every job of this name the Flink cluster knows, finished ones included."""
+    url = f"http://{settings.host}:{settings.flink_rest_port}/jobs/overview"
+    jobs = httpx.get(url, timeout=10).raise_for_status().json()["jobs"]
+    return {job["jid"]: job["state"] for job in jobs if job["name"] == name}
+
+
+def root_exception(settings: Settings, job_id: str) -> str:
+    """The first lines of the job's latest failure, as Flink's REST API reports it."""
+    url = f"http://{settings.host}:{settings.flink_rest_port}/jobs/{job_id}/exceptions"
+    root = httpx.get(url, timeout=10).json().get("root-exception") or ""
+    return "\n".join(root.strip().splitlines()[:3])
+
+
+def running_by_itself(settings: Settings, job_name: str, job_id: str) -> None:
+    """Wait until job ``job_id`` runs (again, if it failed); fail at once if it died or was resubmitted."""
+
+    @eventually(timeout=300, interval=2)
+    def running() -> None:
+        jobs = jobs_named(settings, job_name)
+        assert set(jobs) == {job_id}, f"the job was submitted again: {jobs}"
+        state = jobs[job_id]
+        if state in _GONE:
+            raise AssertionError(
+                f"job {job_id} is {state} and nothing resubmits it: {root_exception(settings, job_id)}"
+            )
+        if state != "RUNNING":
+            raise NotYet(f"job {job_id} {state}")
+
+    running()
+
+
+def test_a_killed_broker_comes_back_and_the_job_resumes_by_itself(
+    settings: Settings,
+    job_stack_settings: Settings,
+    private_stack: LocalStack,
+    topics: Topics,
+    send: Callable,
+    run_job: Callable[..., ProcessRecord],
+    tmp_path: Path,
+) -> None:
+    s = scenario.build()
+    job = {**job_for_scenario(settings, topics, tmp_path), "checkpoint_interval_s": 1}
+    half_p, half_f = len(s.prediction_messages) // 2, len(s.feedback_messages) // 2
+    send(topics.predictions, s.prediction_messages[:half_p])
+    send(topics.feedback, s.feedback_messages[:half_f])
+    job_name = f"{topics.predictions.rsplit('.', 1)[0]}-broker-crash-job"
+    job_id = run_job(**job, job_name=job_name).job_id
+    assert job_id is not None
+
+    before_the_crash = checkpointed(job_stack_settings, topics, job_name, (half_p, half_f))
+    first_half = {key for key, _ in s.prediction_messages[:half_p]}
+    sent_until = max(p.ts for p in s.predictions if p.prediction_id in first_half)
+    assert all(e.window.end <= sent_until for e in before_the_crash)
+    kafka = ProcessRecord.load(private_stack.layout.run, "kafka")
+    assert kafka is not None and alive(kafka)
+    for pid in alive(kafka):
+        os.kill(pid, signal.SIGKILL)
+    host, ports = private_stack.settings.host, private_stack.services["kafka"].ports
+
+    @eventually(timeout=30, interval=0.5)
+    def dead() -> None:
+        if pids := alive(kafka):
+            raise NotYet(f"Kafka processes {pids} still alive")
+        if held := [f"{port} by {owner}" for port in ports if (owner := port_owner(host, port))]:
+            raise NotYet(f"ports still held: {', '.join(held)}")
+
+    dead()
+    # The same state directory: the broker recovers its logs and the job's committed offsets.
+    private_stack.up(["kafka"])
+    send(topics.predictions, s.prediction_messages[half_p:])
+    send(topics.feedback, s.feedback_messages[half_f:])
+    running_by_itself(settings, job_name, job_id)
+
+    try:
+        assert_counted_once(job_stack_settings, topics, job, s)
+    except NotYet as exc:
+        jobs = jobs_named(settings, job_name)
+        raise AssertionError(f"{exc}; jobs {jobs}; last failure: {root_exception(settings, job_id)}") from exc
+    assert jobs_named(settings, job_name) == {job_id: "RUNNING"}, "one submission, running throughout"
