@@ -93,7 +93,10 @@ def test_a_spooled_event_kafka_refuses_for_good_is_dead_lettered_and_the_rest_re
     since = {t: end_offsets(settings.kafka_bootstrap, t) for t in (feedback, dlq)}
 
     spool = DiskSpool(tmp_path / "spool")
-    first, last = (FeedbackEvent(prediction_id=f"p-{uuid.uuid4().hex}", ground_truth=i) for i in range(2))
+    # One prediction, an original and its correction: one key, so one partition of the
+    # feedback topic, where the order they reach Kafka in is the order read back.
+    prediction_id = f"p-{uuid.uuid4().hex}"
+    first, last = (FeedbackEvent(prediction_id=prediction_id, ground_truth=i) for i in range(2))
     # Incompressible: the broker's limit applies to the compressed batch.
     poison = FeedbackEvent(prediction_id="p-poison", ground_truth=base64.b64encode(os.urandom(6000)).decode())
     spool.append(
