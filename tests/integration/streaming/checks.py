@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -18,6 +19,7 @@ from closeloop.lake import read_labeled
 from closeloop.monitoring.alerts import RuleState, evaluate, load_rules
 from closeloop.monitoring.profiles import save_profile
 from closeloop.s3 import s3_client
+from closeloop.stack.process import ProcessRecord
 from tests.integration.kafka_reading import read_events
 from tests.integration.streaming import scenario
 from tests.waiting import NotYet, eventually
@@ -174,6 +176,42 @@ def checkpointed(
         return published
 
     return wait()
+
+
+def first_half_checkpointed(
+    settings: Settings,
+    topics: Topics,
+    send: Callable[[str, list[tuple[str, bytes]]], None],
+    run_job: Callable[..., ProcessRecord],
+    tmp_path: Path,
+    job_name: str,
+    *,
+    kafka: Settings | None = None,
+) -> tuple[scenario.Scenario, dict[str, object], ProcessRecord]:
+    """Half the scenario sent, the job submitted on it, and a checkpoint holding that half, windows out.
+
+    ``kafka``: the settings to read the job's topics with, where they live on a broker of their own.
+    Returns the scenario, the job's settings and its submission.
+    """
+    s = scenario.build()
+    job = {**job_for_scenario(settings, topics, tmp_path), "checkpoint_interval_s": 1}
+    half_p, half_f = len(s.prediction_messages) // 2, len(s.feedback_messages) // 2
+    send(topics.predictions, s.prediction_messages[:half_p])
+    send(topics.feedback, s.feedback_messages[:half_f])
+    record = run_job(**job, job_name=job_name)
+    windows = checkpointed(kafka or settings, topics, job_name, (half_p, half_f))
+    first_half = {key for key, _ in s.prediction_messages[:half_p]}
+    sent_until = max(p.ts for p in s.predictions if p.prediction_id in first_half)
+    assert all(e.window.end <= sent_until for e in windows), "a window closed before its time had passed"
+    return s, job, record
+
+
+def send_second_half(
+    send: Callable[[str, list[tuple[str, bytes]]], None], topics: Topics, s: scenario.Scenario
+) -> None:
+    """The rest of what first_half_checkpointed sent the first half of."""
+    send(topics.predictions, s.prediction_messages[len(s.prediction_messages) // 2 :])
+    send(topics.feedback, s.feedback_messages[len(s.feedback_messages) // 2 :])
 
 
 def assert_counted_once(

@@ -21,8 +21,11 @@ import pytest
 from closeloop.config import Settings, Topics
 from closeloop.stack.manager import LocalStack
 from closeloop.stack.process import ProcessRecord, alive, port_owner
-from tests.integration.streaming import scenario
-from tests.integration.streaming.checks import assert_counted_once, checkpointed, job_for_scenario
+from tests.integration.streaming.checks import (
+    assert_counted_once,
+    first_half_checkpointed,
+    send_second_half,
+)
 from tests.waiting import NotYet, eventually
 
 _GONE = {"FAILED", "CANCELED", "FINISHED", "SUSPENDED"}
@@ -80,19 +83,12 @@ def test_a_killed_broker_comes_back_and_the_job_resumes_by_itself(
     run_job: Callable[..., ProcessRecord],
     tmp_path: Path,
 ) -> None:
-    s = scenario.build()
-    job = {**job_for_scenario(settings, topics, tmp_path), "checkpoint_interval_s": 1}
-    half_p, half_f = len(s.prediction_messages) // 2, len(s.feedback_messages) // 2
-    send(topics.predictions, s.prediction_messages[:half_p])
-    send(topics.feedback, s.feedback_messages[:half_f])
     job_name = f"{topics.predictions.rsplit('.', 1)[0]}-broker-crash-job"
-    job_id = run_job(**job, job_name=job_name).job_id
+    s, job, record = first_half_checkpointed(
+        settings, topics, send, run_job, tmp_path, job_name, kafka=job_stack_settings
+    )
+    job_id = record.job_id
     assert job_id is not None
-
-    before_the_crash = checkpointed(job_stack_settings, topics, job_name, (half_p, half_f))
-    first_half = {key for key, _ in s.prediction_messages[:half_p]}
-    sent_until = max(p.ts for p in s.predictions if p.prediction_id in first_half)
-    assert all(e.window.end <= sent_until for e in before_the_crash)
     kafka = ProcessRecord.load(private_stack.layout.run, "kafka")
     assert kafka is not None and alive(kafka)
     for pid in alive(kafka):
@@ -109,8 +105,7 @@ def test_a_killed_broker_comes_back_and_the_job_resumes_by_itself(
     dead()
     # The same state directory: the broker recovers its logs and the job's committed offsets.
     private_stack.up(["kafka"])
-    send(topics.predictions, s.prediction_messages[half_p:])
-    send(topics.feedback, s.feedback_messages[half_f:])
+    send_second_half(send, topics, s)
     running_by_itself(settings, job_name, job_id)
 
     try:

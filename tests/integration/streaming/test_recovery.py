@@ -17,8 +17,11 @@ import pytest
 from closeloop.config import Settings, Topics
 from closeloop.stack.manager import LocalStack
 from closeloop.stack.process import ProcessRecord, alive, port_owner
-from tests.integration.streaming import scenario
-from tests.integration.streaming.checks import assert_counted_once, checkpointed, job_for_scenario
+from tests.integration.streaming.checks import (
+    assert_counted_once,
+    first_half_checkpointed,
+    send_second_half,
+)
 from tests.waiting import NotYet, eventually
 
 
@@ -31,18 +34,8 @@ def test_a_killed_cluster_resumes_the_job_from_its_checkpoint(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    s = scenario.build()
-    job = {**job_for_scenario(settings, topics, tmp_path), "checkpoint_interval_s": 1}
-    half_p, half_f = len(s.prediction_messages) // 2, len(s.feedback_messages) // 2
-    send(topics.predictions, s.prediction_messages[:half_p])
-    send(topics.feedback, s.feedback_messages[:half_f])
     job_name = f"{topics.predictions.rsplit('.', 1)[0]}-recovered-job"
-    run_job(**job, job_name=job_name)
-
-    before_the_crash = checkpointed(settings, topics, job_name, (half_p, half_f))
-    first_half = {key for key, _ in s.prediction_messages[:half_p]}
-    sent_until = max(p.ts for p in s.predictions if p.prediction_id in first_half)
-    assert all(e.window.end <= sent_until for e in before_the_crash)
+    s, job, _ = first_half_checkpointed(settings, topics, send, run_job, tmp_path, job_name)
     flink = ProcessRecord.load(stack.layout.run, "flink")
     assert flink is not None and flink.pids
     # The JobManager, the TaskManager and its Python workers: the job dies with them.
@@ -58,8 +51,7 @@ def test_a_killed_cluster_resumes_the_job_from_its_checkpoint(
             raise NotYet(f"port {settings.flink_rest_port} still held by {owner}")
 
     dead()
-    send(topics.predictions, s.prediction_messages[half_p:])
-    send(topics.feedback, s.feedback_messages[half_f:])
+    send_second_half(send, topics, s)
     try:
         stack.up(["flink"])
         second = run_job(**job, job_name=job_name)
