@@ -53,10 +53,10 @@ import org.apache.flink.types.Row;
  * delay), but the state of an id is dropped by the state's time-to-live, {@code
  * table.exec.state.ttl}, which the job sets to the label delay plus a margin of processing
  * time: a cleanup timer per prediction kept every id within the label delay on the heap (a
- * day of predictions, with RocksDB state too), cost a state read when it fired, and a third
+ * day of predictions, with RocksDB state too), cost a state read when it fired, and an eighth
  * of the TaskManager's time went to collecting that heap.
  *
- * <p>Only unnamed timers, deleted one by one: a named timer is a map-state entry per id, and
+ * <p>Only unnamed timers, never cleared in bulk: a named timer is a map-state entry per id, and
  * {@code Context.clearAll()} / {@code clearAllTimers()} walk the unnamed timers of every key,
  * moving the current key as they go (Flink 2.3, {@code WritableInternalTimeContext}), which
  * drops other ids' timers and state.
