@@ -7,6 +7,7 @@ CREATE TEMPORARY FUNCTION event_members AS 'io.closeloop.flink.EventMembersFunct
 CREATE TEMPORARY FUNCTION pair_join AS 'io.closeloop.flink.PairJoin' LANGUAGE JAVA;
 CREATE TEMPORARY FUNCTION drift_bins AS 'io.closeloop.flink.DriftBinsFunction' LANGUAGE JAVA;
 CREATE TEMPORARY FUNCTION sum_map AS 'io.closeloop.flink.SumMapFunction' LANGUAGE JAVA;
+CREATE TEMPORARY FUNCTION latency_quantiles AS 'io.closeloop.flink.LatencyQuantilesFunction' LANGUAGE JAVA;
 CREATE TEMPORARY FUNCTION count_dead_letter AS 'io.closeloop.flink.CountDeadLetterFunction' LANGUAGE JAVA;
 CREATE TABLE prediction_source (
     message_key STRING,
@@ -344,7 +345,7 @@ FROM (
     SELECT window_start, window_end, model_name, model_version, task,
         SUM(predictions) AS predictions, SUM(errors) AS errors,
         SUM(feedback) AS feedback, SUM(labeled) AS labeled,
-        PERCENTILE(latency_ms, ARRAY[0.5, 0.95, 0.99]) AS latency,
+        latency_quantiles(latency_ms) AS latency,
         sum_map(stats) AS totals,
         sum_map(bins) AS bins
     FROM TABLE(TUMBLE(TABLE facts, DESCRIPTOR(rowtime), INTERVAL '0 00:01:00' DAY TO SECOND))
@@ -357,7 +358,7 @@ FROM (
     SELECT window_start, window_end, model_name, model_version, task,
         SUM(predictions) AS predictions, SUM(errors) AS errors,
         SUM(feedback) AS feedback, SUM(labeled) AS labeled,
-        PERCENTILE(latency_ms, ARRAY[0.5, 0.95, 0.99]) AS latency,
+        latency_quantiles(latency_ms) AS latency,
         sum_map(stats) AS totals,
         sum_map(bins) AS bins
     FROM TABLE(HOP(TABLE facts, DESCRIPTOR(rowtime), INTERVAL '0 00:01:00' DAY TO SECOND, INTERVAL '0 00:05:00' DAY TO SECOND))

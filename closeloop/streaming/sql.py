@@ -7,7 +7,7 @@
 
 All per-record work runs in the JVM: SQL, and the functions of flink/functions
 (``ts_text``, ``ts_parsed``, ``event_members``, ``pair_join``, ``drift_bins``,
-``sum_map``, ``count_dead_letter``). Python
+``sum_map``, ``latency_quantiles``, ``count_dead_letter``). Python
 runs once per window (``metrics_event``) and once per metrics event (the
 alert rules). ``python flink/feedback_job.py --print-sql`` prints the
 statements; flink/feedback_job.sql is that output, committed.
@@ -42,6 +42,7 @@ JVM_FUNCTIONS = {
     "pair_join": "io.closeloop.flink.PairJoin",
     "drift_bins": "io.closeloop.flink.DriftBinsFunction",
     "sum_map": "io.closeloop.flink.SumMapFunction",
+    "latency_quantiles": "io.closeloop.flink.LatencyQuantilesFunction",
     "count_dead_letter": "io.closeloop.flink.CountDeadLetterFunction",
 }
 

@@ -17,6 +17,7 @@ from closeloop.config import Settings, Topics
 from closeloop.events import AlertEvent, Event, MetricsEvent
 from closeloop.lake import read_labeled
 from closeloop.monitoring.alerts import RuleState, evaluate, load_rules
+from closeloop.monitoring.latency import RELATIVE_ACCURACY
 from closeloop.monitoring.profiles import save_profile
 from closeloop.s3 import s3_client
 from closeloop.stack.process import ProcessRecord
@@ -47,7 +48,7 @@ def window_key(e: MetricsEvent) -> WindowKey:
 
 
 def assert_window_matches(event: MetricsEvent, want: dict) -> None:
-    """Counts exactly, rates, quantiles, quality and drift to 1e-9."""
+    """Counts exactly; rates, latency sketch quantiles, quality and drift to 1e-9."""
     where = f"{window_key(event)}"
     assert (event.predictions, event.errors, event.feedback, event.labeled) == (
         want["predictions"],
@@ -62,6 +63,7 @@ def assert_window_matches(event: MetricsEvent, want: dict) -> None:
     else:
         got = [event.latency_ms.p50, event.latency_ms.p95, event.latency_ms.p99]
         assert got == pytest.approx(want["latency"], abs=1e-9), where
+        assert got == pytest.approx(want["latency_exact"], rel=RELATIVE_ACCURACY * (1 + 1e-9)), where
     assert event.quality.keys() == want["quality"].keys(), where
     for metric, value in want["quality"].items():
         assert event.quality[metric] == pytest.approx(value, abs=1e-9), f"{where} {metric}"

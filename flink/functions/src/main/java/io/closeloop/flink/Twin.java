@@ -41,6 +41,9 @@ public final class Twin {
                 case "iso_millis":
                     answer = IsoTime.twin(args);
                     break;
+                case "latency":
+                    answer = LatencySketch.twin(args);
+                    break;
                 case "members":
                     answer = EventMembers.twin(args);
                     break;
