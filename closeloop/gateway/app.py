@@ -42,7 +42,13 @@ from closeloop.gateway.api_models import (
     PredictRequest,
     SinglePrediction,
 )
-from closeloop.gateway.champions import ChampionPool, InputError, LoadedModel, UnknownModelError
+from closeloop.gateway.champions import (
+    ChampionPool,
+    InputError,
+    LoadedModel,
+    ModelUnavailableError,
+    UnknownModelError,
+)
 from closeloop.gateway.limits import BodyLimit
 from closeloop.gateway.metrics import GatewayMetrics
 from closeloop.gateway.publisher import (
@@ -77,6 +83,11 @@ class _Gateway:
 
     @classmethod
     def build(cls, settings: GatewaySettings, metrics: GatewayMetrics) -> _Gateway:
+        # MLflow retries a failed call for minutes by default: the gateway would say nothing of a
+        # registry that is down until then. Its own environment still wins.
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(settings.registry_timeout_s))
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
         pool = ChampionPool(
             tracking_uri=settings.mlflow_tracking_uri,
             alias=settings.champion_alias,
@@ -295,6 +306,9 @@ def create_app() -> FastAPI:
             except UnknownModelError as exc:
                 metrics.errors.labels(endpoint, name, "", "unknown_model").inc()
                 raise HTTPException(404, str(exc)) from exc
+            except ModelUnavailableError as exc:
+                metrics.errors.labels(endpoint, name, "", "unavailable").inc()
+                raise HTTPException(503, str(exc), headers={"Retry-After": "5"}) from exc
 
         where = "inputs" if single else "instances"
         model_started = time.perf_counter()

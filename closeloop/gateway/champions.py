@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXIST, ErrorCode
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from closeloop.errors import CloseloopError
@@ -35,6 +36,7 @@ __all__ = [
     "InputError",
     "LoadedModel",
     "ModelLoadError",
+    "ModelUnavailableError",
     "UnknownModelError",
     "load_version",
 ]
@@ -52,10 +54,16 @@ TASK_TAG = "closeloop.task"
 _TOP_SCORES = 5
 #: How long a name that has no champion is not looked up again.
 _NEGATIVE_TTL_S = 5.0
+#: What the registry answers for a model, or an alias, that does not exist.
+_NOT_THERE = {ErrorCode.Name(RESOURCE_DOES_NOT_EXIST), ErrorCode.Name(INVALID_PARAMETER_VALUE)}
 
 
 class UnknownModelError(CloseloopError, LookupError):
     """No registered model of that name has a champion."""
+
+
+class ModelUnavailableError(CloseloopError):
+    """A model that may exist cannot be served now: the registry is away, or its champion cannot load."""
 
 
 class ModelLoadError(CloseloopError):
@@ -304,11 +312,17 @@ class ChampionPool:
         return self._models.get(name)
 
     def champion_version(self, name: str) -> str | None:
-        """The version the alias points at now, or None if there is none."""
+        """The version the alias points at now, or None if there is none.
+
+        Raises MlflowException when the registry cannot say (unreachable, or
+        failing): "no champion" and "cannot tell" must not look alike.
+        """
         try:
             return str(self._client.get_model_version_by_alias(name, self.alias).version)
-        except MlflowException:
-            return None
+        except MlflowException as exc:
+            if exc.error_code in _NOT_THERE:
+                return None
+            raise
 
     def discover(self) -> list[str]:
         """Registered models that have the champion alias."""
@@ -325,10 +339,12 @@ class ChampionPool:
         if time.monotonic() - self._absent.get(name, -1e9) < _NEGATIVE_TTL_S:
             raise UnknownModelError(f"no model {name!r} with a {self.alias!r} alias in the registry")
         self.load(name)
-        if (loaded := self._models.get(name)) is None:
-            self._absent[name] = time.monotonic()
-            raise UnknownModelError(f"no model {name!r} with a {self.alias!r} alias in the registry")
-        return loaded
+        if (loaded := self._models.get(name)) is not None:
+            return loaded
+        if (why := self.failures.get(name)) is not None:
+            raise ModelUnavailableError(f"model {name!r} cannot be served now: {why}")
+        self._absent[name] = time.monotonic()
+        raise UnknownModelError(f"no model {name!r} with a {self.alias!r} alias in the registry")
 
     def load(self, name: str, version: str | None = None) -> LoadedModel | None:
         """Load the champion (or ``version``) and swap it in; returns what is served afterwards.
@@ -347,11 +363,16 @@ class ChampionPool:
             return self._models.get(name)
         try:
             while True:
-                target = version or self.champion_version(name)
-                if target is None:
-                    return self._models.get(name)
                 current = self._models.get(name)
+                try:
+                    target = version or self.champion_version(name)
+                except MlflowException as exc:
+                    return self._failed(name, current, f"cannot reach the registry: {exc}")
+                if target is None:
+                    self._recovered(name)  # the registry answered: no champion is no failure
+                    return current
                 if current is not None and current.version == target:
+                    self._recovered(name)  # the registry is back, and nothing moved meanwhile
                     return current
                 try:
                     loaded = load_version(
@@ -363,20 +384,9 @@ class ChampionPool:
                         scores=self._scores,
                     )
                 except (CloseloopError, MlflowException) as exc:
-                    self.reloads.labels(name, "failed").inc()
-                    self.load_failing.labels(name).set(1)
-                    self.failures[name] = f"cannot load version {target}: {exc}"[:500]
-                    _log.error(
-                        "cannot serve %s version %s (still serving %s; retried at the next poll): %s",
-                        name,
-                        target,
-                        current.version if current else "nothing",
-                        exc,
-                    )
-                    return current
+                    return self._failed(name, current, f"cannot load version {target}: {exc}")
                 self._models[name] = loaded  # the atomic swap
-                if self.failures.pop(name, None) is not None:
-                    self.load_failing.labels(name).set(0)
+                self._recovered(name)
                 # The model and the modules its load imported live until the next
                 # swap: keep the garbage collector from rescanning them (see app.py).
                 gc.freeze()
@@ -398,6 +408,19 @@ class ChampionPool:
             with self._lock:
                 del self._loading[name]
             done.set()
+
+    def _failed(self, name: str, current: LoadedModel | None, why: str) -> LoadedModel | None:
+        """Record why the champion of ``name`` is not served; ``current`` keeps serving."""
+        self.reloads.labels(name, "failed").inc()
+        self.load_failing.labels(name).set(1)
+        self.failures[name] = why[:500]
+        serving = current.version if current else "nothing"
+        _log.error("%s: %s (still serving %s; retried at the next poll)", name, why, serving)
+        return current
+
+    def _recovered(self, name: str) -> None:
+        if self.failures.pop(name, None) is not None:
+            self.load_failing.labels(name).set(0)
 
     def load_in_background(self, name: str, version: str | None = None) -> threading.Thread:
         thread = threading.Thread(target=self.load, args=(name, version), name=f"load-{name}", daemon=True)

@@ -32,6 +32,12 @@ class GatewaySettings(Settings):
     reload_poll_s: float = Field(
         default=15.0, gt=0, description="How often to check the champion alias, besides model-update events."
     )
+    registry_timeout_s: int = Field(
+        default=10,
+        ge=1,
+        description="How long one call to the MLflow registry may take; a failed call is retried twice, "
+        "then the load fails, is reported, and is tried again at the next poll.",
+    )
     delivery_timeout_ms: int = Field(
         default=5000,
         ge=100,

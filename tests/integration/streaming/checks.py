@@ -130,6 +130,41 @@ def dead_letter_counts(settings: Settings, *, job_name: str) -> Counter[tuple[st
     return counts
 
 
+_GONE = {"FAILED", "CANCELED", "FINISHED", "SUSPENDED"}
+
+
+def jobs_named(settings: Settings, name: str) -> dict[str, str]:
+    """Job id -> state of every job of this name the Flink cluster knows, finished ones included."""
+    url = f"http://{settings.host}:{settings.flink_rest_port}/jobs/overview"
+    jobs = httpx.get(url, timeout=10).raise_for_status().json()["jobs"]
+    return {job["jid"]: job["state"] for job in jobs if job["name"] == name}
+
+
+def root_exception(settings: Settings, job_id: str) -> str:
+    """The first lines of the job's latest failure, as Flink's REST API reports it."""
+    url = f"http://{settings.host}:{settings.flink_rest_port}/jobs/{job_id}/exceptions"
+    root = httpx.get(url, timeout=10).json().get("root-exception") or ""
+    return "\n".join(root.strip().splitlines()[:3])
+
+
+def running_by_itself(settings: Settings, job_name: str, job_id: str) -> None:
+    """Wait until job ``job_id`` runs (again, if it failed); fail at once if it died or was resubmitted."""
+
+    @eventually(timeout=300, interval=2)
+    def running() -> None:
+        jobs = jobs_named(settings, job_name)
+        assert set(jobs) == {job_id}, f"the job was submitted again: {jobs}"
+        state = jobs[job_id]
+        if state in _GONE:
+            raise AssertionError(
+                f"job {job_id} is {state} and nothing resubmits it: {root_exception(settings, job_id)}"
+            )
+        if state != "RUNNING":
+            raise NotYet(f"job {job_id} {state}")
+
+    running()
+
+
 # What a broker answers until it has loaded the group's coordinator (just started, or just moved).
 _COORDINATOR_NOT_READY = {
     KafkaError.NOT_COORDINATOR,
