@@ -209,15 +209,30 @@ SELECT
         WHEN j_schema IS NULL THEN 'schema	missing; every event names its type'
         WHEN j_schema <> '"closeloop.prediction.v1"' THEN 'schema	expected ''closeloop.prediction.v1'''
         WHEN j_prediction_id IS NULL THEN 'prediction_id	Field required'
+        WHEN NOT j_prediction_id IS NULL AND LEFT(j_prediction_id, 1) <> '"' THEN 'prediction_id	Input should be a valid string'
+        WHEN CHAR_LENGTH(t_prediction_id) < 1 THEN 'prediction_id	String should have at least 1 character'
+        WHEN CHAR_LENGTH(t_prediction_id) > 128 THEN 'prediction_id	String should have at most 128 characters'
+        WHEN NOT REGEXP(t_prediction_id, '(?U)^[\w.:@/-]+$') THEN 'prediction_id	String should match pattern ''^[\w.:@/-]+$'''
         WHEN j_model_name IS NULL THEN 'model_name	Field required'
+        WHEN NOT j_model_name IS NULL AND LEFT(j_model_name, 1) <> '"' THEN 'model_name	Input should be a valid string'
+        WHEN CHAR_LENGTH(t_model_name) < 1 THEN 'model_name	String should have at least 1 character'
+        WHEN CHAR_LENGTH(t_model_name) > 256 THEN 'model_name	String should have at most 256 characters'
+        WHEN NOT REGEXP(t_model_name, '(?U)^[\w.-]+$') THEN 'model_name	String should match pattern ''^[\w.-]+$'''
         WHEN j_model_version IS NULL THEN 'model_version	Field required'
+        WHEN NOT j_model_version IS NULL AND LEFT(j_model_version, 1) <> '"' THEN 'model_version	Input should be a valid string'
+        WHEN CHAR_LENGTH(t_model_version) < 1 THEN 'model_version	String should have at least 1 character'
+        WHEN CHAR_LENGTH(t_model_version) > 64 THEN 'model_version	String should have at most 64 characters'
         WHEN j_task IS NULL THEN 'task	Field required'
+        WHEN NOT j_task IS NULL AND LEFT(j_task, 1) <> '"' THEN 'task	Input should be a valid string'
         WHEN j_inputs IS NULL THEN 'inputs	Field required'
+        WHEN NOT j_inputs IS NULL AND LEFT(j_inputs, 1) <> '{' THEN 'inputs	Input should be a valid dictionary'
+        WHEN NOT j_error IS NULL AND LEFT(j_error, 1) <> '"' THEN 'error	Input should be a valid string'
         WHEN j_latency_ms IS NULL THEN 'latency_ms	Field required'
         WHEN (TRY_CAST(j_latency_ms AS DOUBLE) IS NULL OR NOT (TRY_CAST(j_latency_ms AS DOUBLE) >= 0)) THEN 'latency_ms	must be a number, it >= 0'
         WHEN j_task NOT IN ('"classification"', '"detection"', '"ocr"', '"regression"', '"speech_to_text"') THEN 'task	unknown task; known tasks: classification, detection, ocr, regression, speech_to_text'
         WHEN ts_text IS NOT NULL AND ts_parsed IS NULL THEN 'ts	must be an ISO-8601 UTC time like 2026-11-22T10:00:00.123Z'
         WHEN j_error IS NULL AND j_output IS NULL THEN 'output	must not be null unless error is set'
+        WHEN NOT j_error IS NULL AND NOT j_output IS NULL THEN 'output	must be null when error is set'
         WHEN ts_parsed > CAST(kafka_ts AS TIMESTAMP(3)) + INTERVAL '0 00:05:00' DAY TO SECOND THEN 'ts	more than 300 s after the time Kafka received the event'
         WHEN event_ts <= CURRENT_WATERMARK(event_ts) THEN 'ts	late: behind the stream''s watermark (out-of-orderness allowed: 5 s)'
         ELSE CAST(NULL AS STRING) END AS problem
@@ -225,7 +240,7 @@ FROM prediction_checked_json;
 CREATE TEMPORARY VIEW feedback_checked_members AS
 SELECT
     message_key, body, `partition`, `offset`, kafka_ts, ts_text, ts_parsed, event_ts,
-    event_members(body, 'schema,feedback_id,prediction_id,ground_truth,source') AS members
+    event_members(body, 'schema,feedback_id,prediction_id,model_name,task,ground_truth,source') AS members
 FROM feedback_source;
 CREATE TEMPORARY VIEW feedback_checked_json AS
 SELECT
@@ -233,23 +248,42 @@ SELECT
     members[1] AS j_schema,
     members[2] AS j_feedback_id,
     members[3] AS j_prediction_id,
-    members[4] AS j_ground_truth,
-    members[5] AS j_source,
-    members[6] AS t_schema,
-    members[7] AS t_feedback_id,
-    members[8] AS t_prediction_id,
-    members[9] AS t_ground_truth,
-    members[10] AS t_source
+    members[4] AS j_model_name,
+    members[5] AS j_task,
+    members[6] AS j_ground_truth,
+    members[7] AS j_source,
+    members[8] AS t_schema,
+    members[9] AS t_feedback_id,
+    members[10] AS t_prediction_id,
+    members[11] AS t_model_name,
+    members[12] AS t_task,
+    members[13] AS t_ground_truth,
+    members[14] AS t_source
 FROM feedback_checked_members;
 CREATE TEMPORARY VIEW feedback_checked AS
 SELECT
-    message_key, body, `partition`, `offset`, event_ts, j_schema, j_feedback_id, j_prediction_id, j_ground_truth, j_source, t_schema, t_feedback_id, t_prediction_id, t_ground_truth, t_source,
+    message_key, body, `partition`, `offset`, event_ts, j_schema, j_feedback_id, j_prediction_id, j_model_name, j_task, j_ground_truth, j_source, t_schema, t_feedback_id, t_prediction_id, t_model_name, t_task, t_ground_truth, t_source,
     CASE
         WHEN members IS NULL THEN '(event)	not a JSON object'
         WHEN j_schema IS NULL THEN 'schema	missing; every event names its type'
         WHEN j_schema <> '"closeloop.feedback.v1"' THEN 'schema	expected ''closeloop.feedback.v1'''
+        WHEN NOT j_feedback_id IS NULL AND LEFT(j_feedback_id, 1) <> '"' THEN 'feedback_id	Input should be a valid string'
+        WHEN CHAR_LENGTH(t_feedback_id) < 1 THEN 'feedback_id	String should have at least 1 character'
+        WHEN CHAR_LENGTH(t_feedback_id) > 128 THEN 'feedback_id	String should have at most 128 characters'
+        WHEN NOT REGEXP(t_feedback_id, '(?U)^[\w.:@/-]+$') THEN 'feedback_id	String should match pattern ''^[\w.:@/-]+$'''
         WHEN j_prediction_id IS NULL THEN 'prediction_id	Field required'
+        WHEN NOT j_prediction_id IS NULL AND LEFT(j_prediction_id, 1) <> '"' THEN 'prediction_id	Input should be a valid string'
+        WHEN CHAR_LENGTH(t_prediction_id) < 1 THEN 'prediction_id	String should have at least 1 character'
+        WHEN CHAR_LENGTH(t_prediction_id) > 128 THEN 'prediction_id	String should have at most 128 characters'
+        WHEN NOT REGEXP(t_prediction_id, '(?U)^[\w.:@/-]+$') THEN 'prediction_id	String should match pattern ''^[\w.:@/-]+$'''
+        WHEN NOT j_model_name IS NULL AND LEFT(j_model_name, 1) <> '"' THEN 'model_name	Input should be a valid string'
+        WHEN CHAR_LENGTH(t_model_name) < 1 THEN 'model_name	String should have at least 1 character'
+        WHEN CHAR_LENGTH(t_model_name) > 256 THEN 'model_name	String should have at most 256 characters'
+        WHEN NOT REGEXP(t_model_name, '(?U)^[\w.-]+$') THEN 'model_name	String should match pattern ''^[\w.-]+$'''
+        WHEN NOT j_task IS NULL AND LEFT(j_task, 1) <> '"' THEN 'task	Input should be a valid string'
         WHEN j_ground_truth IS NULL THEN 'ground_truth	Field required'
+        WHEN NOT j_source IS NULL AND LEFT(j_source, 1) <> '"' THEN 'source	Input should be a valid string'
+        WHEN CHAR_LENGTH(t_source) > 64 THEN 'source	String should have at most 64 characters'
         WHEN ts_text IS NOT NULL AND ts_parsed IS NULL THEN 'ts	must be an ISO-8601 UTC time like 2026-11-22T10:00:00.123Z'
         WHEN ts_parsed > CAST(kafka_ts AS TIMESTAMP(3)) + INTERVAL '0 00:05:00' DAY TO SECOND THEN 'ts	more than 300 s after the time Kafka received the event'
         WHEN event_ts <= CURRENT_WATERMARK(event_ts) THEN 'ts	late: behind the stream''s watermark (out-of-orderness allowed: 5 s)'

@@ -8,6 +8,10 @@ reports them, for the dead letter.
 from __future__ import annotations
 
 import json
+from types import UnionType
+from typing import Annotated, Union, get_args, get_origin
+
+from pydantic.fields import FieldInfo
 
 from closeloop.events import FeedbackEvent, PredictionEvent
 from closeloop.events.models import Event
@@ -20,10 +24,16 @@ __all__ = ["checked_view", "contract_checks", "feedback_checks", "members", "pre
 Check = tuple[str, str, str]
 
 
-def members(event: type[Event], *, unused: frozenset[str] = frozenset()) -> list[str]:
+def members(event: type[Event]) -> list[str]:
     """The members of ``event`` the checks and the parsing read (``ts`` is read by the source)."""
     names = [field.alias or name for name, field in event.model_fields.items()]
-    return [m for m in names if m != "ts" and m not in unused]
+    return [m for m in names if m != "ts" and m not in UNUSED.get(event, frozenset())]
+
+
+#: Members the job never reads, so does not parse out: their shapes go unchecked here (the
+#: gateway's pydantic checked them). A prediction's scores can be a large map, written out
+#: again per event for nothing.
+UNUSED: dict[type[Event], frozenset[str]] = {PredictionEvent: frozenset({"scores"})}
 
 
 def contract_checks(
@@ -44,8 +54,12 @@ def contract_checks(
     ]
     for name, field in event.model_fields.items():
         key = field.alias or name
-        if field.is_required() and key != "schema" and key not in nullable:
+        if key in ("schema", "ts"):
+            continue  # checked above and below
+        if field.is_required() and key not in nullable:
             checks.append((absent(key), key, "Field required"))
+        if key not in UNUSED.get(event, frozenset()):
+            checks += _shape_checks(key, field)
     for key, condition in (numeric or {}).items():
         value = f"TRY_CAST({member(key)} AS DOUBLE)"
         checks.append(
@@ -62,6 +76,49 @@ def contract_checks(
             "must be an ISO-8601 UTC time like 2026-11-22T10:00:00.123Z",
         )
     )
+    return checks
+
+
+def _shape_checks(key: str, field: FieldInfo) -> list[Check]:
+    """The JSON type of a present member, and a string's length and pattern, in pydantic's words.
+
+    Only for plain strings and objects: other members' shapes are the task's
+    (output, ground_truth) or checked as numbers.
+    """
+    annotation, metadata = field.annotation, list(field.metadata)
+    if get_origin(annotation) in (Union, UnionType):
+        options = [a for a in get_args(annotation) if a is not type(None)]
+        if len(options) != 1:
+            return []
+        annotation = options[0]
+    if get_origin(annotation) is Annotated:
+        annotation, *more = get_args(annotation)
+        metadata += more
+    present = f"NOT {absent(key)}"
+    if annotation is dict or get_origin(annotation) is dict:
+        return [(f"{present} AND LEFT({member(key)}, 1) <> '{{'", key, "Input should be a valid dictionary")]
+    if annotation is not str:
+        return []
+    checks = [(f"{present} AND LEFT({member(key)}, 1) <> '\"'", key, "Input should be a valid string")]
+    for constraint in metadata:
+        if (low := getattr(constraint, "min_length", None)) is not None:
+            word = "character" if low == 1 else "characters"
+            checks.append(
+                (f"CHAR_LENGTH({text(key)}) < {low}", key, f"String should have at least {low} {word}")
+            )
+        if (high := getattr(constraint, "max_length", None)) is not None:
+            checks.append(
+                (f"CHAR_LENGTH({text(key)}) > {high}", key, f"String should have at most {high} characters")
+            )
+        if (pattern := getattr(constraint, "pattern", None)) is not None:
+            # (?U): Java's \w as Unicode as Python's.
+            checks.append(
+                (
+                    f"NOT REGEXP({text(key)}, {quote('(?U)' + pattern)})",
+                    key,
+                    f"String should match pattern '{pattern}'",
+                )
+            )
     return checks
 
 
@@ -95,9 +152,10 @@ def prediction_checks(s: FeedbackJobSettings) -> list[Check]:
             f"unknown task; known tasks: {', '.join(task_names())}",
         ),
     )
-    checks.append(
-        (f"{absent('error')} AND {absent('output')}", "output", "must not be null unless error is set")
-    )
+    checks += [
+        (f"{absent('error')} AND {absent('output')}", "output", "must not be null unless error is set"),
+        (f"NOT {absent('error')} AND NOT {absent('output')}", "output", "must be null when error is set"),
+    ]
     return checks + _timing_checks(s)
 
 

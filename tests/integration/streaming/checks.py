@@ -140,11 +140,16 @@ def jobs_named(settings: Settings, name: str) -> dict[str, str]:
     return {job["jid"]: job["state"] for job in jobs if job["name"] == name}
 
 
-def root_exception(settings: Settings, job_id: str) -> str:
-    """The first lines of the job's latest failure, as Flink's REST API reports it."""
+def failures(settings: Settings, job_id: str) -> list[str]:
+    """The first lines of each failure of the job, newest first, from Flink's exception history."""
     url = f"http://{settings.host}:{settings.flink_rest_port}/jobs/{job_id}/exceptions"
-    root = httpx.get(url, timeout=10).json().get("root-exception") or ""
-    return "\n".join(root.strip().splitlines()[:3])
+    history = httpx.get(url, timeout=10).raise_for_status().json().get("exceptionHistory") or {}
+    return ["\n".join(e.get("stacktrace", "").strip().splitlines()[:3]) for e in history.get("entries", [])]
+
+
+def root_exception(settings: Settings, job_id: str) -> str:
+    """The first lines of the job's latest failure, or "" if it never failed."""
+    return next(iter(failures(settings, job_id)), "")
 
 
 def running_by_itself(settings: Settings, job_name: str, job_id: str) -> None:

@@ -20,6 +20,7 @@ from closeloop.stack.manager import LocalStack
 from closeloop.stack.process import ProcessRecord
 from tests.integration.streaming.checks import (
     assert_counted_once,
+    failures,
     first_half_checkpointed,
     jobs_named,
     root_exception,
@@ -43,9 +44,8 @@ def outage_seen(settings: Settings, job_id: str, failed_before: int) -> str | No
     for entry in checkpoints.get("history") or []:
         if entry["status"] == "IN_PROGRESS" and now_ms - entry["trigger_timestamp"] > 10_000:
             return f"checkpoint {entry['id']} stalled"
-    restarts = httpx.get(f"{base}/metrics", params={"get": "numRestarts"}, timeout=10).json()
-    if any(int(m["value"]) for m in restarts):
-        return "the job restarted"
+    if failures(settings, job_id):
+        return "the job failed and restarted"
     return None
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 from pydantic import ValidationError
@@ -11,6 +12,7 @@ from closeloop.config import PROJECT_ROOT
 from closeloop.events import FeedbackEvent, PredictionEvent
 from closeloop.streaming.settings import FeedbackJobSettings
 from closeloop.streaming.sql import JVM_FUNCTIONS, build_sql, contract_checks
+from closeloop.streaming.stages.checks import feedback_checks, members, prediction_checks
 from closeloop.streaming.stages.literals import interval
 
 COMMITTED_SQL = PROJECT_ROOT / "flink" / "feedback_job.sql"
@@ -103,3 +105,23 @@ def test_sources_resume_from_committed_offsets_unless_told_a_start_time() -> Non
     assert started.count("'scan.startup.mode' = 'timestamp'") == 3
     assert started.count("'scan.startup.timestamp-millis' = '1790000000000'") == 3
     assert "group-offsets" not in started
+
+
+def test_present_members_are_checked_for_their_json_type_length_and_pattern() -> None:
+    checks = {(field, reason) for _, field, reason in contract_checks(PredictionEvent)}
+    for field in ("prediction_id", "model_name", "model_version", "task", "error"):
+        assert (field, "Input should be a valid string") in checks
+    assert ("inputs", "Input should be a valid dictionary") in checks
+    assert ("prediction_id", "String should have at most 128 characters") in checks
+    assert ("model_name", r"String should match pattern '^[\w.-]+$'") in checks
+    assert ("source", "String should have at most 64 characters") in {
+        (field, reason) for _, field, reason in contract_checks(FeedbackEvent)
+    }
+
+
+def test_the_checks_read_only_members_the_job_parses_out() -> None:
+    s = job_settings()
+    for event, checks in ((PredictionEvent, prediction_checks(s)), (FeedbackEvent, feedback_checks(s))):
+        parsed = set(members(event))
+        read = {m for condition, _, _ in checks for m in re.findall(r"\b[jt]_(\w+)", condition)}
+        assert read <= parsed, f"{event.__name__} checks read {read - parsed}, which are not parsed out"
