@@ -11,7 +11,10 @@ meanwhile start the next run.
 1. **why**: records what triggered the run (alert id and kind, the schedule,
    or the params of a manual run) in the run's note and its XCom. A run whose
    alerts are all about versions that are no longer the champion skips the
-   rest: the champion changed since, so the alert is answered already.
+   rest: the champion changed since, so the alert is answered already. So
+   does a run whose alerts all arrived while an earlier run, started for
+   alerts about the same version and kind, was queued or running: one
+   condition is often seen by both the streaming job and Prometheus.
 2. **wait_for_labels**: with `min_new_labels` > 0, waits (deferred, in the
    triggerer) for that many labeled examples since the champion was trained.
    A run an alert started waits for `CLOSELOOP_ALERT_RETRAIN_MIN_LABELS` (500)
@@ -137,16 +140,23 @@ def retrain_dag(use_case_name: str) -> None:
         @task
         def why() -> dict:
             from training.pipeline import run_reason
+            from training.reasons import EarlierRun
 
             context = get_current_context()
+            dag_run = context["dag_run"]
+            try:
+                finished = AirflowApiHook().finished_runs(dag_run.dag_id, exclude=dag_run.run_id)
+            except Exception as exc:  # then every alert counts as new: a retrain too many, not one too few
+                log.warning("cannot read the earlier runs: %s", exc)
+                finished = []
             reason = run_reason(
                 get_settings(),
                 use_case_name,
-                run_type=str(context["dag_run"].run_type),
+                run_type=str(dag_run.run_type),
                 triggering_asset_events=context["triggering_asset_events"],
                 params=dict(context["params"]),
+                earlier=[EarlierRun.from_api(run, run["why"]) for run in finished],
             )
-            dag_run = context["dag_run"]
             note = f"why: {reason['summary']}" + (f"; skipped: {reason['stale']}" if reason["stale"] else "")
             try:
                 AirflowApiHook().set_note(dag_run.dag_id, dag_run.run_id, note)

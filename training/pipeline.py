@@ -8,7 +8,7 @@ runs the same from Airflow, a test or a notebook.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,7 +23,13 @@ from closeloop.s3 import s3_client
 from training.dataset import DatasetSnapshot, build_dataset, load_snapshot, save_snapshot
 from training.gate import GateDecision, GatePolicy, Scores, decide
 from training.promotion import CHAMPION, alias_version, apply_decision, champion, model_update
-from training.reasons import describe_trigger, labels_to_wait_for, stale_alerts
+from training.reasons import (
+    EarlierRun,
+    answered_already,
+    describe_trigger,
+    labels_to_wait_for,
+    stale_alerts,
+)
 from training.train import train_and_register
 from training.usecases import UseCase, get_use_case
 
@@ -42,18 +48,18 @@ def run_reason(
     run_type: str,
     triggering_asset_events: Mapping[Any, Any],
     params: Mapping[str, Any],
+    earlier: Iterable[EarlierRun] = (),
 ) -> dict[str, Any]:
     """Why this run happened, and who is champion now (version, and when it was trained).
 
     ``triggering_asset_events`` is Airflow's accessor (asset -> asset events);
-    an alert's payload is in each event's ``extra["payload"]``.
+    an alert's payload is in each event's ``extra["payload"]``. ``earlier``:
+    the DAG's finished runs, which may have answered this run's alerts.
     """
-    payloads = [
-        (event.extra or {}).get("payload") or {}
-        for events in triggering_asset_events.values()
-        for event in events
-    ]
-    reason = describe_trigger(run_type, payloads, params)
+    events = [event for events in triggering_asset_events.values() for event in events]
+    payloads = [(event.extra or {}).get("payload") or {} for event in events]
+    arrived = [getattr(event, "timestamp", None) for event in events]
+    reason = describe_trigger(run_type, payloads, params, arrived=arrived)
     _log.info("why: %s", reason.summary)
     model_name = get_use_case(use_case_name).model_name
     version, trained_at = champion(MlflowClient(settings.mlflow_tracking_uri), model_name)
@@ -69,7 +75,7 @@ def run_reason(
         **reason.model_dump(mode="json"),
         "champion_version": version,
         "champion_trained_at": champion_trained_at,
-        "stale": stale_alerts(reason, version),
+        "stale": stale_alerts(reason, version) or answered_already(reason, earlier),
         "wait_for_labels": wait_for,
         "wait_since": wait_since,
     }

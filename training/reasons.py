@@ -2,15 +2,34 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["RetrainReason", "describe_trigger", "labels_to_wait_for", "stale_alerts"]
+__all__ = [
+    "AlertArrival",
+    "EarlierRun",
+    "RetrainReason",
+    "answered_already",
+    "describe_trigger",
+    "labels_to_wait_for",
+    "stale_alerts",
+]
 
 Trigger = Literal["alert", "schedule", "manual"]
+
+
+class AlertArrival(BaseModel):
+    """One alert of a run: what it is about, and when Airflow received it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    alert_id: str
+    model_version: str | None = None
+    kind: str | None = None
+    arrived_at: datetime | None = None
 
 
 class RetrainReason(BaseModel):
@@ -24,6 +43,7 @@ class RetrainReason(BaseModel):
     alert_versions: list[str] = []
     #: Per model version, the end of the newest live alert's window about it (ISO, UTC).
     live_window_ends: dict[str, str] = {}
+    alerts: list[AlertArrival] = []
 
     def tag(self) -> str:
         """One line for MLflow tags and the logs."""
@@ -31,15 +51,31 @@ class RetrainReason(BaseModel):
 
 
 def describe_trigger(
-    run_type: str, asset_payloads: Iterable[Mapping[str, Any]], params: Mapping[str, Any]
+    run_type: str,
+    asset_payloads: Iterable[Mapping[str, Any]],
+    params: Mapping[str, Any],
+    *,
+    arrived: Sequence[datetime | None] = (),
 ) -> RetrainReason:
     """The reason of a DAG run, from its run type, the payloads of the asset events that triggered it
-    (closeloop alerts) and its params.
+    (closeloop alerts) and its params; ``arrived``: when each asset event was received, if known.
 
     Several alerts can land in one run (Airflow folds asset events that
     arrive while a run is active into the next one); all of them are named.
     """
-    alerts = [p for p in asset_payloads if isinstance(p, Mapping) and "alert_id" in p]
+    payloads = list(asset_payloads)
+    times = list(arrived) + [None] * (len(payloads) - len(arrived))
+    alerts = [p for p in payloads if isinstance(p, Mapping) and "alert_id" in p]
+    arrivals = [
+        AlertArrival(
+            alert_id=str(p["alert_id"]),
+            model_version=None if p.get("model_version") is None else str(p["model_version"]),
+            kind=None if p.get("kind") is None else str(p["kind"]),
+            arrived_at=at,
+        )
+        for p, at in zip(payloads, times, strict=True)
+        if isinstance(p, Mapping) and "alert_id" in p
+    ]
     if alerts:
         ids = [str(a["alert_id"]) for a in alerts]
         kinds = sorted({str(a.get("kind")) for a in alerts})
@@ -65,6 +101,7 @@ def describe_trigger(
             alert_kinds=kinds,
             alert_versions=versions,
             live_window_ends=ends,
+            alerts=arrivals,
         )
     if run_type == "scheduled":
         return RetrainReason(trigger="schedule", summary="nightly schedule")
@@ -114,3 +151,67 @@ def stale_alerts(reason: RetrainReason, champion_version: str | None) -> str | N
         return None
     versions = ", ".join(reason.alert_versions)
     return f"the alerts are about version {versions}, no longer the champion (version {champion_version} is)"
+
+
+class EarlierRun(BaseModel):
+    """A finished run of the same DAG, as far as answering alerts goes."""
+
+    model_config = ConfigDict(frozen=True)
+
+    run_id: str
+    state: str
+    queued_at: datetime
+    end_date: datetime | None = None
+    #: (model version, alert kind) of every alert it was started for.
+    answers: frozenset[tuple[str, str]] = frozenset()
+
+    @classmethod
+    def from_api(cls, run: Mapping[str, Any], why: Mapping[str, Any] | None) -> EarlierRun:
+        """From Airflow's REST API: a DAG run, and the XCom of its ``why`` task (None if it has none)."""
+        alerts = (why or {}).get("alerts") or []
+        answers = frozenset(
+            (str(a["model_version"]), str(a["kind"]))
+            for a in alerts
+            if a.get("model_version") and a.get("kind")
+        )
+        return cls(
+            run_id=run["dag_run_id"],
+            state=run["state"],
+            queued_at=_instant(run.get("queued_at") or run["run_after"]),
+            end_date=_instant(run["end_date"]) if run.get("end_date") else None,
+            answers=answers,
+        )
+
+
+def answered_already(reason: RetrainReason, earlier: Iterable[EarlierRun]) -> str | None:
+    """Why an alert-triggered run has nothing to answer, or None if it has.
+
+    One condition is often seen twice (by the streaming job's rules and by
+    Prometheus) or again while a retrain for it is queued or running. A
+    completed run started for alerts about a model version and kind answers
+    every alert about the same version and kind that arrived while it was
+    queued or running, whichever source raised it.
+    """
+    if reason.trigger != "alert" or not reason.alerts:
+        return None
+    finished = [r for r in earlier if r.state == "success"]
+    by: set[str] = set()
+    for alert in reason.alerts:
+        at = alert.arrived_at
+        run = next(
+            (
+                r
+                for r in finished
+                if at is not None
+                and (alert.model_version, alert.kind) in r.answers
+                and r.queued_at <= at <= (r.end_date or at)
+            ),
+            None,
+        )
+        if run is None:
+            return None
+        by.add(run.run_id)
+    return (
+        f"every alert arrived while run {', '.join(sorted(by))}, about the same version and kind, "
+        "was queued or running: that run answered them"
+    )

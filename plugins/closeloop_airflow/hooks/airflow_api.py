@@ -1,10 +1,12 @@
-"""Airflow's own REST API, through a connection: for tasks that write on their DAG run (its note)."""
+"""Airflow's REST API, through a connection: for tasks that write on their DAG run or read earlier runs."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from airflow.sdk import BaseHook
 
-from closeloop.airflow_api import AirflowApi
+from closeloop.airflow_api import AirflowApi, AirflowApiError
 
 __all__ = ["AirflowApiHook"]
 
@@ -35,3 +37,17 @@ class AirflowApiHook(BaseHook):
 
     def set_note(self, dag_id: str, run_id: str, note: str) -> None:
         self.get_conn().set_note(dag_id, run_id, note)
+
+    def finished_runs(self, dag_id: str, *, exclude: str, limit: int = 20) -> list[dict[str, Any]]:
+        """The newest finished runs but ``exclude``, each with the XCom of its ``why`` task (or None)."""
+        api = self.get_conn()
+        runs = []
+        for run in api.runs(dag_id, limit=limit):
+            if run["dag_run_id"] == exclude or run["state"] not in ("success", "failed"):
+                continue
+            try:
+                why = api.xcom(dag_id, run["dag_run_id"], "why")
+            except AirflowApiError:  # skipped, or from before it recorded anything
+                why = None
+            runs.append(run | {"why": why})
+        return runs

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from training.reasons import describe_trigger, labels_to_wait_for, stale_alerts
+from datetime import UTC, datetime, timedelta
+
+from training.reasons import (
+    EarlierRun,
+    RetrainReason,
+    answered_already,
+    describe_trigger,
+    labels_to_wait_for,
+    stale_alerts,
+)
 
 
 def _alert(alert_id: str, kind: str = "quality", version: str = "3") -> dict:
@@ -91,3 +100,66 @@ def test_a_live_alert_about_the_champion_waits_for_labels_newer_than_its_window(
     assert report.live_window_ends == {}
     assert labels_to_wait_for(report, **plan) == (0, "2026-11-22T09:00:00+00:00")
     assert labels_to_wait_for(describe_trigger("manual", [], {}), **plan) == (0, "2026-11-22T09:00:00+00:00")
+
+
+T = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+
+
+def _arrived(*alerts: tuple[str, str, str, int]) -> RetrainReason:
+    """A run's reason from (alert id, version, kind, seconds after T it arrived)."""
+    payloads = [_alert(alert_id, kind, version) for alert_id, version, kind, _ in alerts]
+    arrived = [T + timedelta(seconds=at) for *_, at in alerts]
+    return describe_trigger("asset_triggered", payloads, {}, arrived=arrived)
+
+
+def _run(
+    run_id: str, queued: int, ended: int | None, *answers: tuple[str, str], state: str = "success"
+) -> EarlierRun:
+    return EarlierRun(
+        run_id=run_id,
+        state=state,
+        queued_at=T + timedelta(seconds=queued),
+        end_date=None if ended is None else T + timedelta(seconds=ended),
+        answers=frozenset(answers),
+    )
+
+
+def test_one_run_answers_the_same_version_and_kind_arriving_while_it_is_queued_or_running() -> None:
+    first = _run("r1", 0, 600, ("3", "drift"))
+    # The streaming job's alert started r1; Prometheus saw the same drift 40 s later.
+    assert answered_already(_arrived(("prom-1", "3", "drift", 40)), [first]) == (
+        "every alert arrived while run r1, about the same version and kind, was queued or running: "
+        "that run answered them"
+    )
+    # Another kind, another version, or after the run ended: a question of its own.
+    assert answered_already(_arrived(("q-1", "3", "quality", 40)), [first]) is None
+    assert answered_already(_arrived(("d-4", "4", "drift", 40)), [first]) is None
+    assert answered_already(_arrived(("late", "3", "drift", 601)), [first]) is None
+    assert answered_already(_arrived(("early", "3", "drift", -5)), [first]) is None
+    # A run that failed answered nothing.
+    failed = _run("r1", 0, 600, ("3", "drift"), state="failed")
+    assert answered_already(_arrived(("prom-1", "3", "drift", 40)), [failed]) is None
+    # Every alert of the run must be answered, by one run or several.
+    both = _arrived(("prom-1", "3", "drift", 40), ("q-1", "3", "quality", 700))
+    assert answered_already(both, [first]) is None
+    later = _run("r2", 650, 900, ("3", "quality"))
+    assert "run r1, r2" in (answered_already(both, [first, later]) or "")
+    # Not an alert-triggered run, or no arrival time known: nothing is answered already.
+    assert answered_already(describe_trigger("manual", [], {}), [first]) is None
+    unknown = describe_trigger("asset_triggered", [_alert("x", "drift", "3")], {})
+    assert answered_already(unknown, [first]) is None
+
+
+def test_an_earlier_run_is_read_from_airflows_api() -> None:
+    run = {
+        "dag_run_id": "asset_triggered__2026-11-22T10:00:00",
+        "state": "success",
+        "queued_at": "2026-11-22T10:00:00Z",
+        "run_after": "2026-11-22T09:59:59Z",
+        "end_date": "2026-11-22T10:10:00Z",
+    }
+    why = _arrived(("a1", "3", "drift", 0), ("a2", "3", "quality", 1)).model_dump(mode="json")
+    earlier = EarlierRun.from_api(run, why)
+    assert earlier.answers == {("3", "drift"), ("3", "quality")}
+    assert (earlier.queued_at, earlier.end_date) == (T, T + timedelta(minutes=10))
+    assert EarlierRun.from_api(run | {"end_date": None}, None).answers == frozenset()
