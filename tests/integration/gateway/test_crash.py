@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +23,7 @@ import httpx
 from closeloop.config import Settings
 from closeloop.events import FeedbackEvent, PredictionEvent
 from closeloop.stack.manager import LocalStack
+from tests.faults import FaultRecord, Stopwatch, report
 from tests.integration.gateway.conftest import free_port, wait_for_model
 from tests.integration.kafka_reading import read_to_end
 from tests.integration.registry_models import digits_frame
@@ -39,12 +41,15 @@ class Client(threading.Thread):
         self.predictions: list[str] = []
         self.feedback: list[str] = []
         self.errors: list[str] = []
+        #: Requests that reached a gateway, answered or not.
+        self.sent = 0
 
     def run(self) -> None:
         with httpx.Client(base_url=self.url, timeout=30) as http:
             i = 0
             while not self.stop.is_set():
                 i += 1
+                self.sent += 1
                 try:
                     answer = http.post(
                         f"/v1/models/{self.model}/predict", json={"inputs": ROWS[i % len(ROWS)]}
@@ -54,9 +59,12 @@ class Client(threading.Thread):
                         continue
                     self.predictions.append(answer.json()["prediction_id"])
                     item = {"prediction_id": self.predictions[-1], "ground_truth": i % 10}
+                    self.sent += 1
                     answer = http.post("/v1/feedback", json=item)
                     if answer.status_code == 202:
                         self.feedback.extend(answer.json()["feedback_ids"])
+                except httpx.ConnectError:
+                    self.sent -= 1  # no gateway listening: the request was never sent
                 except httpx.TransportError:
                     pass  # the gateway was killed mid-request: no answer, no promise
 
@@ -153,6 +161,7 @@ def test_every_event_acknowledged_before_a_kill_9_is_on_kafka(
         gateway.kill()
         private_stack.up(["kafka"])
         gateway.start(name, version)
+        recovery = Stopwatch()
         wait_for_more(clients, 100)
 
         @eventually(timeout=120, interval=0.5)
@@ -162,19 +171,37 @@ def test_every_event_acknowledged_before_a_kill_9_is_on_kafka(
                 raise NotYet(str(ready))
 
         drained()
+        recovered_in = recovery.seconds()
     gateway.kill()
     assert all(not c.is_alive() for c in clients)
     assert not [e for c in clients for e in c.errors], "every answer was 2xx or no answer at all"
 
-    on_kafka = read_to_end(private.kafka_bootstrap, private.topics.predictions, {})
-    predicted = {e.prediction_id for e in on_kafka if isinstance(e, PredictionEvent)}
-    fed_back = {
+    on_kafka = Counter(
+        e.prediction_id
+        for e in read_to_end(private.kafka_bootstrap, private.topics.predictions, {})
+        if isinstance(e, PredictionEvent)
+    )
+    on_kafka.update(
         e.feedback_id
         for e in read_to_end(private.kafka_bootstrap, private.topics.feedback, {})
         if isinstance(e, FeedbackEvent)
-    }
+    )
+    predicted = fed_back = set(on_kafka)
     promised_predictions = {i for c in clients for i in c.predictions}
     promised_feedback = {i for c in clients for i in c.feedback}
+    promised = promised_predictions | promised_feedback
+    report(
+        FaultRecord(
+            scenario="gateway kill -9 under load, twice (once spooling)",
+            unit="events",
+            sent=sum(c.sent for c in clients),
+            acknowledged=len(promised),
+            found=len(promised & set(on_kafka)),
+            lost=len(promised - set(on_kafka)),
+            copies=sum(n - 1 for n in on_kafka.values()),
+            recovery_s=recovered_in,
+        )
+    )
     assert len(promised_predictions) >= 350
     assert promised_predictions - predicted == set(), "acknowledged predictions missing from Kafka"
     assert promised_feedback - fed_back == set(), "acknowledged feedback missing from Kafka"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from schemathesis import GenerationMode
 
 from closeloop.config import Settings
 from closeloop.stack.manager import LocalStack
+from tests.faults import FaultRecord, report
 from tests.integration.gateway.conftest import gateway_app, gateway_settings, serve, wait_for_model
 from tests.integration.registry_models import register_halving
 
@@ -182,6 +184,18 @@ def test_the_gateway_answers_every_fuzzed_request_without_5xx_naming_what_is_wro
             assert get("/healthz").json() == {"status": "ok"}, "the gateway keeps running"
     finally:
         MlflowClient(settings.mlflow_tracking_uri).delete_registered_model(halving)
+    report(
+        FaultRecord(
+            scenario="gateway fuzzed from its OpenAPI schema",
+            unit="requests",
+            sent=total,
+            acknowledged=total,
+            found=total,
+            lost=0,
+            fuzz_cases=total,
+            fuzz_5xx=sum(1 for line in log if re.search(r": 5\d\d ", line)),
+        )
+    )
     assert total >= 300, f"only {total} fuzzed requests"
     predict = {line.split(": ")[1][:3] for line in log if "/predict" in line}
     assert {"200", "422"} <= predict, f"predictions reached only {predict}: the model paths went untried"

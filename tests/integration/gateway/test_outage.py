@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import httpx
 
 from closeloop.config import Settings
 from closeloop.stack.manager import LocalStack
+from tests.faults import FaultRecord, Stopwatch, report
 from tests.integration.gateway.conftest import gateway_app, gateway_settings, serve, wait_for_model
 from tests.integration.kafka_reading import read_events
 from tests.integration.registry_models import digits_frame
@@ -88,6 +90,7 @@ def test_broker_outage_loses_no_prediction(
 
             assert degraded()["kafka"] == "unreachable"
             private_stack.up(["kafka"])
+            recovery = Stopwatch()
             sender.count_more(50)
 
             @eventually(timeout=90, interval=0.5)
@@ -97,7 +100,7 @@ def test_broker_outage_loses_no_prediction(
                     raise NotYet(str(ready))
 
             drained()
-        assert sender.failures == []
+            recovered_in = recovery.seconds()
         ids = set(sender.ids)
         assert len(ids) >= 200
 
@@ -109,5 +112,18 @@ def test_broker_outage_loses_no_prediction(
         expected=len(ids),
         timeout=60,
     )
-    found = {key for key, _ in events}
-    assert ids - found == set(), f"{len(ids - found)} predictions never reached Kafka"
+    found = Counter(key for key, _ in events)
+    report(
+        FaultRecord(
+            scenario="gateway's Kafka broker stopped under load",
+            unit="events",
+            sent=len(ids) + len(sender.failures),
+            acknowledged=len(ids),
+            found=len(ids & set(found)),
+            lost=len(ids - set(found)),
+            copies=sum(n - 1 for n in found.values()),
+            recovery_s=recovered_in,
+        )
+    )
+    assert sender.failures == []
+    assert ids - set(found) == set(), f"{len(ids - set(found))} predictions never reached Kafka"

@@ -18,6 +18,7 @@ from mlflow import MlflowClient
 
 from closeloop.config import Settings
 from closeloop.stack.manager import LocalStack
+from tests.faults import FaultRecord, Stopwatch, report
 from tests.integration.gateway.conftest import gateway_app, gateway_settings, serve, wait_for_model
 from tests.integration.registry_models import register_halving
 from tests.waiting import NotYet, eventually
@@ -113,8 +114,22 @@ def test_mlflow_stopped_during_a_reload_leaves_the_old_version_serving_and_the_n
                     served(clients, first, answers=20)
                 finally:
                     stack.up(["mlflow"])
+                recovery = Stopwatch()
                 wait_for_model(http.get, name, second)
+                recovered_in = recovery.seconds()
                 served(clients, second, answers=20)
+            answered = sum(clients.versions.values())
+            report(
+                FaultRecord(
+                    scenario="MLflow stopped during a champion reload",
+                    unit="requests",
+                    sent=answered + len(clients.failures),
+                    acknowledged=answered,
+                    found=answered,
+                    lost=len(clients.failures),
+                    recovery_s=recovered_in,
+                )
+            )
             assert clients.failures == [], clients.failures[:5]
             assert http.get("/readyz").json()["problems"] == []
             assert failing_metric(http.get("/metrics").text, name) == 0.0

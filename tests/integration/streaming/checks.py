@@ -21,6 +21,7 @@ from closeloop.monitoring.latency import RELATIVE_ACCURACY
 from closeloop.monitoring.profiles import save_profile
 from closeloop.s3 import s3_client
 from closeloop.stack.process import ProcessRecord
+from tests.faults import FaultRecord, Stopwatch, report
 from tests.integration.kafka_reading import read_events
 from tests.integration.streaming import scenario
 from tests.waiting import NotYet, eventually
@@ -257,12 +258,20 @@ def send_second_half(
 
 
 def assert_counted_once(
-    settings: Settings, topics: Topics, job: dict[str, object], s: scenario.Scenario
+    settings: Settings,
+    topics: Topics,
+    job: dict[str, object],
+    s: scenario.Scenario,
+    *,
+    fault: str | None = None,
+    recovery: Stopwatch | None = None,
 ) -> None:
     """Every window as an uninterrupted run has it, every alert, and each labeled example once in the lake.
 
     Metrics and alerts are written at least once with stable keys, so a window
     may appear again after a failure: its latest value is the one that counts.
+    ``fault`` names the scenario for bench/faults.py, ``recovery`` was started
+    when the faulty part came back.
     """
     expected = scenario.expected_metrics(s)
 
@@ -298,4 +307,18 @@ def assert_counted_once(
             raise NotYet(f"{len(set(ids))} of {len(wanted)} labeled examples committed")
         return ids
 
-    assert sorted(in_the_lake()) == sorted(wanted), "the lake must hold each labeled example once"
+    ids = in_the_lake()
+    if fault is not None:
+        report(
+            FaultRecord(
+                scenario=fault,
+                unit="labeled examples",
+                sent=len(wanted),
+                acknowledged=len(wanted),
+                found=len(set(ids) & set(wanted)),
+                lost=len(set(wanted) - set(ids)),
+                counted_twice=len(ids) - len(set(ids)),
+                recovery_s=recovery.seconds() if recovery else None,
+            )
+        )
+    assert sorted(ids) == sorted(wanted), "the lake must hold each labeled example once"

@@ -20,6 +20,7 @@ import pytest
 from closeloop.config import Settings, Topics
 from closeloop.stack.manager import LocalStack
 from closeloop.stack.process import ProcessRecord, alive, port_owner
+from tests.faults import Stopwatch
 from tests.integration.streaming.checks import (
     assert_counted_once,
     first_half_checkpointed,
@@ -73,11 +74,14 @@ def test_a_killed_broker_comes_back_and_the_job_resumes_by_itself(
     dead()
     # The same state directory: the broker recovers its logs and the job's committed offsets.
     private_stack.up(["kafka"])
+    recovery = Stopwatch()
     send_second_half(send, topics, s)
     running_by_itself(settings, job_name, job_id)
 
     try:
-        assert_counted_once(job_stack_settings, topics, job, s)
+        assert_counted_once(
+            job_stack_settings, topics, job, s, fault="job's Kafka broker kill -9", recovery=recovery
+        )
     except NotYet as exc:
         jobs = jobs_named(settings, job_name)
         raise AssertionError(f"{exc}; jobs {jobs}; last failure: {root_exception(settings, job_id)}") from exc

@@ -18,6 +18,7 @@ import httpx
 from closeloop.config import Settings, Topics
 from closeloop.stack.manager import LocalStack
 from closeloop.stack.process import ProcessRecord
+from tests.faults import Stopwatch
 from tests.integration.streaming.checks import (
     assert_counted_once,
     failures,
@@ -81,9 +82,10 @@ def test_minio_stopped_under_the_job_loses_nothing_and_counts_nothing_twice(
         print("MinIO down:", hit())
     finally:
         stack.up(["minio"])
+    recovery = Stopwatch()
     running_by_itself(settings, job_name, job_id)
     try:
-        assert_counted_once(settings, topics, job, s)
+        assert_counted_once(settings, topics, job, s, fault="MinIO stopped under the job", recovery=recovery)
     except NotYet as exc:
         jobs = jobs_named(settings, job_name)
         raise AssertionError(f"{exc}; jobs {jobs}; last failure: {root_exception(settings, job_id)}") from exc

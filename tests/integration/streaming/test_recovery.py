@@ -17,6 +17,7 @@ import pytest
 from closeloop.config import Settings, Topics
 from closeloop.stack.manager import LocalStack
 from closeloop.stack.process import ProcessRecord, alive, port_owner
+from tests.faults import Stopwatch
 from tests.integration.streaming.checks import (
     assert_counted_once,
     first_half_checkpointed,
@@ -54,10 +55,11 @@ def test_a_killed_cluster_resumes_the_job_from_its_checkpoint(
     send_second_half(send, topics, s)
     try:
         stack.up(["flink"])
+        recovery = Stopwatch()
         second = run_job(**job, job_name=job_name)
         assert "--fromSavepoint" in second.command, "the restarted job did not resume from a checkpoint"
 
-        assert_counted_once(settings, topics, job, s)
+        assert_counted_once(settings, topics, job, s, fault="Flink cluster kill -9", recovery=recovery)
     finally:
         # The stack's own feedback job died with the cluster: it resumes too,
         # with the stack's settings rather than this test's.
