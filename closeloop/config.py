@@ -124,6 +124,12 @@ class Settings(BaseSettings):
         "the alert's window: the newest feedback is held out for the gate, so without them the "
         "challenger would never train on the data that set the alert off.",
     )
+    profile_min_recent_rows: int = Field(
+        default=200,
+        ge=1,
+        description="A retrained version's reference profile describes the newest feedback (the gate's "
+        "holdout: what it now serves) once there are this many rows of it; else its training data.",
+    )
     drift_report_detailed_columns: int = Field(
         default=16,
         ge=0,

@@ -129,6 +129,7 @@ def train(
         profiles_prefix=settings.profiles_prefix,
         params=params,
         reason=reason,
+        profile_min_recent_rows=settings.profile_min_recent_rows,
     )
     return asdict(trained)
 

@@ -4,7 +4,8 @@ One MLflow run per training: params (the hyper-parameters, the data window,
 the dataset snapshot and its row counts), metrics on the base test set and on
 the recent holdout, the model with its signature, input example and explicit
 pip requirements (inferring them costs about 8 s a model), and the reference
-profile, which is also written to the lake where the streaming job reads it.
+profile (of the newest feedback, what the version will serve, when there is
+enough), which is also written to the lake where the streaming job reads it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from importlib.metadata import version as package_version
 from typing import Any
 
 import mlflow
+import pandas as pd
 from minio import Minio
 from mlflow import MlflowClient
 from mlflow.models import infer_signature
@@ -28,10 +30,12 @@ from training.usecases import UseCase
 
 __all__ = [
     "DATASET_TAG",
+    "PROFILE_SOURCE_TAG",
     "PROFILE_TAG",
     "REASON_TAG",
     "TrainedVersion",
     "model_requirements",
+    "serving_frame",
     "train_and_register",
 ]
 
@@ -39,6 +43,8 @@ _log = logging.getLogger(__name__)
 
 #: Version tags: where its reference profile and its training data are, and why it was trained.
 PROFILE_TAG = "closeloop.reference_profile"
+#: What the reference profile describes: the newest feedback or the training data.
+PROFILE_SOURCE_TAG = "closeloop.reference_profile_source"
 DATASET_TAG = "closeloop.dataset"
 REASON_TAG = "closeloop.reason"
 
@@ -62,6 +68,21 @@ def _scored(prefix: str, scores: Mapping[str, float]) -> dict[str, float]:
     return {f"{prefix}_{name}": value for name, value in scores.items()}
 
 
+def serving_frame(dataset: Dataset, min_recent_rows: int) -> tuple[pd.DataFrame, str]:
+    """The rows a new version's reference profile describes, and what they are.
+
+    Drift is measured against the profile, so it must describe what the
+    version will serve. After an alert that is the drifted traffic it was
+    retrained for: the newest feedback, the gate's holdout, once there is
+    enough of it. Profiled on its training data instead (mostly the base data)
+    a version retrained for a drift would keep raising the same drift alert.
+    The holdout is labeled traffic, a sample of what is served.
+    """
+    if len(dataset.holdout) >= min_recent_rows:
+        return dataset.holdout, f"the newest feedback ({len(dataset.holdout)} rows)"
+    return dataset.train, f"the training data ({len(dataset.train)} rows)"
+
+
 def train_and_register(
     use_case: UseCase,
     dataset: Dataset,
@@ -74,8 +95,13 @@ def train_and_register(
     params: Mapping[str, Any] | None = None,
     reason: str = "manual",
     run_tags: Mapping[str, str] | None = None,
+    profile_min_recent_rows: int = 200,
 ) -> TrainedVersion:
-    """Train on ``dataset.train``, evaluate, log and register a new version of the use case's model."""
+    """Train on ``dataset.train``, evaluate, log and register a new version of the use case's model.
+
+    Its reference profile describes ``serving_frame``: the newest feedback once
+    there are ``profile_min_recent_rows`` of it.
+    """
     params = {**use_case.default_params(), **(params or {})}
     features = use_case.features()
     client = MlflowClient(tracking_uri)
@@ -110,13 +136,14 @@ def train_and_register(
         timings["log_model"] = time.perf_counter() - started
 
         started = time.perf_counter()
-        profile = use_case.reference_profile(model, dataset.train, version)
+        served, source = serving_frame(dataset, profile_min_recent_rows)
+        profile = use_case.reference_profile(model, served, version)
         profile_uri = save_profile(s3, profiles_bucket, profiles_prefix, profile)
         mlflow.log_dict(profile.model_dump(mode="json"), "reference_profile.json")
-        mlflow.set_tag(PROFILE_TAG, profile_uri)
+        mlflow.set_tags({PROFILE_TAG: profile_uri, PROFILE_SOURCE_TAG: source})
         timings["profile"] = time.perf_counter() - started
 
-    tags = {TASK_TAG: use_case.task, PROFILE_TAG: profile_uri, REASON_TAG: reason}
+    tags = {TASK_TAG: use_case.task, PROFILE_TAG: profile_uri, PROFILE_SOURCE_TAG: source, REASON_TAG: reason}
     if snapshot is not None:
         tags[DATASET_TAG] = snapshot.uri
     for key, value in tags.items():
