@@ -46,6 +46,7 @@ TESTS = [
     "tests/integration/streaming/test_recovery.py",
     "tests/integration/streaming/test_minio_outage.py",
     "tests/integration/streaming/test_mutated_events.py",
+    "tests/integration/training/test_airflow_crash.py",
 ]
 
 
@@ -57,12 +58,11 @@ def run_tests(report: Path, junit: Path, keyword: str | None) -> int:
 
 
 def outcomes(junit: Path) -> dict[str, bool]:
-    """Test file stem -> whether every test case in it passed."""
+    """``test_file::test_name[params]`` -> whether it passed (not failed, not in error, not skipped)."""
     passed: dict[str, bool] = {}
     for case in ET.parse(junit).iter("testcase"):
-        stem = case.get("classname", "").rsplit(".", 1)[-1]
-        ok = not any(child.tag in ("failure", "error") for child in case)
-        passed[stem] = passed.get(stem, True) and ok
+        name = f"{case.get('classname', '').rsplit('.', 1)[-1]}::{case.get('name')}"
+        passed[name] = not any(child.tag in ("failure", "error", "skipped") for child in case)
     return passed
 
 

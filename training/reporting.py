@@ -1,7 +1,10 @@
 """The drift report's step: the champion's training data against the recent lake window, with Evidently.
 
-Reference: the rows the champion was trained on (its dataset snapshot; the
-base training data if it has none), with the champion's predictions on them.
+Reference: what the champion's reference profile describes, the data it was
+meant to serve (its dataset snapshot's newest feedback once there is enough of
+it, else its training rows; the base training data if it has no snapshot),
+with the champion's predictions on them: against its training rows alone, a
+version retrained for a drift would report the same drift again.
 Current: the labeled examples of the last days in the lake, with what was
 served and what the truth was. The report (HTML and JSON) goes to the reports
 bucket and to an MLflow run; a drift share over the threshold becomes an
@@ -27,7 +30,7 @@ from closeloop.s3 import s3_client
 from training.dataset import feedback_frame, load_snapshot
 from training.drift_report import build_drift_report
 from training.promotion import CHAMPION, alias_version
-from training.train import DATASET_TAG
+from training.train import DATASET_TAG, serving_frame
 from training.usecases import TARGET, UseCase, get_use_case
 
 __all__ = ["DRIFT_RULE", "PREDICTION", "drift_alert", "run_drift_report"]
@@ -64,12 +67,14 @@ def drift_alert(
 def _reference(
     settings: Settings, use_case: UseCase, client: MlflowClient, version: str | None
 ) -> pd.DataFrame:
-    """The champion's training rows with its predictions on them."""
+    """What the champion was profiled on (``serving_frame``), with its predictions on it."""
     if version is None:
         return use_case.base_data().train
     tags = client.get_model_version(use_case.model_name, version).tags
     if DATASET_TAG in tags:
-        frame = load_snapshot(s3_client(settings), tags[DATASET_TAG], splits=("train",)).train
+        dataset = load_snapshot(s3_client(settings), tags[DATASET_TAG], splits=("train", "holdout"))
+        frame, _ = serving_frame(dataset, settings.profile_min_recent_rows)
+        frame = frame[[*use_case.features(), TARGET]]
     else:
         frame = use_case.base_data().train
     model = mlflow.pyfunc.load_model(f"models:/{use_case.model_name}/{version}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,8 +21,15 @@ from closeloop.config import Settings
 from closeloop.gateway.app import create_app
 from closeloop.gateway.settings import GatewaySettings, get_gateway_settings
 from closeloop.stack.manager import LocalStack
-from tests.integration.registry_models import register_digits
+from tests.integration.registry_models import digits_frame, register_digits
 from tests.waiting import NotYet, eventually
+
+ROWS = [{k: float(v) for k, v in r.items()} for r in digits_frame()[0].iloc[:50].to_dict("records")]
+
+
+def digits_bodies(i: int) -> dict:
+    """Single digits and batches of eight, in turn."""
+    return {"inputs": ROWS[i % len(ROWS)]} if i % 3 else {"instances": ROWS[:8]}
 
 
 @pytest.fixture(scope="module")
@@ -97,3 +105,58 @@ def serve(app: FastAPI) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=15)
+
+
+class Load:
+    """Clients that predict in a loop and count every answer by version, and every failure.
+
+    ``body``: the request body of the i-th request (digits by default).
+    """
+
+    def __init__(
+        self, url: str, model: str, clients: int = 4, body: Callable[[int], dict] = digits_bodies
+    ) -> None:
+        self.url, self.model, self.body = url, model, body
+        self.versions: Counter[str] = Counter()
+        self.failures: list[str] = []
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(clients)]
+
+    def _run(self, seed: int) -> None:
+        with httpx.Client(base_url=self.url, timeout=30) as http:
+            i = seed
+            while not self._stop.is_set():
+                i += 1
+                try:
+                    response = http.post(f"/v1/models/{self.model}/predict", json=self.body(i))
+                except httpx.HTTPError as exc:
+                    with self._lock:
+                        self.failures.append(repr(exc))
+                    continue
+                with self._lock:
+                    if response.status_code == 200:
+                        self.versions[response.json()["model_version"]] += 1
+                    else:
+                        self.failures.append(f"{response.status_code} {response.text[:200]}")
+
+    def __enter__(self) -> Load:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=35)
+
+    def wait_for_version(self, version: str, answers: int = 20) -> None:
+        """Until ``version`` has given ``answers`` more answers."""
+        start = self.versions[version]
+
+        @eventually(timeout=60, interval=0.2)
+        def served() -> None:
+            if self.versions[version] < start + answers:
+                raise NotYet(f"answers by version: {dict(self.versions)}; failures: {self.failures[:3]}")
+
+        served()

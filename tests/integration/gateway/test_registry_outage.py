@@ -9,8 +9,6 @@ registry cannot be reached, and take the new version once MLflow is back.
 
 from __future__ import annotations
 
-import threading
-from collections import Counter
 from pathlib import Path
 
 import httpx
@@ -19,43 +17,9 @@ from mlflow import MlflowClient
 from closeloop.config import Settings
 from closeloop.stack.manager import LocalStack
 from tests.faults import FaultRecord, Stopwatch, report
-from tests.integration.gateway.conftest import gateway_app, gateway_settings, serve, wait_for_model
+from tests.integration.gateway.conftest import Load, gateway_app, gateway_settings, serve, wait_for_model
 from tests.integration.registry_models import register_halving
 from tests.waiting import NotYet, eventually
-
-
-class Clients:
-    """Two clients predicting in a loop, counting answers by version and keeping every failure."""
-
-    def __init__(self, url: str, model: str) -> None:
-        self.url, self.model = url, model
-        self.versions: Counter[str] = Counter()
-        self.failures: list[str] = []
-        self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(2)]
-
-    def _run(self) -> None:
-        with httpx.Client(base_url=self.url, timeout=30) as http:
-            while not self._stop.is_set():
-                try:
-                    answer = http.post(f"/v1/models/{self.model}/predict", json={"inputs": {"x": 4.0}})
-                except httpx.HTTPError as exc:
-                    self.failures.append(repr(exc))
-                    continue
-                if answer.status_code == 200:
-                    self.versions[answer.json()["model_version"]] += 1
-                else:
-                    self.failures.append(f"{answer.status_code} {answer.text[:200]}")
-
-    def __enter__(self) -> Clients:
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=35)
 
 
 def reported(http: httpx.Client, needle: str, timeout: float) -> dict:
@@ -69,18 +33,6 @@ def reported(http: httpx.Client, needle: str, timeout: float) -> dict:
         return body
 
     return ready()
-
-
-def served(clients: Clients, version: str, answers: int) -> None:
-    """Wait until ``version`` has given ``answers`` more answers."""
-    start = clients.versions[version]
-
-    @eventually(timeout=30, interval=0.2)
-    def answered() -> None:
-        if clients.versions[version] < start + answers:
-            raise NotYet(f"answers: {dict(clients.versions)}; failures: {clients.failures[:3]}")
-
-    answered()
 
 
 def failing_metric(text: str, name: str) -> float:
@@ -101,7 +53,7 @@ def test_mlflow_stopped_during_a_reload_leaves_the_old_version_serving_and_the_n
     try:
         with serve(gateway_app(config)) as url, httpx.Client(base_url=url, timeout=30) as http:
             wait_for_model(http.get, name, first)
-            with Clients(url, name) as clients:
+            with Load(url, name, clients=2, body=lambda _: {"inputs": {"x": 4.0}}) as clients:
                 client.set_registered_model_alias(name, "champion", second)
 
                 reported(http, f"cannot load version {second}", timeout=60)
@@ -111,13 +63,13 @@ def test_mlflow_stopped_during_a_reload_leaves_the_old_version_serving_and_the_n
                     ready = reported(http, "cannot reach the registry", timeout=90)
                     assert ready["status"] == "degraded" and ready["models"] == {name: first}
                     assert failing_metric(http.get("/metrics").text, name) == 1.0
-                    served(clients, first, answers=20)
+                    clients.wait_for_version(first)
                 finally:
                     stack.up(["mlflow"])
                 recovery = Stopwatch()
                 wait_for_model(http.get, name, second)
                 recovered_in = recovery.seconds()
-                served(clients, second, answers=20)
+                clients.wait_for_version(second)
             answered = sum(clients.versions.values())
             report(
                 FaultRecord(

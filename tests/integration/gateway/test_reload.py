@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-from collections import Counter
 from pathlib import Path
 
 import httpx
@@ -12,62 +10,10 @@ from mlflow import MlflowClient
 
 from closeloop.config import Settings
 from closeloop.events import DeadLetterEvent, ModelUpdateEvent, encode
-from tests.integration.gateway.conftest import gateway_app, gateway_settings, serve, wait_for_model
+from tests.integration.gateway.conftest import Load, gateway_app, gateway_settings, serve, wait_for_model
 from tests.integration.kafka_reading import end_offsets, read_events
 from tests.integration.registry_models import digits_frame, register_digits, register_halving
 from tests.waiting import NotYet, eventually
-
-ROWS = [{k: float(v) for k, v in r.items()} for r in digits_frame()[0].iloc[:50].to_dict("records")]
-
-
-class Load:
-    """Clients that predict in a loop and count every answer by version, and every failure."""
-
-    def __init__(self, url: str, model: str, clients: int = 4) -> None:
-        self.url, self.model = url, model
-        self.versions: Counter[str] = Counter()
-        self.failures: list[str] = []
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._threads = [threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(clients)]
-
-    def _run(self, seed: int) -> None:
-        with httpx.Client(base_url=self.url, timeout=10) as http:
-            i = seed
-            while not self._stop.is_set():
-                i += 1
-                body = {"inputs": ROWS[i % len(ROWS)]} if i % 3 else {"instances": ROWS[:8]}
-                try:
-                    response = http.post(f"/v1/models/{self.model}/predict", json=body)
-                except httpx.HTTPError as exc:
-                    with self._lock:
-                        self.failures.append(repr(exc))
-                    continue
-                with self._lock:
-                    if response.status_code == 200:
-                        self.versions[response.json()["model_version"]] += 1
-                    else:
-                        self.failures.append(f"{response.status_code} {response.text[:200]}")
-
-    def __enter__(self) -> Load:
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=15)
-
-    def wait_for_version(self, version: str, answers: int = 20) -> None:
-        start = self.versions[version]
-
-        @eventually(timeout=60, interval=0.2)
-        def served() -> None:
-            if self.versions[version] < start + answers:
-                raise NotYet(f"answers by version: {dict(self.versions)}; failures: {self.failures[:3]}")
-
-        served()
 
 
 def test_alias_moves_under_load_without_a_failed_request(
