@@ -49,7 +49,13 @@ phase, no memory runs (--memory: windows of 10k and 1M predictions).
    window length N / BACKLOG_RATE s, left open): the largest state size of a
    completed checkpoint (Flink REST, every 10 s) and of the TaskManager's heap
    used while it works through it, and their ratio largest N / smallest N.
-7. Drift of one 10k-row x 64-feature window: the job's code (from JSON lines)
+7. Profile (--profile SECONDS): the first run of the first cell, once 30 %
+   of the backlog is through, under Flink's profiler (async-profiler, ITIMER,
+   every thread of the TaskManager) for SECONDS: its flame graph is saved
+   under the stack's state folder (bench/) and the share of the samples each
+   stage of the job took is printed (bench/flame.py). That run's rate bears
+   the profiler's small cost.
+8. Drift of one 10k-row x 64-feature window: the job's code (from JSON lines)
    against Evidently's DataDriftPreset on the same rows as DataFrames.
 
 The bench's topics and lake objects are deleted at the end (--keep-data keeps them).
@@ -84,6 +90,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from confluent_kafka import Consumer, Producer, TopicPartition
+from flame import stages
 from flink_taskmanager import CpuSampler, FlinkRest, cpu_list, pin, taskmanager_pid
 from minio.deleteobjects import DeleteObject
 from python_consumer import PARSER, BaselineResult, WindowSpec, run_baseline
@@ -291,6 +298,7 @@ class FlinkRun:
     metric_delays: np.ndarray | None = None
     alert_delays: np.ndarray | None = None
     live_rate: float = math.nan
+    profile: Path | None = None  # its flame graph, when profiled
 
 
 @contextlib.contextmanager
@@ -457,7 +465,13 @@ class Bench:
 
 
 def flink_run(
-    bench: Bench, backlog: Backlog, cell: Cell, run: int, live_s: float, live_rate: float | None
+    bench: Bench,
+    backlog: Backlog,
+    cell: Cell,
+    run: int,
+    live_s: float,
+    live_rate: float | None,
+    profile_s: int = 0,
 ) -> FlinkRun:
     """One submission over the backlog: its sustained rate, its CPU per million pairs, the live phase."""
     pairs, topics = backlog.pairs, backlog.topics
@@ -470,21 +484,26 @@ def flink_run(
     arrivals.follow(bench.settings, topics)
     env = job_environment(backlog, job_name, cell)
     result = FlinkRun(math.nan, math.nan, others)
+    profiler: Profiler | None = None
     try:
         with CpuSampler(taskmanager_pid()) as sampler, bench.job(env, cell.parallelism) as job_id:
             console.log(f"{job_name} submitted; working through the backlog")
             began = time.time()
             with console.status("") as status:
                 while (done := arrivals.labeled()) < 0.9 * pairs:
+                    if profile_s and profiler is None and done >= 0.3 * pairs:
+                        profiler = Profiler(bench, profile_s, bench.settings.state_dir / "bench" / job_name)
                     status.update(f"{cell} run {run + 1}: {done:,} of {pairs:,} pairs in closed windows")
                     if time.time() - began > 3600:
                         raise SystemExit(f"{job_name} did not get through the backlog in an hour")
                     bench.check_running(job_id)
                     time.sleep(1)
+            if profiler is not None:
+                result.profile = profiler.saved()
             rate, t20, n20, t90, n90 = sustained_rate(arrivals, pairs)
             cpu = sampler.between(t20, t90) / max(n90 - n20, 1) * 1e6 if not math.isnan(rate) else math.nan
             # Jobs that started meanwhile shared the CPUs too.
-            result = FlinkRun(rate, cpu, sorted({*others, *bench.others()}))
+            result = FlinkRun(rate, cpu, sorted({*others, *bench.others()}), profile=result.profile)
             console.log(f"{cell} run {run + 1}: {rate:,.0f} pairs/s sustained, {cpu:,.1f} CPU-s per M pairs")
             if math.isnan(rate):
                 console.log("[yellow]the 20 % and 90 % windows arrived within a second: backlog too small[/]")
@@ -493,6 +512,33 @@ def flink_run(
     finally:
         arrivals.stop.set()
     return result
+
+
+class Profiler:
+    """Flink's profiler over the TaskManager, in a thread while the run goes on; the flame graph saved."""
+
+    def __init__(self, bench: Bench, seconds: int, stem: Path) -> None:
+        self.path = stem.with_suffix(".html")
+        self.error: Exception | None = None
+        console.log(f"profiling the TaskManager for {seconds} s (Flink's profiler, ITIMER)")
+        self._thread = threading.Thread(target=self._run, args=(bench.rest, seconds), daemon=True)
+        self._thread.start()
+
+    def _run(self, rest: FlinkRest, seconds: int) -> None:
+        try:
+            page = rest.profile(seconds)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.write_text(page)
+        except Exception as error:  # reported, not fatal: the run's figures still count
+            self.error = error
+
+    def saved(self) -> Path | None:
+        self._thread.join()
+        if self.error is not None:
+            console.log(f"[yellow]no profile: {self.error}[/]")
+            return None
+        console.log(f"flame graph: {self.path}")
+        return self.path
 
 
 def _live_phase(
@@ -745,6 +791,13 @@ def main() -> None:
     )
     parser.add_argument("--keep-data", action="store_true", help="keep the bench's topics and lake objects")
     parser.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="SECONDS",
+        help="profile the first run for SECONDS: where the job's CPU goes, by stage",
+    )
+    parser.add_argument(
         "--drift-only", action="store_true", help="only the drift comparison: no stack needed"
     )
     args = parser.parse_args()
@@ -812,7 +865,13 @@ def main() -> None:
                             and features == args.features[0]
                         )
                         result = flink_run(
-                            bench, backlog, cell, run, args.live_seconds if is_live else 0, args.live_rate
+                            bench,
+                            backlog,
+                            cell,
+                            run,
+                            args.live_seconds if is_live else 0,
+                            args.live_rate,
+                            profile_s=args.profile if not flink else 0,
                         )
                         flink.setdefault((features, cell), []).append(result)
                         if is_live:
@@ -968,6 +1027,17 @@ def report(
                     "",
                 )
         console.print(mem)
+
+    for (features, cell), runs in flink.items():
+        for run in (r for r in runs if r.profile is not None):
+            total, shares = stages(run.profile.read_text())
+            where = Table(title=f"where the CPU goes: {cell}, {features} features ({total:,} samples)")
+            where.add_column("stage")
+            where.add_column("share", justify="right")
+            for stage, share in shares:
+                where.add_row(stage, f"{share:.1%}")
+            console.print(where)
+            console.print(f"flame graph: {run.profile}")
 
     key = (args.features[0], Cell(2, "rocksdb", "idle"))
     runs = flink.get(key, [])

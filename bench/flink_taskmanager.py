@@ -188,6 +188,30 @@ class FlinkRest:
         except (httpx.HTTPError, KeyError, TypeError):
             return 0
 
+    def profile(self, seconds: int, timeout: float = 120.0) -> str:
+        """async-profiler (ITIMER) on the first TaskManager for ``seconds``: its HTML flame graph."""
+        manager = self.get("/taskmanagers")["taskmanagers"][0]["id"]  # type: ignore[call-overload,index]
+        response = httpx.post(
+            f"{self.url}/taskmanagers/{manager}/profiler",
+            json={"mode": "ITIMER", "duration": seconds},
+            timeout=10,
+        )
+        response.raise_for_status()
+        started = response.json()["triggerTime"]
+        deadline = time.monotonic() + seconds + timeout
+        while time.monotonic() < deadline:
+            time.sleep(1)
+            runs = self.get(f"/taskmanagers/{manager}/profiler")["profilingList"]  # type: ignore[call-overload]
+            run = next((r for r in runs if r["triggerTime"] == started), None)
+            if run is not None and run["status"] == "FAILED":
+                raise RuntimeError(f"Flink's profiler failed: {run['message']}")
+            if run is not None and run["status"] == "FINISHED":
+                path = f"/taskmanagers/{manager}/profiler/{run['outputFile']}"
+                page = httpx.get(f"{self.url}{path}", timeout=30)
+                page.raise_for_status()
+                return page.text
+        raise TimeoutError(f"Flink's profiler did not finish within {seconds + timeout:.0f} s")
+
     def heap_used(self) -> int | None:
         """Bytes of JVM heap the (first) TaskManager uses now."""
         try:

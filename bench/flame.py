@@ -1,0 +1,88 @@
+"""Where the feedback job's CPU goes, read off a flame graph from Flink's profiler (a helper, not a bench).
+
+Flink's REST API runs async-profiler on a TaskManager
+(`rest.profiling.enabled`, on in docker/flink/config.yaml) and serves the
+result as async-profiler's HTML flame graph: one `f(level, left, width, type,
+'frame')` call per frame, depth first. `stages` charges every sample to the
+first stage, in STAGES order, whose pattern matches a frame of its stack, so
+a stage is what its frames and everything they call cost, minus the stages
+listed before it (a window aggregate that pair_join's output calls into is
+the window's, not pair_join's).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+__all__ = ["STAGES", "Frame", "frames", "stages"]
+
+#: (stage, a regular expression one frame of the stack must match), first match wins.
+STAGES: list[tuple[str, str]] = [
+    ("pair_join: state read (RocksDB get)", r"moveStateToFunction"),
+    ("pair_join: state write (RocksDB put)", r"moveStateFromFunction"),
+    ("lake: Parquet writer", r"AbstractStreamingWriter|ParquetBulkWriter"),
+    ("windows: local aggregate", r"LocalSlicingWindowAggOperator"),
+    ("windows: global aggregate, metrics_event", r"WindowAggOperator|SlicingWindowOperator|PythonCalc|beam"),
+    ("pair_join: output rows (the SQL after it)", r"ProcessTableFunction\.collect"),
+    ("pair_join: statistics", r"TaskStatistics"),
+    ("pair_join: timers", r"HeapPriorityQueue|registerOnTime|registerEventTimeTimer"),
+    ("pair_join: its own work", r"PairJoin|ProcessTableRunner"),
+    ("network: serialize", r"RecordWriter\.|StreamElementSerializer\.serialize"),
+    ("network: deserialize", r"SpanningRecordDeserializer|StreamElementSerializer\.deserialize"),
+    ("sources: event members (JSON)", r"EventMembers"),
+    ("sources: event time", r"EventTime|TsTextFunction|TsParsedFunction"),
+    ("sources: contract checks (SQL)", r"StreamExecCalc"),
+    ("sources: Kafka records", r"SourceOperator\.emitNext|KafkaRecordEmitter"),
+    ("Kafka fetch threads", r"KafkaPartitionSplitReader|KafkaConsumer"),
+    ("checkpoints", r"performCheckpoint|AsyncCheckpointRunnable|SnapshotStrategy"),
+    ("RocksDB compaction, flush", r"rocksdb::DBImpl::BG|BGThread"),
+    ("JIT compiler", r"CompileBroker"),
+    ("garbage collector", r"G1|GCTaskThread|ConcurrentGCThread|WorkerThread::run"),
+]
+
+_FRAME = re.compile(r"^f\((\d+),(\d+),(\d+),(\d+),'(.*)'(?:,[\d,]*)?\)\s*$")
+
+
+@dataclass(frozen=True)
+class Frame:
+    depth: int
+    width: int
+    name: str
+    samples: int  # its own: its width less its children's
+    stack: tuple[str, ...]  # from the root to it
+
+
+def frames(html: str) -> list[Frame]:
+    """The flame graph's frames, each with its own samples and its stack."""
+    raw = [(int(m[1]), int(m[3]), m[5]) for m in map(_FRAME.match, html.splitlines()) if m]
+    own = [width for _, width, _ in raw]
+    stack: list[int] = []
+    paths: list[tuple[str, ...]] = []
+    for i, (depth, width, name) in enumerate(raw):
+        while stack and raw[stack[-1]][0] >= depth:
+            stack.pop()
+        if stack:
+            own[stack[-1]] -= width
+        paths.append((*(raw[j][2] for j in stack), name))
+        stack.append(i)
+    return [Frame(d, w, n, s, p) for (d, w, n), s, p in zip(raw, own, paths, strict=True)]
+
+
+def stages(html: str) -> tuple[int, list[tuple[str, float]]]:
+    """All samples, and each stage's share of them (largest first; 'other' last)."""
+    found = frames(html)
+    if not found:
+        raise ValueError("no flame graph frames in this page")
+    total = found[0].width
+    compiled = [(name, re.compile(pattern)) for name, pattern in STAGES]
+    shares: Counter[str] = Counter()
+    for frame in found:
+        if frame.samples <= 0:
+            continue
+        text = "\n".join(frame.stack)
+        stage = next((name for name, pattern in compiled if pattern.search(text)), "other")
+        shares[stage] += frame.samples
+    ordered = [(s, n / total) for s, n in shares.most_common() if s != "other"]
+    return total, [*ordered, ("other", shares["other"] / total)]
