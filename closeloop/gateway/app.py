@@ -331,12 +331,7 @@ def create_app() -> FastAPI:
         model_seconds = time.perf_counter() - model_started
         latency_ms = model_seconds * 1000
 
-        events = [
-            _prediction_event(model, instance, latency_ms, output=output, scores=score)
-            for instance, output, score in zip(
-                instances, outputs, scores or [None] * len(outputs), strict=True
-            )
-        ]
+        events = _served_events(model, instances, latency_ms, outputs, scores)
 
         def locate(index: int, path: list[str]) -> list[str | int]:
             if not path or path[0] != "inputs":
@@ -371,8 +366,11 @@ def create_app() -> FastAPI:
                 model_name=name,
                 model_version=model.version,
                 latency_ms=latency_ms,
+                # The events' fields, validated already: not again, per prediction.
                 predictions=[
-                    Prediction(prediction_id=e.prediction_id, output=e.output, scores=e.scores)
+                    Prediction.model_construct(
+                        prediction_id=e.prediction_id, output=e.output, scores=e.scores
+                    )
                     for e in events
                 ],
             )
@@ -531,13 +529,31 @@ async def _publish_failures(
         _log.error("the error events of model %s were not published: %s", model.name, error)
 
 
+def _served_events(
+    model: LoadedModel,
+    instances: list[dict[str, Any]],
+    latency_ms: float,
+    outputs: list[Any],
+    scores: list[dict[str, float]] | None,
+) -> list[PredictionEvent]:
+    """One event per input of a served request, all at one time; the first checked in full."""
+    per_input = zip(instances, outputs, scores or [None] * len(outputs), strict=True)
+    instance, output, score = next(per_input)
+    first = _prediction_event(model, instance, latency_ms, output=output, scores=score)
+    return [first, *(first.sibling(_new_id(), i, o, s) for i, o, s in per_input)]
+
+
+def _new_id() -> str:
+    # 128 random bits as 32 hex digits, like uuid4().hex at a fifth of its cost.
+    return os.urandom(16).hex()
+
+
 def _prediction_event(
     model: LoadedModel, instance: dict[str, Any], latency_ms: float, **outcome: Any
 ) -> PredictionEvent:
     """The event for one input: ``output`` (and ``scores``) if served, ``error`` if not."""
     return PredictionEvent(
-        # 128 random bits as 32 hex digits, like uuid4().hex at a fifth of its cost.
-        prediction_id=os.urandom(16).hex(),
+        prediction_id=_new_id(),
         model_name=model.name,
         model_version=model.version,
         task=model.task.name,

@@ -7,6 +7,7 @@ import math
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from pydantic import ValidationError
 
 from closeloop.events import (
     EVENT_TYPES,
@@ -216,6 +217,47 @@ def test_output_is_stored_in_the_task_canonical_form() -> None:
         latency_ms=1,
     )
     assert event.output == [{"box": [0.0, 0.0, 2.0, 2.0], "label": "cat", "score": 1.0}]
+
+
+def test_a_sibling_equals_the_event_built_in_full() -> None:
+    first = PredictionEvent(
+        prediction_id="a1",
+        model_name="detector",
+        model_version="1",
+        task="detection",
+        inputs={"x": 1.0},
+        output=[],
+        latency_ms=3,
+    )
+    output = [{"box": [0, 0, 2, 2], "label": "cat"}]
+    sibling = first.sibling("b2", {"x": math.nan}, output, None)
+    full = PredictionEvent(
+        prediction_id="b2",
+        model_name="detector",
+        model_version="1",
+        task="detection",
+        inputs={"x": math.nan},
+        output=output,
+        latency_ms=3,
+        ts=first.ts,
+    )
+    assert encode(sibling) == encode(full)
+    assert encode(decode(encode(sibling), PredictionEvent)) == encode(sibling)  # NaN != NaN
+
+
+def test_a_sibling_output_of_the_wrong_shape_is_refused_as_in_full() -> None:
+    first = PredictionEvent(
+        prediction_id="a1",
+        model_name="m",
+        model_version="1",
+        task="regression",
+        inputs={},
+        output=1.5,
+        latency_ms=1,
+    )
+    with pytest.raises(ValidationError) as caught:
+        first.sibling("b2", {}, "not a number", None)
+    assert caught.value.errors()[0]["loc"] == ("output",)
 
 
 def test_feedback_shape_is_checked_when_the_task_is_given() -> None:
