@@ -2,6 +2,7 @@
 
     make bench-tools                      # wrk, the load generator (Debian package)
     .local/venv/bin/python bench/gateway.py [--duration 15] [--connections 16] [--cpus 1]
+    .local/venv/bin/python bench/gateway.py --before 500645a   # and the gateway of an older commit
 
 Both servers run the same registered model version under uvicorn with the
 same worker count and access logs off, pinned to the same CPUs (`--cpus`,
@@ -13,8 +14,14 @@ For each case: the throughput at saturation (requests/s, p50 and p99), then
 the gateway paced at the peer's highest sustainable rate (its saturation
 throughput), with Poisson arrivals, for the p99 latency there.
 
+`--before REF` also runs the gateway of an older commit (a git worktree of
+REF, on this checkout's virtualenv and stack), on the same CPUs and port
+range, measured at saturation in the same run: the figures before and after
+a change, side by side.
+
 The last line is `gateway_vs_mlflow_rps=… p99_ms=…`: the smaller of the two
-throughput ratios, and the larger of the gateway's two paced p99s.
+throughput ratios, and the larger of the gateway's two paced p99s (with
+--before, also `before_vs_mlflow_rps=…`).
 """
 
 from __future__ import annotations
@@ -147,6 +154,30 @@ def wrk(url: str, body: Path, *, connections: int, duration: float, gap_ms: floa
     return parse_wrk(result.stdout)
 
 
+def start_gateway(
+    port: int, args: argparse.Namespace, env: dict[str, str], work: Path, name: str
+) -> tuple[subprocess.Popen, int]:
+    process = subprocess.Popen(
+        [
+            *pinned(args.cpus),
+            *("uvicorn", "closeloop.gateway.app:create_app", "--factory"),
+            *("--host", "127.0.0.1", "--port", str(port), "--workers", str(args.workers)),
+        ],
+        env={**env, "CLOSELOOP_MODELS": json.dumps([MODEL]), "CLOSELOOP_STATE_DIR": str(work / name)},
+        stdout=(work / f"{name}.log").open("w"),
+        stderr=subprocess.STDOUT,
+    )
+    return process, port
+
+
+def checkout(ref: str, work: Path) -> Path:
+    """A git worktree of `ref`: its closeloop package goes first on the gateway's PYTHONPATH."""
+    folder = work / "before-src"
+    repo = Path(__file__).resolve().parents[1]
+    subprocess.run(["git", "-C", str(repo), "worktree", "add", "--detach", str(folder), ref], check=True)
+    return folder
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -158,6 +189,7 @@ def main() -> None:
     parser.add_argument("--gateway-port", type=int, default=8055)
     parser.add_argument("--cpus", default="1", help="CPU list both servers are pinned to ('' for none)")
     parser.add_argument("--client-cpus", default="0", help="CPU list of the load generator")
+    parser.add_argument("--before", metavar="REF", help="also measure the gateway of this git commit")
     args = parser.parse_args()
     global CLIENT_CPUS
     CLIENT_CPUS = args.client_cpus
@@ -183,31 +215,29 @@ def main() -> None:
         stdout=(work / "mlflow.log").open("w"),
         stderr=subprocess.STDOUT,
     )
-    gateway = subprocess.Popen(
-        [
-            *pinned(args.cpus),
-            *("uvicorn", "closeloop.gateway.app:create_app", "--factory"),
-            *("--host", "127.0.0.1", "--port", str(args.gateway_port), "--workers", str(args.workers)),
-        ],
-        env={**env, "CLOSELOOP_MODELS": json.dumps([MODEL]), "CLOSELOOP_STATE_DIR": str(work / "state")},
-        stdout=(work / "gateway.log").open("w"),
-        stderr=subprocess.STDOUT,
-    )
+    gateways = {"gateway": start_gateway(args.gateway_port, args, env, work, "gateway")}
+    if args.before:
+        source = checkout(args.before, work)
+        gateways[f"gateway @ {args.before}"] = start_gateway(
+            args.gateway_port + 1, args, {**env, "PYTHONPATH": str(source)}, work, "before"
+        )
     mlflow_url = f"http://127.0.0.1:{args.mlflow_port}"
     gateway_url = f"http://127.0.0.1:{args.gateway_port}"
     try:
         wait_until(f"{mlflow_url}/ping")
-        wait_until(f"{gateway_url}/readyz", ok='"status":"ready"')
+        for _, port in gateways.values():
+            wait_until(f"http://127.0.0.1:{port}/readyz", ok='"status":"ready"')
         rows = x.iloc[1200:1232].to_dict("records")
         cases = {"single": rows[:1], "batch of 32": rows}
         results: dict[str, dict[str, Run]] = {}
         for case, instances in cases.items():
+            request = {"inputs": instances[0]} if len(instances) == 1 else {"instances": instances}
             bodies = {
                 "mlflow": (f"{mlflow_url}/invocations", {"dataframe_records": instances}),
-                "gateway": (
-                    f"{gateway_url}/v1/models/{MODEL}/predict",
-                    {"inputs": instances[0]} if len(instances) == 1 else {"instances": instances},
-                ),
+                **{
+                    name: (f"http://127.0.0.1:{port}/v1/models/{MODEL}/predict", request)
+                    for name, (_, port) in gateways.items()
+                },
             }
             results[case] = {}
             for server, (url, payload) in bodies.items():
@@ -239,9 +269,11 @@ def main() -> None:
             if line.startswith("closeloop_gateway_events_total")
         ]
     finally:
-        for process in (gateway, mlflow_server):
+        for process in (*(p for p, _ in gateways.values()), mlflow_server):
             process.terminate()
             process.wait(timeout=30)
+        if args.before:
+            subprocess.run(["git", "worktree", "remove", "--force", str(work / "before-src")], check=False)
         shutil.rmtree(work, ignore_errors=True)
 
     table = Table(
@@ -268,7 +300,14 @@ def main() -> None:
     for case, ratio in ratios.items():
         console.print(f"{case}: gateway {ratio:.1f}x the requests/s of mlflow models serve")
     p99 = max(runs["gateway @ peer rate"].p99_ms for runs in results.values())
-    print(f"gateway_vs_mlflow_rps={min(ratios.values()):.2f} p99_ms={p99:.1f}")
+    last = f"gateway_vs_mlflow_rps={min(ratios.values()):.2f} p99_ms={p99:.1f}"
+    if args.before:
+        old = f"gateway @ {args.before}"
+        before = {case: runs[old].rps / runs["mlflow"].rps for case, runs in results.items()}
+        for case, ratio in before.items():
+            console.print(f"{case}: {old} {ratio:.1f}x the requests/s of mlflow models serve")
+        last += f" before_vs_mlflow_rps={min(before.values()):.2f}"
+    print(last)
 
 
 if __name__ == "__main__":
