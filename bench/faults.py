@@ -43,6 +43,7 @@ TESTS = [
     "tests/integration/gateway/test_registry_outage.py",
     "tests/integration/gateway/test_fuzz.py",
     "tests/integration/streaming/test_broker_crash.py",
+    "tests/integration/streaming/test_shared_broker_kill.py",
     "tests/integration/streaming/test_recovery.py",
     "tests/integration/streaming/test_minio_outage.py",
     "tests/integration/streaming/test_mutated_events.py",
