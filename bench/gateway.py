@@ -2,7 +2,7 @@
 
     make bench-tools                      # wrk, the load generator (Debian package)
     .local/venv/bin/python bench/gateway.py [--duration 15] [--connections 16] [--cpus 1]
-    .local/venv/bin/python bench/gateway.py --before 500645a   # and the gateway of an older commit
+    .local/venv/bin/python bench/gateway.py --before 500645a --rounds 3   # and an older commit's
 
 Both servers run the same registered model version under uvicorn with the
 same worker count and access logs off, pinned to the same CPUs (`--cpus`,
@@ -17,7 +17,8 @@ throughput), with Poisson arrivals, for the p99 latency there.
 `--before REF` also runs the gateway of an older commit (a git worktree of
 REF, on this checkout's virtualenv and stack), on the same CPUs and port
 range, measured at saturation in the same run: the figures before and after
-a change, side by side.
+a change, side by side. `--rounds N` measures each server N times at
+saturation, in turn and in alternating order, and reports the median run.
 
 The last line is `gateway_vs_mlflow_rps=… p99_ms=…`: the smaller of the two
 throughput ratios, and the larger of the gateway's two paced p99s (with
@@ -154,6 +155,11 @@ def wrk(url: str, body: Path, *, connections: int, duration: float, gap_ms: floa
     return parse_wrk(result.stdout)
 
 
+def _median_run(runs: list[Run]) -> Run:
+    """The run of median throughput (its own latencies with it)."""
+    return sorted(runs, key=lambda r: r.rps)[len(runs) // 2]
+
+
 def start_gateway(
     port: int, args: argparse.Namespace, env: dict[str, str], work: Path, name: str
 ) -> tuple[subprocess.Popen, int]:
@@ -190,6 +196,9 @@ def main() -> None:
     parser.add_argument("--cpus", default="1", help="CPU list both servers are pinned to ('' for none)")
     parser.add_argument("--client-cpus", default="0", help="CPU list of the load generator")
     parser.add_argument("--before", metavar="REF", help="also measure the gateway of this git commit")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="saturation runs per server, in turn (medians; default 1)"
+    )
     args = parser.parse_args()
     global CLIENT_CPUS
     CLIENT_CPUS = args.client_cpus
@@ -239,19 +248,35 @@ def main() -> None:
                     for name, (_, port) in gateways.items()
                 },
             }
-            results[case] = {}
+            files = {}
             for server, (url, payload) in bodies.items():
-                body = work / f"{server}-{len(instances)}.json"
-                body.write_text(json.dumps(payload))
+                files[server] = work / f"{server}-{len(instances)}.json"
+                files[server].write_text(json.dumps(payload))
                 check = httpx.post(
-                    url, content=body.read_bytes(), headers={"Content-Type": "application/json"}
+                    url, content=files[server].read_bytes(), headers={"Content-Type": "application/json"}
                 )
                 check.raise_for_status()
-                wrk(url, body, connections=args.connections, duration=2, gap_ms=None, work=work)  # warm-up
-                console.print(f"{case}: {server} at saturation, {args.connections} connections")
-                results[case][server] = wrk(
-                    url, body, connections=args.connections, duration=args.duration, gap_ms=None, work=work
-                )
+                wrk(url, files[server], connections=args.connections, duration=2, gap_ms=None, work=work)
+            # Rounds in turn, each in the other order: the machine's drift is shared, not one server's.
+            runs: dict[str, list[Run]] = {server: [] for server in bodies}
+            for round_ in range(args.rounds):
+                order = list(bodies) if round_ % 2 == 0 else list(reversed(bodies))
+                for server in order:
+                    console.print(
+                        f"{case}: {server} at saturation, {args.connections} connections"
+                        f" (round {round_ + 1} of {args.rounds})"
+                    )
+                    runs[server].append(
+                        wrk(
+                            bodies[server][0],
+                            files[server],
+                            connections=args.connections,
+                            duration=args.duration,
+                            gap_ms=None,
+                            work=work,
+                        )
+                    )
+            results[case] = {server: _median_run(r) for server, r in runs.items()}
             peer_rate = results[case]["mlflow"].rps
             gap = args.connections * 1000.0 / peer_rate
             console.print(f"{case}: gateway paced at the peer's {peer_rate:.0f} requests/s")
