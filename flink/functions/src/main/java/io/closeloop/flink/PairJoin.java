@@ -3,6 +3,13 @@ package io.closeloop.flink;
 import static org.apache.flink.table.annotation.ArgumentTrait.REQUIRE_ON_TIME;
 import static org.apache.flink.table.annotation.ArgumentTrait.SET_SEMANTIC_TABLE;
 
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
 import java.time.LocalDateTime;
 import java.time.ZoneOffset;
 import java.util.ArrayList;
@@ -56,6 +63,10 @@ import org.apache.flink.types.Row;
  * day of predictions, with RocksDB state too), cost a state read when it fired, and an eighth
  * of the TaskManager's time went to collecting that heap.
  *
+ * <p>The state is one byte array per id ({@link State}), written and read here ({@link
+ * Pair#read}, {@link Pair#write}): as a structured type with lists of feedback, converting it
+ * to and from Flink's rows and hashing it cost a tenth of the TaskManager's time.
+ *
  * <p>Only unnamed timers, never cleared in bulk: a named timer is a map-state entry per id, and
  * {@code Context.clearAll()} / {@code clearAllTimers()} walk the unnamed timers of every key,
  * moving the current key as they go (Flink 2.3, {@code WritableInternalTimeContext}), which
@@ -75,36 +86,94 @@ public class PairJoin extends ProcessTableFunction<Row> {
                     .thenComparing(f -> f.partition, Comparator.nullsFirst(Comparator.naturalOrder()))
                     .thenComparing(f -> f.offset, Comparator.nullsFirst(Comparator.naturalOrder()));
 
-    /** What is kept per prediction id. All fields nullable: an empty state is all nulls. */
-    public static class Pair {
-        public String modelName;
-        public String modelVersion;
-        public String task;
+    /** What Flink keeps per prediction id: the encoded {@link Pair}, null when there is none. */
+    public static class State {
+        public byte[] bytes;
+    }
+
+    /** What is kept per prediction id, decoded. All fields nullable: an empty state is all nulls. */
+    static final class Pair {
+        String modelName;
+        String modelVersion;
+        String task;
         /** The prediction's output and inputs, until it is labeled (the label row carries them). */
-        public String output;
-        public String error;
-        public String inputs;
+        String output;
+        String error;
+        String inputs;
         /** Null until the prediction has arrived. */
-        public Long predictionTs;
+        Long predictionTs;
         /** The latest feedback time that still joins: the prediction's time plus the label delay. */
-        public Long deadline;
-        public Boolean labeled;
+        Long deadline;
+        boolean labeled;
         /** Feedback ids seen, for deduplication: a prediction gets a handful at most. */
-        public List<String> feedbackIds;
+        List<String> feedbackIds = new ArrayList<>(2);
         /** Feedback that may be the label, each waiting for the watermark to pass its time. */
-        public List<Feedback> pending;
+        List<Feedback> pending = new ArrayList<>(1);
+
+        static Pair read(byte[] bytes) {
+            Pair pair = new Pair();
+            if (bytes == null) {
+                return pair;
+            }
+            try (DataInputStream in = new DataInputStream(new ByteArrayInputStream(bytes))) {
+                pair.modelName = readString(in);
+                pair.modelVersion = readString(in);
+                pair.task = readString(in);
+                pair.output = readString(in);
+                pair.error = readString(in);
+                pair.inputs = readString(in);
+                pair.predictionTs = readLong(in);
+                pair.deadline = readLong(in);
+                pair.labeled = in.readBoolean();
+                for (int i = in.readInt(); i > 0; i--) {
+                    pair.feedbackIds.add(readString(in));
+                }
+                for (int i = in.readInt(); i > 0; i--) {
+                    pair.pending.add(Feedback.read(in));
+                }
+            } catch (IOException e) {
+                throw new UncheckedIOException("pair_join: unreadable state", e);
+            }
+            return pair;
+        }
+
+        byte[] write() {
+            ByteArrayOutputStream buffer = new ByteArrayOutputStream(256);
+            try (DataOutputStream out = new DataOutputStream(buffer)) {
+                writeString(out, modelName);
+                writeString(out, modelVersion);
+                writeString(out, task);
+                writeString(out, output);
+                writeString(out, error);
+                writeString(out, inputs);
+                writeLong(out, predictionTs);
+                writeLong(out, deadline);
+                out.writeBoolean(labeled);
+                out.writeInt(feedbackIds.size());
+                for (String id : feedbackIds) {
+                    writeString(out, id);
+                }
+                out.writeInt(pending.size());
+                for (Feedback f : pending) {
+                    f.write(out);
+                }
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+            return buffer.toByteArray();
+        }
     }
 
     /** A feedback event, as far as this step needs it. */
-    public static class Feedback {
-        public Long ts;
-        public String feedbackId;
-        public String groundTruth;
-        public String source;
-        public String messageKey;
-        public String body;
-        public Integer partition;
-        public Long offset;
+    static final class Feedback {
+        long ts;
+        String feedbackId;
+        String groundTruth;
+        String source;
+        String messageKey;
+        String body;
+        Integer partition;
+        Long offset;
 
         static Feedback of(Row input, long ts) {
             Feedback f = new Feedback();
@@ -118,18 +187,84 @@ public class PairJoin extends ProcessTableFunction<Row> {
             f.offset = input.getFieldAs("offset");
             return f;
         }
+
+        static Feedback read(DataInputStream in) throws IOException {
+            Feedback f = new Feedback();
+            f.ts = in.readLong();
+            f.feedbackId = readString(in);
+            f.groundTruth = readString(in);
+            f.source = readString(in);
+            f.messageKey = readString(in);
+            f.body = readString(in);
+            f.partition = in.readBoolean() ? in.readInt() : null;
+            f.offset = readLong(in);
+            return f;
+        }
+
+        void write(DataOutputStream out) throws IOException {
+            out.writeLong(ts);
+            writeString(out, feedbackId);
+            writeString(out, groundTruth);
+            writeString(out, source);
+            writeString(out, messageKey);
+            writeString(out, body);
+            out.writeBoolean(partition != null);
+            if (partition != null) {
+                out.writeInt(partition);
+            }
+            writeLong(out, offset);
+        }
+    }
+
+    // UTF-8 with a length in front (-1: null); DataOutput's own writeUTF stops at 64 KB.
+    private static void writeString(DataOutputStream out, String value) throws IOException {
+        if (value == null) {
+            out.writeInt(-1);
+            return;
+        }
+        byte[] utf8 = value.getBytes(StandardCharsets.UTF_8);
+        out.writeInt(utf8.length);
+        out.write(utf8);
+    }
+
+    private static String readString(DataInputStream in) throws IOException {
+        int length = in.readInt();
+        if (length < 0) {
+            return null;
+        }
+        byte[] utf8 = new byte[length];
+        in.readFully(utf8);
+        return new String(utf8, StandardCharsets.UTF_8);
+    }
+
+    private static void writeLong(DataOutputStream out, Long value) throws IOException {
+        out.writeBoolean(value != null);
+        if (value != null) {
+            out.writeLong(value);
+        }
+    }
+
+    private static Long readLong(DataInputStream in) throws IOException {
+        return in.readBoolean() ? in.readLong() : null;
     }
 
     public void eval(
             Context ctx,
-            @StateHint Pair pair,
+            @StateHint State state,
             @ArgumentHint({SET_SEMANTIC_TABLE, REQUIRE_ON_TIME}) Row input,
             Long label_delay_ms) {
-        TimeContext<Long> time = ctx.timeContext(Long.class);
+        Pair pair = Pair.read(state.bytes);
+        if (process(ctx.timeContext(Long.class), pair, input, label_delay_ms)) {
+            state.bytes = pair.write();
+        }
+    }
+
+    /** One input row against its id's state; whether the state changed. */
+    private boolean process(TimeContext<Long> time, Pair pair, Row input, long labelDelayMs) {
         String kind = input.getFieldAs("kind");
         if ("prediction".equals(kind)) {
             if (pair.predictionTs != null) {
-                return; // a retried delivery
+                return false; // a retried delivery
             }
             pair.modelName = input.getFieldAs("model_name");
             pair.modelVersion = input.getFieldAs("model_version");
@@ -138,40 +273,36 @@ public class PairJoin extends ProcessTableFunction<Row> {
             pair.error = input.getFieldAs("error");
             pair.inputs = input.getFieldAs("inputs");
             pair.predictionTs = time.time();
-            pair.deadline = pair.predictionTs + label_delay_ms;
+            pair.deadline = pair.predictionTs + labelDelayMs;
             collect(
                     Row.of(
                             "prediction", false, pair.modelName, pair.modelVersion, pair.task,
                             pair.output, pair.error, input.getFieldAs("latency_ms"), pair.inputs,
                             null, null, null, null, null, null, null, null, null, null, null));
-            return;
+            return true;
         }
         if (!"feedback".equals(kind)) {
             throw new IllegalArgumentException("pair_join: unknown kind " + kind);
         }
         Feedback f = Feedback.of(input, time.time());
-        if (pair.feedbackIds == null) {
-            pair.feedbackIds = new ArrayList<>(2);
-        }
         if (pair.feedbackIds.contains(f.feedbackId)) {
-            return; // a retried delivery
+            return false; // a retried delivery
         }
         pair.feedbackIds.add(f.feedbackId);
         if (pair.predictionTs != null && !mayLabel(pair, f)) {
             // Its prediction is here and fixed (the first copy wins), so nothing that arrives
             // later changes what this feedback is.
             judge(pair, f);
-            return;
-        }
-        if (pair.pending == null) {
-            pair.pending = new ArrayList<>(1);
+            return true;
         }
         pair.pending.add(f);
         time.registerOnTime(f.ts);
+        return true;
     }
 
-    public void onTimer(OnTimerContext ctx, Pair pair) {
-        if (pair.pending == null) {
+    public void onTimer(OnTimerContext ctx, State state) {
+        Pair pair = Pair.read(state.bytes);
+        if (pair.pending.isEmpty()) {
             return;
         }
         // The watermark has passed `now`: every feedback up to it has arrived.
@@ -185,17 +316,19 @@ public class PairJoin extends ProcessTableFunction<Row> {
         for (Feedback f : due) {
             judge(pair, f);
         }
-        pair.pending = later.isEmpty() ? null : later;
-        if (pair.predictionTs == null && pair.pending == null) {
+        pair.pending = later;
+        if (pair.predictionTs == null && pair.pending.isEmpty()) {
             ctx.clearAllState(); // only ids of unmatched feedback: nothing can join them now
+            return;
         }
         // Later feedback waits for its own time: its prediction may still come.
+        state.bytes = pair.write();
     }
 
     /** Whether this feedback may be the prediction's label, so must wait for the watermark. */
     private static boolean mayLabel(Pair pair, Feedback f) {
         return pair.error == null
-                && !Boolean.TRUE.equals(pair.labeled)
+                && !pair.labeled
                 && f.ts >= pair.predictionTs
                 && f.ts <= pair.deadline;
     }
@@ -207,7 +340,7 @@ public class PairJoin extends ProcessTableFunction<Row> {
             collect(unmatched(f));
             return;
         }
-        boolean label = pair.error == null && !Boolean.TRUE.equals(pair.labeled);
+        boolean label = pair.error == null && !pair.labeled;
         if (!label) {
             collect(
                     Row.of(
