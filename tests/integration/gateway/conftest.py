@@ -80,6 +80,16 @@ def client_for(tmp_path: Path, settings: Settings) -> Iterator[Callable[..., Tes
         client.__exit__(None, None, None)
 
 
+def poller(url: str, timeout: float = 10) -> httpx.Client:
+    """A client for polls with idle gaps between them: a new connection per request.
+
+    uvicorn closes a connection idle for 5 s; a pooled one reused as it closes
+    fails with "Server disconnected without sending a response" (a fresh-clone
+    CI run saw it after a 6 s broker restart between two polls).
+    """
+    return httpx.Client(base_url=url, timeout=timeout, limits=httpx.Limits(max_keepalive_connections=0))
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -12,7 +12,7 @@ import httpx
 from closeloop.config import Settings
 from closeloop.stack.manager import LocalStack
 from tests.faults import FaultRecord, Stopwatch, report
-from tests.integration.gateway.conftest import gateway_app, gateway_settings, serve, wait_for_model
+from tests.integration.gateway.conftest import gateway_app, gateway_settings, poller, serve, wait_for_model
 from tests.integration.kafka_reading import read_events
 from tests.integration.registry_models import digits_frame
 from tests.waiting import NotYet, eventually
@@ -74,7 +74,7 @@ def test_broker_outage_loses_no_prediction(
         models=[name],
         delivery_timeout_ms=2000,
     )
-    with serve(gateway_app(config)) as url, httpx.Client(base_url=url, timeout=10) as http:
+    with serve(gateway_app(config)) as url, poller(url, timeout=10) as http:
         wait_for_model(http.get, name, version)
         with Sender(url, name) as sender:
             sender.count_more(50)

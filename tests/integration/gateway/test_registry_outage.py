@@ -17,7 +17,14 @@ from mlflow import MlflowClient
 from closeloop.config import Settings
 from closeloop.stack.manager import LocalStack
 from tests.faults import FaultRecord, Stopwatch, report
-from tests.integration.gateway.conftest import Load, gateway_app, gateway_settings, serve, wait_for_model
+from tests.integration.gateway.conftest import (
+    Load,
+    gateway_app,
+    gateway_settings,
+    poller,
+    serve,
+    wait_for_model,
+)
 from tests.integration.registry_models import register_halving
 from tests.waiting import NotYet, eventually
 
@@ -51,7 +58,7 @@ def test_mlflow_stopped_during_a_reload_leaves_the_old_version_serving_and_the_n
     second = register_halving(settings.mlflow_tracking_uri, name, gate=weights, alias=False)
     config = gateway_settings(settings, tmp_path / "gateway", models=[name], reload_poll_s=1)
     try:
-        with serve(gateway_app(config)) as url, httpx.Client(base_url=url, timeout=30) as http:
+        with serve(gateway_app(config)) as url, poller(url, timeout=30) as http:
             wait_for_model(http.get, name, first)
             with Load(url, name, clients=2, body=lambda _: {"inputs": {"x": 4.0}}) as clients:
                 client.set_registered_model_alias(name, "champion", second)

@@ -10,7 +10,14 @@ from mlflow import MlflowClient
 
 from closeloop.config import Settings
 from closeloop.events import DeadLetterEvent, ModelUpdateEvent, encode
-from tests.integration.gateway.conftest import Load, gateway_app, gateway_settings, serve, wait_for_model
+from tests.integration.gateway.conftest import (
+    Load,
+    gateway_app,
+    gateway_settings,
+    poller,
+    serve,
+    wait_for_model,
+)
 from tests.integration.kafka_reading import end_offsets, read_events
 from tests.integration.registry_models import digits_frame, register_digits, register_halving
 from tests.waiting import NotYet, eventually
@@ -67,7 +74,7 @@ def test_a_malformed_model_update_goes_to_the_dead_letter_topic(
 ) -> None:
     name, version = digits_model
     config = gateway_settings(settings, tmp_path, models=[name], reload_poll_s=3600)
-    with serve(gateway_app(config)) as url, httpx.Client(base_url=url, timeout=10) as http:
+    with serve(gateway_app(config)) as url, poller(url, timeout=10) as http:
         wait_for_model(http.get, name, version)
         # The listener reads from the end of the topic and joins a moment after the
         # start, so the malformed update is sent again until it shows up.
@@ -106,7 +113,7 @@ def test_a_champion_that_cannot_load_leaves_the_old_one_serving_says_why_and_loa
     second = register_halving(settings.mlflow_tracking_uri, name, gate=gate, alias=False)
     config = gateway_settings(settings, tmp_path / "gateway", models=[name], reload_poll_s=1)
     try:
-        with serve(gateway_app(config)) as url, httpx.Client(base_url=url, timeout=10) as http:
+        with serve(gateway_app(config)) as url, poller(url, timeout=10) as http:
             wait_for_model(http.get, name, first)
             client.set_registered_model_alias(name, "champion", second)
 

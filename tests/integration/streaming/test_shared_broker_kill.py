@@ -33,6 +33,7 @@ from tests.integration.gateway.conftest import (
     digits_model,  # noqa: F401 (a fixture)
     gateway_app,
     gateway_settings,
+    poller,
     serve,
     wait_for_model,
 )
@@ -153,7 +154,7 @@ def test_the_gateway_and_the_job_ride_out_a_kill_of_their_broker(
         models=[name],
         delivery_timeout_ms=2000,
     )
-    with serve(gateway_app(config)) as url, httpx.Client(base_url=url, timeout=10) as http:
+    with serve(gateway_app(config)) as url, poller(url, timeout=10) as http:
         wait_for_model(http.get, name, version)
         with Clients(url, name) as clients:
             clients.count_more(100)
