@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -20,7 +22,8 @@ from closeloop.monitoring.alerts import RuleState, evaluate, load_rules
 from closeloop.monitoring.latency import RELATIVE_ACCURACY
 from closeloop.monitoring.profiles import save_profile
 from closeloop.s3 import s3_client
-from closeloop.stack.process import ProcessRecord
+from closeloop.stack.manager import LocalStack
+from closeloop.stack.process import ProcessRecord, alive, port_owner
 from tests.faults import FaultRecord, Stopwatch, report
 from tests.integration.kafka_reading import read_events
 from tests.integration.streaming import scenario
@@ -322,3 +325,21 @@ def assert_counted_once(
             )
         )
     assert sorted(ids) == sorted(wanted), "the lake must hold each labeled example once"
+
+
+def kill_broker(stack: LocalStack) -> None:
+    """`kill -9` the stack's Kafka broker and wait until its processes are gone and its ports free."""
+    kafka = ProcessRecord.load(stack.layout.run, "kafka")
+    assert kafka is not None and alive(kafka)
+    for pid in alive(kafka):
+        os.kill(pid, signal.SIGKILL)
+    host, ports = stack.settings.host, stack.services["kafka"].ports
+
+    @eventually(timeout=30, interval=0.5)
+    def dead() -> None:
+        if pids := alive(kafka):
+            raise NotYet(f"Kafka processes {pids} still alive")
+        if held := [f"{port} by {owner}" for port in ports if (owner := port_owner(host, port))]:
+            raise NotYet(f"ports still held: {', '.join(held)}")
+
+    dead()

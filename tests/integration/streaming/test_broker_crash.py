@@ -10,8 +10,6 @@ example once.
 
 from __future__ import annotations
 
-import os
-import signal
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,17 +17,18 @@ import pytest
 
 from closeloop.config import Settings, Topics
 from closeloop.stack.manager import LocalStack
-from closeloop.stack.process import ProcessRecord, alive, port_owner
+from closeloop.stack.process import ProcessRecord
 from tests.faults import Stopwatch
 from tests.integration.streaming.checks import (
     assert_counted_once,
     first_half_checkpointed,
     jobs_named,
+    kill_broker,
     root_exception,
     running_by_itself,
     send_second_half,
 )
-from tests.waiting import NotYet, eventually
+from tests.waiting import NotYet
 
 
 @pytest.fixture
@@ -58,20 +57,7 @@ def test_a_killed_broker_comes_back_and_the_job_resumes_by_itself(
     )
     job_id = record.job_id
     assert job_id is not None
-    kafka = ProcessRecord.load(private_stack.layout.run, "kafka")
-    assert kafka is not None and alive(kafka)
-    for pid in alive(kafka):
-        os.kill(pid, signal.SIGKILL)
-    host, ports = private_stack.settings.host, private_stack.services["kafka"].ports
-
-    @eventually(timeout=30, interval=0.5)
-    def dead() -> None:
-        if pids := alive(kafka):
-            raise NotYet(f"Kafka processes {pids} still alive")
-        if held := [f"{port} by {owner}" for port in ports if (owner := port_owner(host, port))]:
-            raise NotYet(f"ports still held: {', '.join(held)}")
-
-    dead()
+    kill_broker(private_stack)
     # The same state directory: the broker recovers its logs and the job's committed offsets.
     private_stack.up(["kafka"])
     recovery = Stopwatch()

@@ -12,8 +12,6 @@ lake holds each labeled example once.
 
 from __future__ import annotations
 
-import os
-import signal
 import threading
 from collections.abc import Callable
 from datetime import timedelta
@@ -26,7 +24,7 @@ from closeloop.config import Settings, Topics
 from closeloop.events import FeedbackEvent, PredictionEvent, encode
 from closeloop.events.types import utc_now
 from closeloop.stack.manager import LocalStack
-from closeloop.stack.process import ProcessRecord, alive, port_owner
+from closeloop.stack.process import ProcessRecord
 from tests.faults import FaultRecord, Stopwatch, report
 from tests.integration.gateway.conftest import (
     ROWS,
@@ -44,6 +42,7 @@ from tests.integration.streaming.checks import (
     committed,
     job_for_scenario,
     jobs_named,
+    kill_broker,
     root_exception,
     running_by_itself,
 )
@@ -170,20 +169,7 @@ def test_the_gateway_and_the_job_ride_out_a_kill_of_their_broker(
                     raise NotYet(f"offsets {done} committed")
 
             checkpointed()
-            kafka = ProcessRecord.load(private_stack.layout.run, "kafka")
-            assert kafka is not None and alive(kafka)
-            for pid in alive(kafka):
-                os.kill(pid, signal.SIGKILL)
-            host, ports = private_stack.settings.host, private_stack.services["kafka"].ports
-
-            @eventually(timeout=30, interval=0.5)
-            def dead() -> None:
-                if pids := alive(kafka):
-                    raise NotYet(f"Kafka processes {pids} still alive")
-                if held := [f"{port} by {owner}" for port in ports if (owner := port_owner(host, port))]:
-                    raise NotYet(f"ports still held: {', '.join(held)}")
-
-            dead()
+            kill_broker(private_stack)
             clients.count_more(50)  # acknowledged while the broker is away: in the gateway's spool
             private_stack.up(["kafka"])
             recovery = Stopwatch()
