@@ -117,6 +117,12 @@ class Settings(BaseSettings):
     holdout_fraction: float = Field(
         default=0.3, ge=0.0, lt=1.0, description="Newest feedback share held out."
     )
+    retrain_task_retries: int = Field(
+        default=2,
+        ge=0,
+        description="How often Airflow retries a retrain task that failed or was lost with a crashed "
+        "worker or scheduler; training is idempotent per run, so a retry registers no second version.",
+    )
     alert_retrain_min_labels: int = Field(
         default=500,
         ge=0,

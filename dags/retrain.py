@@ -29,11 +29,15 @@ meanwhile start the next run.
    `champion` alias (the old one keeps `previous_champion`).
 6. **publish_update**: a passing gate's model-update event to
    `closeloop.model-updates`: the gateway and the streaming job follow it.
+
+A failed task is retried (`CLOSELOOP_RETRAIN_TASK_RETRIES`, 2); **train**
+returns the version an earlier try of the same run completed.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from airflow.sdk import (
     Asset,
@@ -83,6 +87,8 @@ def retrain_dag(use_case_name: str) -> None:
         schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable(NIGHTLY, timezone="UTC"), assets=asset),
         catchup=False,
         max_active_runs=1,
+        # A task lost with a crashed scheduler or worker is failed by its missing heartbeat: retried.
+        default_args={"retries": settings.retrain_task_retries, "retry_delay": timedelta(seconds=15)},
         doc_md=__doc__.format(model_name=info.model_name, description=info.description, asset=asset.name),
         tags=["closeloop", "retrain", use_case_name],
         params={
@@ -189,7 +195,14 @@ def retrain_dag(use_case_name: str) -> None:
         def train(snapshot: dict, reason: dict) -> dict:
             from training.pipeline import train as train_challenger
 
-            return train_challenger(get_settings(), use_case_name, snapshot, reason=reason["summary"])
+            dag_run = get_current_context()["dag_run"]
+            return train_challenger(
+                get_settings(),
+                use_case_name,
+                snapshot,
+                reason=reason["summary"],
+                trained_by=f"{dag_run.dag_id}/{dag_run.run_id}",
+            )
 
         @task(multiple_outputs=True)
         def gate(snapshot: dict, trained: dict) -> dict:

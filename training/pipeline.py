@@ -114,8 +114,12 @@ def train(
     *,
     reason: str,
     params: Mapping[str, Any] | None = None,
+    trained_by: str | None = None,
 ) -> dict[str, Any]:
-    """Train and register a challenger on the snapshot; returns its version, run and metrics."""
+    """Train and register a challenger on the snapshot; returns its version, run and metrics.
+
+    ``trained_by`` names the task (an Airflow dag/run id): its retries reuse the version it registered.
+    """
     use_case = get_use_case(use_case_name)
     s3 = s3_client(settings)
     dataset = load_snapshot(s3, snapshot["uri"])
@@ -130,6 +134,7 @@ def train(
         params=params,
         reason=reason,
         profile_min_recent_rows=settings.profile_min_recent_rows,
+        trained_by=trained_by,
     )
     return asdict(trained)
 

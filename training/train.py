@@ -33,8 +33,10 @@ __all__ = [
     "PROFILE_SOURCE_TAG",
     "PROFILE_TAG",
     "REASON_TAG",
+    "TRAINED_BY_TAG",
     "TrainedVersion",
     "model_requirements",
+    "registered_by",
     "serving_frame",
     "train_and_register",
 ]
@@ -47,6 +49,10 @@ PROFILE_TAG = "closeloop.reference_profile"
 PROFILE_SOURCE_TAG = "closeloop.reference_profile_source"
 DATASET_TAG = "closeloop.dataset"
 REASON_TAG = "closeloop.reason"
+#: Run and version tag naming the task that trained it (an Airflow dag/run id): a retry of that task,
+#: after a crash, finds the version instead of registering a second one. On the version it is set
+#: last, so it also says the version is complete.
+TRAINED_BY_TAG = "closeloop.trained_by"
 
 
 @dataclass(frozen=True)
@@ -96,17 +102,25 @@ def train_and_register(
     reason: str = "manual",
     run_tags: Mapping[str, str] | None = None,
     profile_min_recent_rows: int = 200,
+    trained_by: str | None = None,
 ) -> TrainedVersion:
     """Train on ``dataset.train``, evaluate, log and register a new version of the use case's model.
 
     Its reference profile describes ``serving_frame``: the newest feedback once
-    there are ``profile_min_recent_rows`` of it.
+    there are ``profile_min_recent_rows`` of it. With ``trained_by`` (the task
+    that trains), a version that an earlier attempt of the same task completed
+    is returned as it is, so a retried task registers one version, not two.
     """
     params = {**use_case.default_params(), **(params or {})}
     features = use_case.features()
     client = MlflowClient(tracking_uri)
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_experiment(use_case.model_name)
+    if trained_by is not None:
+        if (earlier := registered_by(client, use_case.model_name, trained_by)) is not None:
+            _log.info("version %s was trained by %s already", earlier.version, trained_by)
+            return earlier
+        run_tags = {**(run_tags or {}), TRAINED_BY_TAG: trained_by}
     timings: dict[str, float] = {}
     with mlflow.start_run(tags={REASON_TAG: reason, **(run_tags or {})}) as run:
         mlflow.log_params({**params, **(snapshot.as_params() if snapshot else {})})
@@ -146,6 +160,8 @@ def train_and_register(
     tags = {TASK_TAG: use_case.task, PROFILE_TAG: profile_uri, PROFILE_SOURCE_TAG: source, REASON_TAG: reason}
     if snapshot is not None:
         tags[DATASET_TAG] = snapshot.uri
+    if trained_by is not None:
+        tags[TRAINED_BY_TAG] = trained_by  # last: the version is complete
     for key, value in tags.items():
         client.set_model_version_tag(use_case.model_name, version, key, value)
     _log.info(
@@ -163,3 +179,35 @@ def train_and_register(
         metrics=metrics,
         timings_s=timings,
     )
+
+
+def registered_by(client: MlflowClient, model_name: str, trained_by: str) -> TrainedVersion | None:
+    """The complete version that ``trained_by`` registered, if any.
+
+    Runs of ``trained_by`` that an attempt left behind unfinished (killed with
+    its task) are marked killed, and a version they registered without its
+    tags is deleted: no profile, never gated, it would only be noise.
+    """
+    experiment = client.get_experiment_by_name(model_name)
+    if experiment is None:
+        return None
+    runs = client.search_runs(
+        [experiment.experiment_id], filter_string=f"tags.`{TRAINED_BY_TAG}` = '{trained_by}'"
+    )
+    found: TrainedVersion | None = None
+    for run in runs:
+        for version in client.search_model_versions(f"name='{model_name}' and run_id='{run.info.run_id}'"):
+            if version.tags.get(TRAINED_BY_TAG) == trained_by and found is None:
+                found = TrainedVersion(
+                    model_name=model_name,
+                    version=str(version.version),
+                    run_id=run.info.run_id,
+                    profile_uri=version.tags[PROFILE_TAG],
+                    metrics=dict(run.data.metrics),
+                )
+            elif version.tags.get(TRAINED_BY_TAG) != trained_by:
+                _log.warning("deleting version %s: %s left it incomplete", version.version, trained_by)
+                client.delete_model_version(model_name, version.version)
+        if run.info.status == "RUNNING" and found is None:
+            client.set_terminated(run.info.run_id, status="KILLED")
+    return found

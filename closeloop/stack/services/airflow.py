@@ -113,6 +113,8 @@ class AirflowService(Service):
             "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "60",
             # New and edited DAG files show up within 30 s instead of 5 min.
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
+            # A crashed scheduler's tasks are reset and rerun within about a minute, not five.
+            "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": "60",
             "AIRFLOW__METRICS__STATSD_ON": "True",
             "AIRFLOW__METRICS__STATSD_HOST": s.host,
             "AIRFLOW__METRICS__STATSD_PORT": str(s.airflow_statsd_port),
