@@ -8,32 +8,20 @@ written are hidden (a leading dot) and pyarrow skips them.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from urllib.parse import urlparse
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
-from pyarrow import fs
 
 from closeloop.config import Settings
+from closeloop.s3 import arrow_filesystem
 
-__all__ = ["count_labeled", "lake_dataset", "lake_filesystem", "read_labeled"]
-
-
-def lake_filesystem(settings: Settings) -> fs.S3FileSystem:
-    endpoint = urlparse(settings.s3_endpoint)
-    return fs.S3FileSystem(
-        access_key=settings.s3_access_key,
-        secret_key=settings.s3_secret_key.get_secret_value(),
-        endpoint_override=endpoint.netloc,
-        scheme=endpoint.scheme or "http",
-        region="us-east-1",
-    )
+__all__ = ["count_labeled", "lake_dataset", "read_labeled"]
 
 
 def lake_dataset(settings: Settings, prefix: str | None = None) -> ds.Dataset:
     path = f"{settings.lake_bucket}/{(prefix or settings.lake_prefix).strip('/')}"
-    return ds.dataset(path, filesystem=lake_filesystem(settings), format="parquet", partitioning="hive")
+    return ds.dataset(path, filesystem=arrow_filesystem(settings), format="parquet", partitioning="hive")
 
 
 def _condition(model_name: str | None, since: datetime | None) -> ds.Expression | None:

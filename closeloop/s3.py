@@ -1,23 +1,44 @@
-"""The S3 store (MinIO locally): one client factory and idempotent bucket creation."""
+"""The S3 store (MinIO locally): the one place its clients are built, and idempotent bucket creation."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from minio import Minio
 
 from closeloop.config import Settings
 
-__all__ = ["ensure_buckets", "s3_client"]
+if TYPE_CHECKING:  # pyarrow is imported where it is used: the Flink job's environment pins its own
+    from pyarrow import fs
+
+__all__ = ["arrow_filesystem", "ensure_buckets", "minio_client", "s3_client"]
+
+
+def minio_client(endpoint: str, access_key: str, secret_key: str) -> Minio:
+    """A client of the store at ``endpoint`` (``http://host:port``), for code that has no Settings
+    (a function shipped to the Flink job)."""
+    url = urlparse(endpoint)
+    return Minio(url.netloc, access_key=access_key, secret_key=secret_key, secure=url.scheme == "https")
 
 
 def s3_client(settings: Settings) -> Minio:
-    endpoint = urlparse(settings.s3_endpoint)
-    return Minio(
-        endpoint.netloc,
+    return minio_client(
+        settings.s3_endpoint, settings.s3_access_key, settings.s3_secret_key.get_secret_value()
+    )
+
+
+def arrow_filesystem(settings: Settings) -> fs.S3FileSystem:
+    """The store as pyarrow reads it: the lake's Parquet datasets."""
+    from pyarrow import fs
+
+    url = urlparse(settings.s3_endpoint)
+    return fs.S3FileSystem(
         access_key=settings.s3_access_key,
         secret_key=settings.s3_secret_key.get_secret_value(),
-        secure=endpoint.scheme == "https",
+        endpoint_override=url.netloc,
+        scheme=url.scheme or "http",
+        region="us-east-1",
     )
 
 

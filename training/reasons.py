@@ -45,10 +45,6 @@ class RetrainReason(BaseModel):
     live_window_ends: dict[str, str] = {}
     alerts: list[AlertArrival] = []
 
-    def tag(self) -> str:
-        """One line for MLflow tags and the logs."""
-        return self.summary
-
 
 def describe_trigger(
     run_type: str,

@@ -14,17 +14,16 @@ from __future__ import annotations
 
 import logging
 import signal
-import threading
-import time
-import uuid
+from datetime import UTC, datetime, timedelta
 
-from confluent_kafka import OFFSET_END, Consumer, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import Message
 from prometheus_client import CollectorRegistry, Counter, start_http_server
 from pydantic import Field
 
 from closeloop.config import Settings, env_file
-from closeloop.events import InvalidEventError, MetricsEvent, decode, encode
-from closeloop.kafka.dead_letters import dead_letter
+from closeloop.events import Event, InvalidEventError, MetricsEvent
+from closeloop.kafka.consume import EventFollower
+from closeloop.kafka.dead_letters import DeadLetterProducer
 from closeloop.monitoring.gauges import LiveMetricsCollector
 from closeloop.process_metrics import register_process_metrics
 
@@ -61,10 +60,13 @@ class MetricsFollower:
     ) -> None:
         self.collector = collector
         self.topic = topic
-        self.dlq_topic = dlq_topic
         self.lookback_s = lookback_s
         self._bootstrap = bootstrap
-        self._stop = threading.Event()
+        self._dead_letters = DeadLetterProducer(
+            bootstrap, dlq_topic=dlq_topic, source_topic=topic, rejected_by="metrics-exporter"
+        )
+        self._follower: EventFollower | None = None
+        self._stopped = False
         self.events = Counter(
             "closeloop_metrics_exporter_events",
             "Metrics events read: kept (the newest window of its series), superseded or invalid.",
@@ -73,74 +75,35 @@ class MetricsFollower:
         )
 
     def stop(self) -> None:
-        self._stop.set()
+        self._stopped = True
+        if self._follower is not None:
+            self._follower.stop()
 
     def run(self) -> None:
-        # No consumer group offsets: where to start is always "lookback ago", so
-        # the group id only has to be unique.
-        consumer = Consumer(
-            {
-                "bootstrap.servers": self._bootstrap,
-                "group.id": f"closeloop-metrics-exporter-{uuid.uuid4().hex[:8]}",
-                "enable.auto.commit": False,
-                "log_level": 3,
-            }
-        )
-        producer = Producer(
-            {"bootstrap.servers": self._bootstrap, "enable.idempotence": True, "log_level": 3}
+        """Follow from ``lookback_s`` ago until :meth:`stop`: what a restart shows again."""
+        since = datetime.now(UTC) - timedelta(seconds=self.lookback_s)
+        self._follower = EventFollower(
+            self._bootstrap,
+            [self.topic],
+            name="metrics-exporter",
+            since=since,
+            expected=MetricsEvent,
+            on_invalid=self._invalid,
+            poll_s=1.0,
         )
         try:
-            consumer.assign(self._start_offsets(consumer))
-            _log.info("following %s on %s from %.0f s ago", self.topic, self._bootstrap, self.lookback_s)
-            while not self._stop.is_set():
-                message = consumer.poll(1.0)
-                if message is None:
-                    continue
-                if message.error() is not None:
-                    _log.warning("Kafka: %s", message.error())
-                    continue
-                self.handle(message, producer)
+            if not self._stopped:
+                self._follower.run(self.handle)
         finally:
-            consumer.close()
-            producer.flush(10)
+            self._dead_letters.close()
 
-    def handle(self, message: Message, producer: Producer) -> None:
-        try:
-            event = decode(message.value() or b"", MetricsEvent)
-        except InvalidEventError as exc:
-            self.events.labels("invalid").inc()
-            _log.warning(
-                "not a metrics event at %s[%s]@%s: %s", self.topic, message.partition(), message.offset(), exc
-            )
-            letter = dead_letter(message, exc, topic=self.topic, rejected_by="metrics-exporter")
-            producer.produce(self.dlq_topic, key=letter.key(), value=encode(letter))
-            producer.poll(0)
-            return
+    def handle(self, event: Event, _message: Message | None = None) -> None:
+        assert isinstance(event, MetricsEvent)  # the follower expects nothing else
         self.events.labels("kept" if self.collector.observe(event) else "superseded").inc()
 
-    def _start_offsets(self, consumer: Consumer) -> list[TopicPartition]:
-        """Every partition of the topic at the first offset newer than the lookback."""
-        while True:
-            try:
-                return self._offsets_since(consumer, time.time() - self.lookback_s)
-            except KafkaException as exc:
-                # A broker that has just started, or a topic just created, answers
-                # "leader not available" for a moment: that is a wait, not a crash.
-                _log.warning("waiting for Kafka at %s: %s", self._bootstrap, exc)
-            if self._stop.wait(2.0):
-                return []
-
-    def _offsets_since(self, consumer: Consumer, since: float) -> list[TopicPartition]:
-        partitions = consumer.list_topics(self.topic, timeout=10).topics[self.topic].partitions
-        if not partitions:
-            raise KafkaException(f"{self.topic} has no partitions yet")
-        wanted = [TopicPartition(self.topic, p, int(since * 1000)) for p in sorted(partitions)]
-        found = consumer.offsets_for_times(wanted, timeout=10)
-        # -1: nothing that recent in the partition, so start at its end.
-        return [
-            TopicPartition(self.topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_END)
-            for tp in found
-        ]
+    def _invalid(self, message: Message, error: InvalidEventError) -> None:
+        self.events.labels("invalid").inc()
+        self._dead_letters(message, error)
 
 
 def main() -> None:

@@ -12,10 +12,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from urllib.parse import urlparse
 
 import numpy as np
-from minio import Minio
 from pyflink.table import DataTypes
 from pyflink.table.udf import ScalarFunction, udf
 
@@ -23,6 +21,7 @@ from closeloop.config import Settings
 from closeloop.events import LatencyQuantiles, MetricsEvent, Window, encode
 from closeloop.monitoring.drift import column_drift
 from closeloop.monitoring.profiles import ProfileCache, ReferenceProfile, load_profile
+from closeloop.s3 import minio_client
 from closeloop.tasks import TaskError, get_task
 
 __all__ = ["bin_counts", "metrics_event"]
@@ -80,9 +79,7 @@ class MetricsEventFunction(ScalarFunction):
         self._profiles: ProfileCache | None = None
 
     def open(self, function_context: object) -> None:
-        endpoint, access_key, secret_key = self._s3
-        url = urlparse(endpoint)
-        client = Minio(url.netloc, access_key=access_key, secret_key=secret_key, secure=url.scheme == "https")
+        client = minio_client(*self._s3)
         self._profiles = ProfileCache(
             lambda name, version: load_profile(client, self._bucket, self._prefix, name, version),
             self._refresh_s,

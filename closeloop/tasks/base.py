@@ -66,10 +66,6 @@ class Task(ABC):
         """A validated output as plain JSON data, for events."""
         return self._adapter.dump_python(value, mode="json")
 
-    def output_schema(self) -> dict[str, Any]:
-        """The JSON Schema of one output."""
-        return self._adapter.json_schema()
-
     def statistics(self, output: Any, truth: Any) -> dict[str, float]:
         """Additive statistics of one labeled example, validated first.
 

@@ -17,7 +17,7 @@ class PublishEventOperator(BaseOperator):
     ``event`` is templated, so it can be an upstream task's XCom. ``None``
     publishes nothing (say, a gate that did not promote), and the task
     succeeds with a log line saying so. Waits for the broker's
-    acknowledgement: the task fails if the event did not land.
+    acknowledgement: the task fails (PublishError) if the event did not land.
 
     :param topic: the Kafka topic, e.g. closeloop.model-updates.
     :param event: the event as JSON data.
@@ -42,22 +42,15 @@ class PublishEventOperator(BaseOperator):
     def execute(self, context: Context) -> str | None:
         from airflow.providers.apache.kafka.hooks.produce import KafkaProducerHook
 
-        from closeloop.events import decode, encode
+        from closeloop.events import decode
+        from closeloop.kafka.publish import deliver
 
         if not self.event:
             self.log.info("nothing to publish to %s", self.topic)
             return None
         raw = self.event if isinstance(self.event, str) else json.dumps(self.event)
         event = decode(raw)
-        errors: list[str] = []
-
-        def delivered(error: Any, message: Any) -> None:
-            if error is not None:
-                errors.append(str(error))
-
         producer = KafkaProducerHook(kafka_config_id=self.kafka_config_id).get_producer()
-        producer.produce(self.topic, key=event.key(), value=encode(event), on_delivery=delivered)
-        if producer.flush(30) or errors:
-            raise RuntimeError(f"{event.SCHEMA} not delivered to {self.topic}: {errors or 'flush timed out'}")
+        deliver(producer, self.topic, [event], where=f"connection {self.kafka_config_id!r}")
         self.log.info("published %s to %s, key %s", event.SCHEMA, self.topic, event.key())
         return event.key()

@@ -1,0 +1,182 @@
+"""Follow Kafka topics as closeloop events: the one consumer loop of closeloop's Python services.
+
+A follower is assigned every partition of its topics, from a start time or
+from their end, with a group id of its own and no commits: where it starts
+is always given, so every replica sees every event and a restarted one reads
+again what it needs (the metrics exporter's lookback, say). A broker that is
+not up yet, or a topic not created yet, is waited for, not a crash. Each
+message is decoded into its event; one that breaks its contract goes to
+``on_invalid`` (usually :class:`~closeloop.kafka.dead_letters.DeadLetterProducer`)
+and the loop goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+
+from closeloop.events import Event, InvalidEventError, decode
+
+__all__ = ["EventFollower", "EventHandler", "InvalidHandler", "kafka_time"]
+
+_log = logging.getLogger(__name__)
+
+EventHandler = Callable[[Event, Message], None]
+InvalidHandler = Callable[[Message, InvalidEventError], None]
+
+
+def kafka_time(message: Message) -> datetime:
+    """When Kafka stamped ``message`` (its create or log-append time)."""
+    _, stamp_ms = message.timestamp()
+    return datetime.fromtimestamp(stamp_ms / 1000, UTC)
+
+
+class EventFollower:
+    """Reads ``topics`` from ``since`` (or their end) until stopped, handing each event on.
+
+    :param name: says whose consumer it is, in its group id and its logs.
+    :param expected: the one event type the topics carry; any other is invalid.
+    :param on_invalid: what to do with a message that is not a valid event (default: log it).
+    """
+
+    def __init__(
+        self,
+        bootstrap: str,
+        topics: Sequence[str],
+        *,
+        name: str,
+        since: datetime | None = None,
+        expected: type[Event] | None = None,
+        on_invalid: InvalidHandler | None = None,
+        poll_s: float = 0.5,
+        retry_s: float = 2.0,
+    ) -> None:
+        self.bootstrap = bootstrap
+        self.topics = list(topics)
+        self.name = name
+        self.since = since
+        self.expected = expected
+        self._on_invalid = on_invalid
+        self._poll_s = poll_s
+        self._retry_s = retry_s
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        #: Set once the start offsets are fixed: what is published after this is followed.
+        self.ready = threading.Event()
+
+    # Lifecycle ------------------------------------------------------------------------
+    def start(self, on_event: EventHandler) -> EventFollower:
+        """Follow in a daemon thread of its own."""
+        self._thread = threading.Thread(target=self.run, args=(on_event,), name=self.name, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout=timeout_s)
+
+    @property
+    def running(self) -> bool:
+        """Whether its thread (see :meth:`start`) is still reading."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def run(self, on_event: EventHandler) -> None:
+        """Follow until :meth:`stop`; an exception ``on_event`` raises ends it, logged."""
+        consumer = Consumer(
+            {
+                "bootstrap.servers": self.bootstrap,
+                "group.id": f"closeloop-{self.name}-{uuid.uuid4().hex[:8]}",
+                "enable.auto.commit": False,
+                "auto.offset.reset": "latest",
+                "log_level": 3,
+            }
+        )
+        try:
+            assignment = self._wait_for_assignment(consumer)
+            if assignment is None:
+                return
+            consumer.assign(assignment)
+            self.ready.set()
+            since = "their end" if self.since is None else self.since.isoformat()
+            _log.info("%s: following %s from %s", self.name, ", ".join(self.topics), since)
+            while not self._stopping.is_set():
+                try:
+                    message = consumer.poll(self._poll_s)
+                except KafkaException as exc:
+                    _log.warning("%s: %s", self.name, exc)
+                    continue
+                if message is None:
+                    continue
+                if (error := message.error()) is not None:
+                    if error.code() != KafkaError._PARTITION_EOF:
+                        _log.warning("%s: %s", self.name, error)
+                    continue
+                self._handle(message, on_event)
+        except Exception:  # a follower's silence is reported by its owner; the cause goes to the log
+            _log.exception("%s stopped reading Kafka", self.name)
+        finally:
+            consumer.close()
+
+    # Steps ----------------------------------------------------------------------------
+    def _handle(self, message: Message, on_event: EventHandler) -> None:
+        try:
+            event = decode(message.value() or b"", self.expected)
+        except InvalidEventError as exc:
+            if self._on_invalid is not None:
+                self._on_invalid(message, exc)
+            else:
+                _log.warning(
+                    "%s: not a valid event at %s[%d]@%d: %s",
+                    self.name,
+                    message.topic(),
+                    message.partition(),
+                    message.offset(),
+                    exc,
+                )
+            return
+        on_event(event, message)
+
+    def _wait_for_assignment(self, consumer: Consumer) -> list[TopicPartition] | None:
+        """Every partition at its start offset, once the broker answers; None if stopped first."""
+        while not self._stopping.is_set():
+            try:
+                return self._assignment(consumer)
+            except KafkaException as exc:
+                # A broker that has just started, or a topic just created, answers
+                # "leader not available" for a moment: that is a wait, not a crash.
+                _log.warning("%s: waiting for Kafka at %s: %s", self.name, self.bootstrap, exc)
+            self._stopping.wait(self._retry_s)
+        return None
+
+    def _assignment(self, consumer: Consumer) -> list[TopicPartition]:
+        ends: list[TopicPartition] = []
+        for topic in self.topics:
+            partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+            if not partitions:
+                raise KafkaException(f"{topic} has no partitions yet")
+            for p in sorted(partitions):
+                # The end as of now, not as of the first fetch: what is published from here on is seen.
+                _, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+                ends.append(TopicPartition(topic, p, high))
+        if self.since is None:
+            return ends
+        since_ms = int(self.since.timestamp() * 1000)
+        found = consumer.offsets_for_times(
+            [TopicPartition(tp.topic, tp.partition, since_ms) for tp in ends], timeout=10
+        )
+        first = {(tp.topic, tp.partition): tp.offset for tp in found}
+        # -1: nothing that recent in the partition, so start at its end.
+        return [
+            TopicPartition(
+                tp.topic,
+                tp.partition,
+                offset if (offset := first[tp.topic, tp.partition]) >= 0 else tp.offset,
+            )
+            for tp in ends
+        ]
