@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from closeloop.process_metrics import register_process_metrics
@@ -47,3 +49,19 @@ class GatewayMetrics:
             ["endpoint", "model", "version", "kind"],
             registry=self.registry,
         )
+
+    def answered(
+        self, endpoint: str, status: int, model: str = "", version: str = "", *, started: float | None = None
+    ) -> None:
+        """A request answered with ``status``; its latency too, from ``started`` (perf_counter)."""
+        self.requests.labels(endpoint, model, version, str(status)).inc()
+        if started is not None:
+            self.latency.labels(endpoint, model, version).observe(time.perf_counter() - started)
+
+    def failed(
+        self, endpoint: str, kind: str, model: str = "", version: str = "", *, status: int | None = None
+    ) -> None:
+        """A request that failed, by kind; with ``status`` when the route answers it itself."""
+        self.errors.labels(endpoint, model, version, kind).inc()
+        if status is not None:
+            self.requests.labels(endpoint, model, version, str(status)).inc()
