@@ -195,6 +195,13 @@ def demo(
     output_dir: Annotated[
         Path | None, typer.Option(help="Where the plot and summary go (default: <state>/demo).")
     ] = None,
+    settle: Annotated[
+        float,
+        typer.Option(
+            help="After the loop closes, seconds more of the drifted traffic on the stack's own "
+            "streaming job; fails if that starts another retrain or promotion (0: no check)."
+        ),
+    ] = 0.0,
 ) -> None:
     """The closed loop end to end: traffic, drift, alert, retrain, promotion, recovery; exit 0 if closed."""
     from closeloop.demo.runner import DemoOptions, run_demo
@@ -212,6 +219,7 @@ def demo(
             loop_timeout_s=timeout,
             keep_running=keep_running,
             output_dir=output_dir,
+            settle_s=settle,
         )
     except ValueError as exc:
         err.print(f"[red bold]{exc}[/]")

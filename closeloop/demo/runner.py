@@ -32,7 +32,8 @@ from closeloop.demo.display import LiveView, milestones_table
 from closeloop.demo.job import DemoFeedbackJob
 from closeloop.demo.plot import save_plot
 from closeloop.demo.simulator import TrafficPlan, TrafficSimulator, TrafficStats
-from closeloop.demo.timeline import Timeline, judge_recovery
+from closeloop.demo.stability import Stability, run_outcome
+from closeloop.demo.timeline import Timeline, WindowPoint, judge_recovery
 from closeloop.demo.watcher import LoopWatcher
 from closeloop.errors import CloseloopError
 from closeloop.events import AlertEvent, Event, MetricsEvent, ModelUpdateEvent
@@ -78,6 +79,9 @@ class DemoOptions:
     loop_timeout_s: float = 300.0
     keep_running: bool = False
     output_dir: Path | None = None
+    #: After the loop closes, this many more seconds of the drifted traffic on the stack's own
+    #: streaming job, which must start no further retrain or promotion (0: no such check).
+    settle_s: float = 0.0
 
     def __post_init__(self) -> None:
         if self.drift_kind not in DRIFT_KINDS:
@@ -87,6 +91,8 @@ class DemoOptions:
                 f"the drift must start at least two windows ({2 * self.window_s} s) into the traffic, "
                 f"so the clean accuracy is seen first; got {self.drift_start_s} s"
             )
+        if self.settle_s < 0:
+            raise ValueError(f"the settle time must be 0 (no check) or more seconds; got {self.settle_s}")
 
 
 @dataclass(frozen=True)
@@ -96,6 +102,7 @@ class DemoResult:
     summary: Path
     failure: DemoFailed | None
     traffic: TrafficStats | None
+    stability: Stability | None = None
 
     @property
     def closed(self) -> bool:
@@ -158,6 +165,8 @@ class DemoRun:
         self._api: AirflowApi | None = None
         self._traffic_started = self.timeline.started
         self.traffic: _Traffic | None = None
+        self.stability: Stability | None = None
+        self._started_stack_job = False
 
     # Output -------------------------------------------------------------------------
     def say(self, message: str) -> None:
@@ -305,7 +314,7 @@ class DemoRun:
             features=self.use_case.features(),
             on_prediction=self._on_prediction,
         )
-        duration = self.options.drift_start_s + self.options.loop_timeout_s + 120
+        duration = self.options.drift_start_s + self.options.loop_timeout_s + 120 + self.options.settle_s
         return _Traffic(simulator, duration)
 
     def _handle(self, event: Event, at: datetime) -> None:
@@ -511,32 +520,129 @@ class DemoRun:
                 while time.monotonic() < end:
                     self._step(traffic)
                     time.sleep(0.5)
+                if self.options.settle_s > 0:
+                    self.settle(traffic)
         finally:
             traffic.stop()
             watcher.stop()
 
+    # After the loop closed ----------------------------------------------------------------
+    def settle(self, traffic: _Traffic) -> Stability:
+        """The same drifted traffic on the stack's own job (the demo's is cancelled, as in production)
+        for ``settle_s``: any further retrain run or promotion makes the loop unstable."""
+        assert self._challenger is not None
+        recovered = self.timeline.first("recovered")
+        alert = self.timeline.first("alert")
+        assert recovered is not None and alert is not None
+        self.cancel_demo_job()
+        self.start_stack_job()
+        assert self._champion is not None
+        stability = self.stability = Stability(
+            _now(), self.options.settle_s, self._challenger, self._champion
+        )
+        self.say(
+            f"stability: {self.options.settle_s:.0f} s more of the same drifted traffic, watched by the "
+            "stack's own streaming job; no alert about the new champion may start a retrain"
+        )
+        end = time.monotonic() + self.options.settle_s
+        while (left := end - time.monotonic()) > 0:
+            self._drain_after_recovery(stability, recovered.at)
+            self.view.phase = (
+                f"stability check, {left:.0f} s left: {len(stability.condition_alerts)} alert(s) about the "
+                f"new champion, {len(stability.promotions)} promotion(s) so far"
+            )
+            self.view.traffic = (
+                f"{traffic.stats.predictions} predictions, {traffic.stats.feedback} feedback, "
+                f"versions served {dict(traffic.stats.served_versions)}"
+            )
+            time.sleep(1)
+        self._drain_after_recovery(stability, recovered.at)
+        # Runs the last alerts started decide (their `why` task) within a minute or two.
+        deadline = time.monotonic() + 180
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                stability.runs = self._runs_since(alert.at)
+            if "undecided" not in stability.runs.values() or time.monotonic() > deadline:
+                break
+            time.sleep(2)
+        self.timeline.note("stable" if stability.stable else "unstable", _now(), stability.summary())
+        self.say(stability.summary())
+        if not stability.stable:
+            raise DemoFailed("stable", stability.why_not())
+        return stability
+
+    def _drain_after_recovery(self, stability: Stability, since: datetime) -> None:
+        while True:
+            try:
+                event, at = self._events.get_nowait()
+            except queue.Empty:
+                return
+            if at < since:
+                continue
+            if isinstance(event, AlertEvent):
+                window_s = (event.window.end - event.window.start).total_seconds()
+                source = (
+                    "Prometheus"
+                    if event.source == "prometheus"
+                    else ("demo job" if window_s == self.options.window_s else event.source)
+                )
+                stability.alerts.append((source, event.rule, event.model_version, event.kind))
+            elif isinstance(event, ModelUpdateEvent) and event.version not in {
+                self._champion,
+                self._challenger,
+            }:
+                stability.promotions.append(event.version)
+            elif (
+                isinstance(event, MetricsEvent)
+                and event.model_version == stability.champion
+                and event.window.kind == "tumbling"
+                and event.window.end - event.window.start != self._window
+            ):
+                point = WindowPoint.of(event, self.timeline.quality_metric)
+                stability.windows = [w for w in stability.windows if w.end != point.end] + [point]
+
+    def _runs_since(self, alert_at: datetime) -> dict[str, str]:
+        """Alert-triggered runs created since the loop's alert, but the loop's own, by outcome."""
+        runs = [
+            run
+            for run in self.api.runs(self.dag_id, run_type="asset_triggered", limit=50)
+            if _parse(run["run_after"]) >= alert_at and run["dag_run_id"] != self._run_id
+        ]
+        outcomes = {}
+        for run in runs:
+            tasks = self.api.task_instances(self.dag_id, run["dag_run_id"])
+            passed = tasks.get("why", {}).get("state") == "success"
+            reason = self.api.xcom(self.dag_id, run["dag_run_id"], "why") if passed else None
+            outcomes[run["dag_run_id"]] = run_outcome(tasks, reason)
+        return outcomes
+
     # Endings ----------------------------------------------------------------------------
-    def tear_down(self) -> None:
+    def cancel_demo_job(self) -> None:
         if self._job is not None and self._job_record is not None:
             self._job.terminate(self._job_record, report=self.say)
             self.say("cancelled the demo's streaming job")
+        self._job = self._job_record = None
+
+    def tear_down(self) -> None:
+        self.cancel_demo_job()
         if self.options.keep_running:
             self.start_stack_job()
             self.say("[bold]--keep-running[/]: the stack stays up; `closeloop down` stops it")
-        elif self._started_services:
-            self.say(f"stopping what the demo started: {', '.join(self._started_services)}")
-            self.stack.down(self._started_services)
+        elif started := ([_STACK_JOB] if self._started_stack_job else []) + self._started_services:
+            self.say(f"stopping what the demo started: {', '.join(started)}")
+            self.stack.down(started)
 
     def start_stack_job(self) -> None:
         """The stack's own feedback job, which the demo kept out of its way: the stack left to
         explore has live metrics, and `closeloop status` is all healthy."""
         if any(row.running for row in self.stack.status([_STACK_JOB])):
             return
-        self.say("starting the stack's own feedback job (one-minute windows) for the stack left running")
+        self.say("starting the stack's own feedback job (one-minute windows)")
         try:
             self.stack.up(
                 [_STACK_JOB], report=lambda service, message: self.say(f"[bold]{service:<16}[/] {message}")
             )
+            self._started_stack_job = True
         except CloseloopError as exc:
             self.say(
                 f"[red]the stack's feedback job did not start[/]: {exc}; `closeloop up feedback-job` retries"
@@ -562,6 +668,7 @@ class DemoRun:
                 "failures": dict(stats.failures),
                 "served_versions": dict(stats.served_versions),
             },
+            "stability": None if self.stability is None else self.stability.to_json(),
             "options": {k: str(v) if isinstance(v, Path) else v for k, v in vars(self.options).items()},
         }
         summary.write_text(json.dumps(payload, indent=2) + "\n")
@@ -615,6 +722,6 @@ def run_demo(settings: Settings, options: DemoOptions, console: Console | None =
         demo.tear_down()
     stats = demo.traffic.stats if demo.traffic is not None else None
     plot, summary = demo.save(failure, stats)
-    result = DemoResult(demo.timeline, plot, summary, failure, stats)
+    result = DemoResult(demo.timeline, plot, summary, failure, stats, demo.stability)
     demo.report(result)
     return result
