@@ -1,7 +1,7 @@
 """Write the container's Flink configuration: docker/flink/config.yaml filled in from closeloop's settings.
 
-The same template `closeloop up` renders for the local cluster
-(closeloop/stack/services/flink.py), with the same values from the same
+The same renderer `closeloop up` uses for the local cluster
+(closeloop/flink_config.py): the same template, the same values from the same
 ``CLOSELOOP_*`` settings, over the distribution's own defaults. Two things
 differ in a container and come from the environment:
 
@@ -20,63 +20,29 @@ import os
 import socket
 import sys
 from pathlib import Path
-from string import Template
 
 import yaml
 
+from closeloop.flink_config import TEMPLATE, merge, nested, render_config
 from closeloop.private_files import write_private
 from closeloop.streaming.settings import load_job_settings
 
-__all__ = ["main", "merge", "render"]
+__all__ = ["TEMPLATE", "main", "merge", "render"]
 
 FLINK_CONF = Path(os.environ.get("FLINK_HOME", "/opt/flink")) / "conf"
-TEMPLATE = Path(__file__).resolve().parent / "config.yaml"
-
-
-def merge(base: dict, overlay: dict) -> dict:
-    """``base`` with ``overlay`` written over it, nested mappings merged key by key."""
-    merged = dict(base)
-    for key, value in overlay.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
-def _nested(flat: dict) -> dict:
-    """``{"a.b.c": v}`` as ``{"a": {"b": {"c": v}}}``: Flink reads both, but one key must not be both."""
-    nested: dict = {}
-    for key, value in flat.items():
-        *parents, leaf = str(key).split(".")
-        node = nested
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
-    return nested
 
 
 def render(host: str, properties: str = "") -> dict:
     s = load_job_settings()
     checkpoints = s.checkpoints_dir or f"file://{s.state}/flink/checkpoints"
-    ours = yaml.safe_load(
-        Template(TEMPLATE.read_text()).substitute(
-            host=host,
-            rpc_port=s.flink_rpc_port,
-            rest_port=s.flink_rest_port,
-            jobmanager_memory=s.flink_jobmanager_memory,
-            taskmanager_memory=s.flink_taskmanager_memory,
-            task_slots=s.flink_task_slots,
-            metrics_ports=s.flink_metrics_ports,
-            python=sys.executable,
-            checkpoint_dir=checkpoints,
-            savepoint_dir=checkpoints.rstrip("/").rsplit("/", 1)[0] + "/savepoints",
-            s3_endpoint=s.s3_endpoint,
-            s3_access_key=s.s3_access_key,
-            s3_secret_key=s.s3_secret_key.get_secret_value(),
-        )
+    ours = render_config(
+        s,
+        host=host,
+        python=sys.executable,
+        checkpoint_dir=checkpoints,
+        savepoint_dir=checkpoints.rstrip("/").rsplit("/", 1)[0] + "/savepoints",
     )
-    overrides = _nested(yaml.safe_load(properties) or {}) if properties.strip() else {}
+    overrides = nested(yaml.safe_load(properties) or {}) if properties.strip() else {}
     return merge(ours, overrides)
 
 
@@ -94,7 +60,7 @@ def _nested_defaults(defaults: dict) -> dict:
     # rewrites some); nest them all so ours replace them instead of sitting beside them.
     flat = {k: v for k, v in defaults.items() if "." in str(k)}
     rest = {k: v for k, v in defaults.items() if "." not in str(k)}
-    return merge(rest, _nested(flat))
+    return merge(rest, nested(flat))
 
 
 if __name__ == "__main__":

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from string import Template
 
 import httpx
 import yaml
 
 from closeloop.errors import StackError
+from closeloop.flink_config import merge, render_config
 from closeloop.private_files import write_private
 from closeloop.stack.process import ProcessRecord
 from closeloop.stack.service import Health, Service, http_probe
@@ -24,17 +24,6 @@ __all__ = ["FlinkService"]
 
 _IDENT = "closeloop"  # FLINK_IDENT_STRING: names the pid and log files.
 _DAEMONS = ("standalonesession", "taskexecutor")
-
-
-def _merge(base: dict, overlay: dict) -> dict:
-    """``base`` with ``overlay`` written over it, nested mappings merged key by key."""
-    merged = dict(base)
-    for key, value in overlay.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
 
 
 class FlinkService(Service):
@@ -112,30 +101,19 @@ class FlinkService(Service):
     def _write_conf(self) -> None:
         s = self.settings
         self.conf_dir.mkdir(parents=True, exist_ok=True)
-        template = Template((self.layout.docker / "flink" / "config.yaml").read_text())
-        python = self.layout.flink_venv / "bin" / "python"
-        ours = yaml.safe_load(
-            template.substitute(
-                host=s.host,
-                rpc_port=s.flink_rpc_port,
-                rest_port=s.flink_rest_port,
-                jobmanager_memory=s.flink_jobmanager_memory,
-                taskmanager_memory=s.flink_taskmanager_memory,
-                task_slots=s.flink_task_slots,
-                metrics_ports=s.flink_metrics_ports,
-                python=python,
-                checkpoint_dir=(self.data_dir / "checkpoints").as_uri(),
-                savepoint_dir=(self.data_dir / "savepoints").as_uri(),
-                s3_endpoint=s.s3_endpoint,
-                s3_access_key=s.s3_access_key,
-                s3_secret_key=s.s3_secret_key.get_secret_value(),
-            )
+        ours = render_config(
+            s,
+            host=s.host,
+            python=self.layout.flink_venv / "bin" / "python",
+            checkpoint_dir=(self.data_dir / "checkpoints").as_uri(),
+            savepoint_dir=(self.data_dir / "savepoints").as_uri(),
+            template=self.layout.docker / "flink" / "config.yaml",
         )
         # The distribution's own defaults (the JVM's --add-opens flags, for one)
         # stay, under ours: they belong to the Flink version, not to closeloop.
         defaults = yaml.safe_load((self.layout.pyflink / "conf" / "config.yaml").read_text())
         # It holds the S3 secret (Flink's filesystems read it from there only).
-        write_private(self.conf_dir / "config.yaml", yaml.safe_dump(_merge(defaults, ours)))
+        write_private(self.conf_dir / "config.yaml", yaml.safe_dump(merge(defaults, ours)))
         (self.conf_dir / "masters").write_text(f"localhost:{s.flink_rest_port}\n")
         (self.conf_dir / "workers").write_text("localhost\n")
         # Flink's log4j configuration files are the distribution's own.
