@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -189,6 +189,11 @@ class Settings(BaseSettings):
     def buckets(self) -> list[str]:
         return [self.lake_bucket, self.reports_bucket, self.artifacts_bucket]
 
+    @classmethod
+    def load(cls) -> Self:
+        """These settings (or a subclass's) from the environment over the one configuration file."""
+        return cls(_env_file=env_file())  # type: ignore[call-arg]
+
 
 def env_file() -> Path:
     """The one configuration file: ``CLOSELOOP_ENV_FILE``, default .env at the project root."""
@@ -198,4 +203,4 @@ def env_file() -> Path:
 @lru_cache
 def get_settings() -> Settings:
     """The process-wide settings, read once. Tests build their own ``Settings`` instead."""
-    return Settings(_env_file=env_file())  # type: ignore[call-arg]
+    return Settings.load()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydantic import Field, SecretStr
 
-from closeloop.config import Settings, env_file
+from closeloop.config import Settings
 
 __all__ = ["GatewaySettings", "get_gateway_settings"]
 
@@ -71,4 +71,4 @@ class GatewaySettings(Settings):
 @lru_cache
 def get_gateway_settings() -> GatewaySettings:
     """The gateway's settings as a FastAPI dependency; tests override it."""
-    return GatewaySettings(_env_file=env_file())  # type: ignore[call-arg]
+    return GatewaySettings.load()

@@ -20,7 +20,7 @@ from confluent_kafka import Message
 from prometheus_client import CollectorRegistry, Counter, start_http_server
 from pydantic import Field
 
-from closeloop.config import Settings, env_file
+from closeloop.config import Settings
 from closeloop.events import Event, InvalidEventError, MetricsEvent
 from closeloop.kafka.consume import EventFollower
 from closeloop.kafka.dead_letters import DeadLetterProducer
@@ -108,7 +108,7 @@ class MetricsFollower:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = ExporterSettings(_env_file=env_file())  # type: ignore[call-arg]
+    settings = ExporterSettings.load()
     registry = CollectorRegistry()
     register_process_metrics(registry)
     collector = LiveMetricsCollector(stale_after_s=settings.metrics_exporter_stale_s)

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from closeloop.config import PROJECT_ROOT, Settings, env_file
+from closeloop.config import PROJECT_ROOT, Settings
 
 __all__ = ["FeedbackJobSettings", "load_job_settings"]
 
@@ -88,4 +88,4 @@ class FeedbackJobSettings(Settings):
 
 
 def load_job_settings() -> FeedbackJobSettings:
-    return FeedbackJobSettings(_env_file=env_file())  # type: ignore[call-arg]
+    return FeedbackJobSettings.load()

@@ -7,7 +7,7 @@ import stat
 from typer.testing import CliRunner
 
 from closeloop.cli import app
-from closeloop.config import Settings, env_file
+from closeloop.config import Settings
 from closeloop.gateway.settings import GatewaySettings
 from closeloop.stack.manager import LocalStack
 
@@ -18,7 +18,7 @@ DATA = ("kafka/data", "minio/data", "prometheus/data", "flink/checkpoints", "fli
 
 def configured_secrets(settings: Settings) -> list[str]:
     found = [settings.s3_secret_key.get_secret_value()]
-    api_key = GatewaySettings(_env_file=env_file()).api_key  # type: ignore[call-arg]
+    api_key = GatewaySettings.load().api_key
     if api_key is not None:
         found.append(api_key.get_secret_value())
     return found

@@ -94,3 +94,16 @@ def test_secret_is_not_printed() -> None:
 def test_bad_values_name_the_field() -> None:
     with pytest.raises(ValidationError, match="kafka_port"):
         make(kafka_port="not-a-port")
+
+
+def test_every_settings_class_loads_the_one_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from closeloop.gateway.settings import GatewaySettings
+    from closeloop.streaming.settings import FeedbackJobSettings
+
+    env_file = tmp_path / "closeloop.env"
+    env_file.write_text("CLOSELOOP_KAFKA_PORT=19092\nCLOSELOOP_MAX_BATCH=7\n")
+    monkeypatch.setenv("CLOSELOOP_ENV_FILE", str(env_file))
+    gateway, job = GatewaySettings.load(), FeedbackJobSettings.load()
+    assert isinstance(gateway, GatewaySettings) and isinstance(job, FeedbackJobSettings)
+    assert gateway.kafka_port == job.kafka_port == Settings.load().kafka_port == 19092
+    assert gateway.max_batch == 7
