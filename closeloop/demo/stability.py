@@ -34,16 +34,25 @@ POLICY_KINDS = frozenset({"feedback_volume"})
 def run_outcome(tasks: dict[str, dict[str, Any]], reason: dict[str, Any] | None = None) -> RunOutcome:
     """A run whose `why` skipped found its alerts answered; one whose `why` passed retrains.
 
-    ``reason`` is what `why` returned (its XCom): a run for policy alerts only is "volume".
+    ``reason`` is what `why` returned (its XCom): a run whose alerts about the
+    champion are all policy alerts is "volume". Its alerts about older versions
+    (batched into the same run) are answered already and do not count.
     """
     state = tasks.get("why", {}).get("state")
     if state == "skipped":
         return "answered"
     if state in ("success", "failed", "upstream_failed"):
         # A `why` that failed still meant to retrain: it is not an answered alert.
-        kinds = set((reason or {}).get("alert_kinds") or [])
-        return "volume" if state == "success" and kinds and kinds <= POLICY_KINDS else "retrained"
+        return "volume" if state == "success" and _policy_only(reason or {}) else "retrained"
     return "undecided"
+
+
+def _policy_only(reason: dict[str, Any]) -> bool:
+    alerts = reason.get("alerts") or []
+    champion = reason.get("champion_version")
+    current = {a.get("kind") for a in alerts if a.get("model_version") == champion}
+    kinds = current or set(reason.get("alert_kinds") or [])
+    return bool(kinds) and kinds <= POLICY_KINDS
 
 
 @dataclass
@@ -66,8 +75,13 @@ class Stability:
 
     @property
     def retrains(self) -> list[str]:
-        """Runs that retrain (or may) for a condition: the instability."""
-        return sorted(run for run, outcome in self.runs.items() if outcome in ("retrained", "undecided"))
+        """Runs that retrain for a condition: the instability.
+
+        A run still undecided at the end (queued behind another) is not one: the
+        alerts it holds are in ``alerts``, and one about a condition of the new
+        champion makes the loop unstable by itself.
+        """
+        return sorted(run for run, outcome in self.runs.items() if outcome == "retrained")
 
     @property
     def volume_retrains(self) -> list[str]:

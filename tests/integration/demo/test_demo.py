@@ -92,7 +92,6 @@ def test_the_demo_closes_the_loop_and_it_stays_closed(
     stability = summary["stability"]
     assert stability["stable"] and stability["seconds"] == SETTLE_S, stability
     assert stability["retrains"] == [] and stability["condition_alerts"] == 0, stability
-    assert set(stability["runs"].values()) <= {"answered", "volume"}, stability["runs"]
     assert len(stability["promotions"]) <= len(stability["volume_retrains"]), stability
     assert stability["windows"] > 0, "the stack's job published no window of the new champion"
     assert stability["quality"] >= 0.85, stability

@@ -41,6 +41,23 @@ def test_a_runs_outcome_is_what_its_why_task_decided(why: str | None, kinds: lis
     assert run_outcome(tasks, {"alert_kinds": kinds}) == outcome
 
 
+def test_a_volume_run_that_also_carries_answered_alerts_about_the_old_version_is_volume() -> None:
+    # Alerts queued while an earlier run ran are batched into the next one: Prometheus' quality
+    # alert about the replaced version 6 rode along with the volume alert about version 7.
+    reason = {
+        "champion_version": "7",
+        "alert_kinds": ["feedback_volume", "quality"],
+        "alerts": [
+            {"model_version": "7", "kind": "feedback_volume"},
+            {"model_version": "6", "kind": "quality"},
+        ],
+    }
+    tasks = {"why": {"state": "success"}}
+    assert run_outcome(tasks, reason) == "volume"
+    reason["alerts"].append({"model_version": "7", "kind": "drift"})
+    assert run_outcome(tasks, reason) == "retrained"
+
+
 def test_a_run_without_a_why_task_yet_is_undecided() -> None:
     assert run_outcome({}) == "undecided"
 
@@ -71,10 +88,16 @@ def test_an_alert_about_the_new_champion_makes_it_unstable_even_if_answered() ->
     assert "alerts about the new champion: input-drift on version 7 (flink)" in stability.why_not()
 
 
-@pytest.mark.parametrize("outcome", ["retrained", "undecided"])
-def test_a_run_that_did_not_skip_makes_it_unstable(outcome: str) -> None:
+def test_a_run_still_queued_at_the_end_is_judged_by_its_alerts() -> None:
     stability = _stability()
-    stability.runs = {"run-a": "answered", "run-b": outcome}
+    stability.alerts = [("flink", "feedback-volume", "7", "feedback_volume")]
+    stability.runs = {"run-a": "volume", "run-b": "undecided"}
+    assert stability.stable and stability.retrains == []
+
+
+def test_a_run_that_retrained_for_a_condition_makes_it_unstable() -> None:
+    stability = _stability()
+    stability.runs = {"run-a": "answered", "run-b": "retrained"}
     stability.promotions = ["8"]
     assert not stability.stable and stability.retrains == ["run-b"]
     assert "1 more retrain run(s) (run-b); promotion(s) of version(s) 8" in stability.why_not()
