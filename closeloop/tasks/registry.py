@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from functools import cache
-from importlib import import_module
-
+from closeloop.registry import LazyRegistry
 from closeloop.tasks.base import Task, TaskError
 
 __all__ = ["TASKS", "get_task", "task_names"]
@@ -19,19 +17,13 @@ TASKS: dict[str, str] = {
     "detection": "closeloop.tasks.detection:DetectionTask",
 }
 
+_REGISTRY = LazyRegistry(Task, TASKS, kind="task", error=TaskError)
+
 
 def task_names() -> list[str]:
-    return sorted(TASKS)
+    return _REGISTRY.names()
 
 
-@cache
 def get_task(name: str) -> Task:
-    """The plug-in for ``name``; TaskError listing the known tasks if there is none."""
-    try:
-        module, cls = TASKS[name].split(":")
-    except KeyError:
-        raise TaskError(f"unknown task {name!r}; known tasks: {', '.join(task_names())}") from None
-    task = getattr(import_module(module), cls)()
-    if task.name != name:
-        raise TaskError(f"registry entry {name!r} points at task {task.name!r}")
-    return task
+    """The plug-in for ``name``, built once; TaskError listing the known tasks if there is none."""
+    return _REGISTRY.get(name)

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from functools import cache
-from importlib import import_module
-
 from closeloop.errors import CloseloopError
+from closeloop.registry import LazyRegistry
 from training.usecases.base import UseCase
 
 __all__ = ["USE_CASES", "UseCaseError", "get_use_case", "use_case_class", "use_case_names"]
@@ -22,8 +20,11 @@ class UseCaseError(CloseloopError, LookupError):
     """No use case of that name, or a registry entry that does not point at one."""
 
 
+_REGISTRY = LazyRegistry(UseCase, USE_CASES, kind="use case", error=UseCaseError)
+
+
 def use_case_names() -> list[str]:
-    return sorted(USE_CASES)
+    return _REGISTRY.names()
 
 
 def use_case_class(name: str) -> type[UseCase]:
@@ -31,21 +32,9 @@ def use_case_class(name: str) -> type[UseCase]:
 
     UseCaseError listing the known use cases if there is none.
     """
-    try:
-        module, cls_name = USE_CASES[name].split(":")
-    except KeyError:
-        raise UseCaseError(
-            f"unknown use case {name!r}; known use cases: {', '.join(use_case_names())}"
-        ) from None
-    cls = getattr(import_module(module), cls_name, None)
-    if not (isinstance(cls, type) and issubclass(cls, UseCase)):
-        raise UseCaseError(f"registry entry {name!r} points at {USE_CASES[name]!r}, which is not a UseCase")
-    if cls.name != name:
-        raise UseCaseError(f"registry entry {name!r} points at use case {cls.name!r}")
-    return cls
+    return _REGISTRY.load(name)
 
 
-@cache
 def get_use_case(name: str) -> UseCase:
     """The use case ``name``, built once; UseCaseError listing the known use cases if there is none."""
-    return use_case_class(name)()
+    return _REGISTRY.get(name)
