@@ -40,8 +40,8 @@ from closeloop.events import AlertEvent, Event, MetricsEvent, ModelUpdateEvent
 from closeloop.stack.manager import LocalStack
 from closeloop.stack.process import ProcessRecord
 from closeloop.stack.services.airflow import AirflowService
-from training.drift.digits import DRIFT_KINDS, drift_frame
 from training.usecases import get_use_case
+from training.usecases.digits.drift import DRIFT_KINDS, drift_frame
 
 __all__ = ["DemoFailed", "DemoOptions", "DemoResult", "run_demo"]
 

@@ -2,8 +2,9 @@
 
 Each client sends single predictions at its share of the rate, drawn from a
 pool of labeled rows; from ``drift_start_s`` on, the rows are drifted (see
-training/drift). A share of the predictions (``feedback_coverage``) gets its
-ground truth back after a random delay, as users correcting a result would.
+``training.usecases.digits.drift``). A share of the predictions
+(``feedback_coverage``) gets its ground truth back after a random delay, as
+users correcting a result would.
 Everything random comes from one seed, so a run can be told again.
 """
 

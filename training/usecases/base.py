@@ -2,9 +2,12 @@
 
 A use case is a plug-in. It names its task (the closeloop.tasks plug-in that
 scores it live), its registered model, its base dataset and feature schema,
-and knows how to train, evaluate and profile a model. Registering it in
-``training.usecases.registry`` is all it takes to get its DAGs
-(``retrain_<name>``, ``drift_report_<name>``).
+and knows how to train, evaluate and profile a model. Each use case is a
+package, ``training/usecases/<name>/``: its base data and feature schema
+(``data.py``), its model (``model.py``), the drifts it can be shown
+(``drift.py``, if any), and the UseCase subclass in its ``__init__``.
+Registering it in ``training.usecases.registry`` is all it takes to get its
+DAGs (``retrain_<name>``, ``drift_report_<name>``).
 """
 
 from __future__ import annotations
@@ -67,6 +70,15 @@ class UseCase(ABC):
     def default_params(self) -> dict[str, Any]:
         """Training hyper-parameters used when a run does not override them."""
         return {}
+
+    def merged_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """``default_params`` overridden by ``params``; ValueError naming any param that has no default."""
+        defaults = self.default_params()
+        # A misspelt hyper-parameter must not train silently with the default.
+        unknown = sorted(set(params) - set(defaults))
+        if unknown:
+            raise ValueError(f"{self.name}: unknown training params {unknown}; known: {sorted(defaults)}")
+        return {**defaults, **params}
 
     @abstractmethod
     def train(self, frame: pd.DataFrame, params: Mapping[str, Any]) -> Any:

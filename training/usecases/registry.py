@@ -1,4 +1,4 @@
-"""Which use cases exist. Adding one is a new module and one entry here; its DAGs follow from this dict."""
+"""Which use cases exist. Adding one is a new package and one entry here; its DAGs follow from this dict."""
 
 from __future__ import annotations
 

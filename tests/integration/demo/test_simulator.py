@@ -11,8 +11,8 @@ from closeloop.demo.simulator import TrafficPlan, TrafficSimulator
 from closeloop.stack.manager import LocalStack
 from tests.integration.registry_models import register_digits
 from tests.waiting import NotYet, eventually
-from training.drift.digits import drift_frame
 from training.usecases import get_use_case
+from training.usecases.digits.drift import drift_frame
 
 
 def test_simulated_clients_predict_and_answer(

@@ -15,8 +15,8 @@ from tests.integration.kafka_reading import end_offsets, read_to_end
 from tests.integration.training.conftest import DagsTest
 from tests.integration.training.lake_rows import write_labeled
 from tests.waiting import NotYet, eventually
-from training.drift.digits import drift_frame
 from training.usecases import TARGET, get_use_case
+from training.usecases.digits.drift import drift_frame
 
 DIGITS = get_use_case("digits")
 

@@ -13,9 +13,9 @@ from closeloop.events import ModelUpdateEvent
 from tests.integration.kafka_reading import end_offsets, read_to_end
 from tests.integration.training.conftest import DagsTest
 from tests.integration.training.lake_rows import write_labeled
-from training.drift.digits import drift_frame
 from training.promotion import CHAMPION, PREVIOUS, alias_version
 from training.usecases import get_use_case
+from training.usecases.digits.drift import drift_frame
 
 DIGITS = get_use_case("digits")
 

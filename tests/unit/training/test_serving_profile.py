@@ -6,10 +6,10 @@ import pandas as pd
 
 from closeloop.monitoring.drift import column_drift, window_counts
 from training.dataset import Dataset
-from training.drift.digits import drift_frame
 from training.train import serving_frame
 from training.usecases import get_use_case
 from training.usecases.digits import FEATURES
+from training.usecases.digits.drift import drift_frame
 
 
 def _dataset(holdout: pd.DataFrame) -> Dataset:

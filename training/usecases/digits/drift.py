@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
-from training.usecases.digits import FEATURES
+from training.usecases.digits.data import FEATURES
 
 __all__ = ["DRIFT_KINDS", "MAX_VALUE", "apply_drift", "drift_frame"]
 

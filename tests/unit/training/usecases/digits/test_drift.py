@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.drift.digits import DRIFT_KINDS, apply_drift, drift_frame
 from training.usecases import TARGET, BaseData, get_use_case
 from training.usecases.digits import FEATURES
+from training.usecases.digits.drift import DRIFT_KINDS, apply_drift, drift_frame
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,47 @@
+"""Handwritten digits: 8x8 greyscale images (64 pixels, 0-16) to the digit 0-9.
+
+scikit-learn's bundled copy of the UCI optical digits (1,797 images, ``data``);
+nothing is downloaded. The model is a standardised multinomial logistic
+regression (``model``): it trains in well under a second, and it is sensitive
+to the drifts of ``drift`` (thicker strokes, tilted scans) until retrained on
+drifted examples. ``drift`` is not imported here: it needs scipy, which
+parsing a DAG does not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+
+from training.usecases.base import BaseData, UseCase
+from training.usecases.digits.data import FEATURES, load_base_data
+from training.usecases.digits.model import DEFAULT_PARAMS, fit
+
+__all__ = ["FEATURES", "DigitsUseCase"]
+
+
+class DigitsUseCase(UseCase):
+    name = "digits"
+    task = "classification"
+    model_name = "closeloop-digits"
+    description = (
+        "Handwritten-digit recognition: 8x8 greyscale images (pixel_0..pixel_63, 0-16) to the digit 0-9."
+    )
+    primary_metric = "accuracy"
+    higher_is_better = True
+    categorical_output = True
+
+    def features(self) -> list[str]:
+        return list(FEATURES)
+
+    def base_data(self) -> BaseData:
+        """25% test, stratified by digit, the same rows every time."""
+        return load_base_data()
+
+    def default_params(self) -> dict[str, Any]:
+        return dict(DEFAULT_PARAMS)
+
+    def train(self, frame: pd.DataFrame, params: Mapping[str, Any]) -> Any:
+        return fit(frame, self.merged_params(params))
