@@ -33,7 +33,7 @@ from rich.table import Table
 from closeloop.config import get_settings
 from closeloop.stack.manager import LocalStack
 from closeloop.stack.services.airflow import AirflowService
-from training.drift_report import build_drift_report
+from training.evidently_report import build_drift_report
 from training.usecases import TARGET, get_use_case
 from training.usecases.digits.drift import drift_frame
 

@@ -64,7 +64,7 @@ def drift_report_dag(use_case_name: str) -> None:
     def drift_report() -> None:
         @task(multiple_outputs=True)
         def report() -> dict:
-            from training.reporting import run_drift_report
+            from training.drift_report_step import run_drift_report
 
             context = get_current_context()
             params = context["params"]

@@ -1,4 +1,4 @@
-"""The drift report's step: the champion's training data against the recent lake window, with Evidently.
+"""The drift-report DAG's step: the champion's training data against the recent lake window, with Evidently.
 
 Reference: what the champion's reference profile describes, the data it was
 meant to serve (its dataset snapshot's newest feedback once there is enough of
@@ -8,7 +8,8 @@ version retrained for a drift would report the same drift again.
 Current: the labeled examples of the last days in the lake, with what was
 served and what the truth was. The report (HTML and JSON) goes to the reports
 bucket and to an MLflow run; a drift share over the threshold becomes an
-alert on ``closeloop.alerts``, which can trigger a retrain.
+alert on ``closeloop.alerts``, which can trigger a retrain. The report itself
+is built by ``training.evidently_report``; ``dags/drift_report.py`` wires this step.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from closeloop.events import AlertEvent, Window
 from closeloop.lake import read_labeled
 from closeloop.s3 import s3_client
 from training.dataset import feedback_frame, load_snapshot
-from training.drift_report import build_drift_report
+from training.evidently_report import build_drift_report
 from training.promotion import CHAMPION, alias_version
 from training.train import DATASET_TAG, serving_frame
 from training.usecases import TARGET, UseCase, get_use_case

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.drift_report import DriftReport, ReportError, build_drift_report
+from training.evidently_report import DriftReport, ReportError, build_drift_report
 
 FEATURES = [f"x{i}" for i in range(8)]
 SHIFTED = FEATURES[:4]
