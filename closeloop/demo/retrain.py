@@ -2,7 +2,8 @@
 
 The loop's own run (the one its alert started): its start, its tasks' ends
 and the gate's decision, marked on the timeline as they happen. After
-recovery, the other alert-triggered runs by outcome.
+recovery, the other alert-triggered runs by outcome, each decided one read
+from Airflow once.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ class RetrainFollower:
         self.run_id: str | None = None
         #: The version the loop's run trained and its gate passed.
         self.challenger: str | None = None
+        #: Outcomes of other runs that have decided: a decided run does not change.
+        self._decided: dict[str, RunOutcome] = {}
 
     def follow(self, alert_at: datetime) -> None:
         """The retrain run the alert started: its start, its tasks' ends, the gate's decision.
@@ -86,7 +89,11 @@ class RetrainFollower:
             raise DemoFailed("retrain", f"run {run_id} failed at {', '.join(failed) or '?'}: {view.url}")
 
     def runs_since(self, alert_at: datetime) -> dict[str, RunOutcome]:
-        """Alert-triggered runs created since the loop's alert, but the loop's own, by outcome."""
+        """Alert-triggered runs created since the loop's alert, but the loop's own, by outcome.
+
+        Only the runs still undecided are read again (their tasks and `why` XCom):
+        polled every few seconds, the decided ones would cost two requests each.
+        """
         runs = [
             run
             for run in self.api.runs(self.dag_id, run_type="asset_triggered", limit=50)
@@ -94,8 +101,13 @@ class RetrainFollower:
         ]
         outcomes = {}
         for run in runs:
-            tasks = self.api.task_instances(self.dag_id, run["dag_run_id"])
-            passed = tasks.get("why", {}).get("state") == "success"
-            reason = self.api.xcom(self.dag_id, run["dag_run_id"], "why") if passed else None
-            outcomes[run["dag_run_id"]] = run_outcome(tasks, reason)
+            run_id = run["dag_run_id"]
+            if (outcome := self._decided.get(run_id)) is None:
+                tasks = self.api.task_instances(self.dag_id, run_id)
+                passed = tasks.get("why", {}).get("state") == "success"
+                reason = self.api.xcom(self.dag_id, run_id, "why") if passed else None
+                outcome = run_outcome(tasks, reason)
+                if outcome != "undecided":
+                    self._decided[run_id] = outcome
+            outcomes[run_id] = outcome
         return outcomes

@@ -65,6 +65,30 @@ def _follower(api: FakeAirflow) -> RetrainFollower:
     return RetrainFollower(api, DAG, Timeline(T0, "accuracy"), RetrainView())  # type: ignore[arg-type]
 
 
+def test_decided_runs_are_read_from_airflow_once() -> None:
+    api = FakeAirflow()
+    api.add("before", -5, why="success")  # created before the alert: not counted
+    api.add("answered", 10, why="skipped")
+    api.add("volume", 20, why="success")
+    api.xcoms["volume", "why"] = {"alerts": [], "alert_kinds": ["feedback_volume"]}
+    api.add("waiting", 30, why="queued")
+    follower = _follower(api)
+
+    assert follower.runs_since(T0) == {"answered": "answered", "volume": "volume", "waiting": "undecided"}
+    api.tasks["waiting"]["why"]["state"] = "success"
+    api.xcoms["waiting", "why"] = {"alerts": [], "alert_kinds": ["drift"]}
+    assert follower.runs_since(T0) == {"answered": "answered", "volume": "volume", "waiting": "retrained"}
+    assert follower.runs_since(T0)["waiting"] == "retrained"
+
+    assert api.calls == {
+        ("task_instances", "answered"): 1,
+        ("task_instances", "volume"): 1,
+        ("xcom", "volume"): 1,
+        ("task_instances", "waiting"): 2,  # undecided, then decided
+        ("xcom", "waiting"): 1,
+    }
+
+
 def test_the_loops_own_run_is_not_among_the_others() -> None:
     api = FakeAirflow()
     api.add("own", 10, why="success", wait_for_labels="running")
