@@ -204,7 +204,8 @@ def demo(
     ] = 0.0,
 ) -> None:
     """The closed loop end to end: traffic, drift, alert, retrain, promotion, recovery; exit 0 if closed."""
-    from closeloop.demo.runner import DemoOptions, run_demo
+    from closeloop.demo.options import DemoOptions
+    from closeloop.demo.runner import run_demo
 
     try:
         options = DemoOptions(

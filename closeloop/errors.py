@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["CloseloopError", "ServiceUnhealthyError", "SetupMissingError", "StackError"]
+__all__ = ["CloseloopError", "ServiceUnhealthyError", "SetupMissingError", "StackError", "WaitTimeout"]
 
 
 class CloseloopError(Exception):
@@ -31,3 +31,14 @@ class ServiceUnhealthyError(StackError):
         self.reason = reason
         self.log_tail = log_tail
         super().__init__(f"{service} is not healthy: {reason}")
+
+
+class WaitTimeout(CloseloopError, TimeoutError):
+    """Something awaited did not happen in time (see closeloop.waiting.wait_until)."""
+
+    def __init__(self, what: str, timeout: float, last: object) -> None:
+        self.what = what
+        self.timeout = timeout
+        #: The predicate's last value, or the last exception it raised that counted as "not yet".
+        self.last = last
+        super().__init__(f"timed out after {timeout:g} s waiting for {what}; last seen: {last!r}")

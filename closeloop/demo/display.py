@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
-from rich.console import Group
+from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from closeloop.demo.simulator import TrafficStats
 from closeloop.demo.timeline import Timeline
 
-__all__ = ["LiveView", "RetrainView", "milestones_table"]
+__all__ = ["LiveView", "Narrator", "RetrainView", "milestones_table", "traffic_line"]
 
 #: Task ids of the retrain DAG, in order, and how the view abbreviates their states.
 _STATE_SIGNS = {"success": "[green]✓[/]", "running": "[yellow]▶[/]", "failed": "[red]✗[/]"}
@@ -34,6 +35,25 @@ class RetrainView:
         return Text.from_markup(
             f"retrain run [bold]{self.run_id}[/] {self.state}\n  {tasks}\n  [dim]{self.url}[/]"
         )
+
+
+class Narrator:
+    """The demo's log lines, each stamped with the seconds since the demo started."""
+
+    def __init__(self, console: Console, timeline: Timeline) -> None:
+        self.console = console
+        self.timeline = timeline
+
+    def __call__(self, message: str) -> None:
+        self.console.print(f"[dim]{self.timeline.seconds(datetime.now(UTC)):6.1f}s[/] {message}")
+
+
+def traffic_line(stats: TrafficStats) -> str:
+    """What the traffic has done so far, for the live view."""
+    return (
+        f"{stats.predictions} predictions, {stats.feedback} feedback, "
+        f"versions served {dict(stats.served_versions)}"
+    )
 
 
 def _seconds(timeline: Timeline, at: datetime) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -23,7 +24,7 @@ import httpx
 import numpy as np
 import pandas as pd
 
-__all__ = ["Request", "TrafficPlan", "TrafficSimulator", "TrafficStats", "plan_requests"]
+__all__ = ["Request", "TrafficPlan", "TrafficSimulator", "TrafficStats", "TrafficThread", "plan_requests"]
 
 _log = logging.getLogger(__name__)
 
@@ -191,3 +192,27 @@ class TrafficSimulator:
             return
         self.stats.feedback += 1
         self.stats.outcomes.append((request.at_s, served["output"] == truth))
+
+
+class TrafficThread(threading.Thread):
+    """The simulator on an event loop of its own, stoppable from the main thread."""
+
+    def __init__(self, simulator: TrafficSimulator, duration_s: float) -> None:
+        super().__init__(name="demo-traffic", daemon=True)
+        self._simulator = simulator
+        self._duration_s = duration_s
+        self._loop = asyncio.new_event_loop()
+        self._halt: asyncio.Event | None = None
+        self.stats: TrafficStats = simulator.stats
+
+    def run(self) -> None:
+        async def play() -> TrafficStats:
+            self._halt = asyncio.Event()
+            return await self._simulator.run(self._duration_s, self._halt)
+
+        self.stats = self._loop.run_until_complete(play())
+
+    def stop(self) -> None:
+        if self._halt is not None and self.is_alive():
+            self._loop.call_soon_threadsafe(self._halt.set)
+        self.join(timeout=30)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from closeloop.demo.options import DemoOptions
 from closeloop.demo.plot import save_plot
-from closeloop.demo.runner import DemoOptions
 from closeloop.demo.timeline import STEPS, Timeline, WindowPoint, judge_recovery
 from closeloop.events import FeatureDrift, MetricsEvent, Window
 
