@@ -27,7 +27,6 @@ from rich.live import Live
 from rich.table import Table
 
 from closeloop.airflow_api import AirflowApi
-from closeloop.config import Settings
 from closeloop.demo.display import LiveView, milestones_table
 from closeloop.demo.job import DemoFeedbackJob
 from closeloop.demo.plot import save_plot
@@ -40,6 +39,7 @@ from closeloop.events import AlertEvent, Event, MetricsEvent, ModelUpdateEvent
 from closeloop.stack.manager import LocalStack
 from closeloop.stack.process import ProcessRecord
 from closeloop.stack.services.airflow import AirflowService
+from closeloop.stack.settings import StackSettings
 from training.drift.digits import DRIFT_KINDS, drift_frame
 from training.usecases import get_use_case
 
@@ -142,7 +142,7 @@ class _Traffic(threading.Thread):
 
 
 class DemoRun:
-    def __init__(self, settings: Settings, options: DemoOptions, console: Console) -> None:
+    def __init__(self, settings: StackSettings, options: DemoOptions, console: Console) -> None:
         self.settings = settings
         self.options = options
         self.console = console
@@ -703,7 +703,7 @@ class DemoRun:
             )
 
 
-def run_demo(settings: Settings, options: DemoOptions, console: Console | None = None) -> DemoResult:
+def run_demo(settings: StackSettings, options: DemoOptions, console: Console | None = None) -> DemoResult:
     """Run the demo; a step that does not happen ends it with a DemoFailed saying why (never raised)."""
     demo = DemoRun(settings, options, console or Console())
     failure: DemoFailed | None = None

@@ -33,7 +33,11 @@ _log = logging.getLogger("closeloop.metrics_exporter")
 
 
 class ExporterSettings(Settings):
-    """The shared settings plus how far back to read and when a version's gauges go."""
+    """The shared settings plus where /metrics is served, how far back to read and when a version's
+    gauges go."""
+
+    host: str = Field(default="127.0.0.1", description="Address /metrics is served on.")
+    metrics_exporter_port: int = Field(default=9105, description="Port /metrics is served on.")
 
     metrics_exporter_lookback_s: float = Field(
         default=900.0, ge=0, description="At start, metrics events this recent are read again."
