@@ -52,6 +52,8 @@ AIRFLOW_WHERE = {
     "AIRFLOW__API__WORKERS",
     "AIRFLOW__METRICS__STATSD_HOST",
 }
+# The connection ids the DAGs and closeloop_airflow's hooks default to.
+CONNECTION_IDS = ["KAFKA_DEFAULT", "KAFKA_ALERTS", "CLOSELOOP_LAKE", "AIRFLOW_API"]
 
 
 def _resolve(value: object) -> str:
@@ -162,19 +164,43 @@ def test_airflow_is_configured_as_the_local_stack(
         )
 
 
-@pytest.mark.parametrize(
-    "connection", ["AIRFLOW_CONN_KAFKA_DEFAULT", "AIRFLOW_CONN_KAFKA_ALERTS", "AIRFLOW_CONN_AIRFLOW_API"]
-)
+def test_airflow_services_define_the_local_stack_connection_ids_and_types(
+    settings: StackSettings, layout: Layout, services: dict[str, dict]
+) -> None:
+    """Every connection id the local stack defines, with its type, in every Airflow service; no other."""
+    local = {
+        key: json.loads(value)["conn_type"]
+        for key, value in AirflowService(settings, layout).connections().items()
+    }
+    assert set(local) >= {f"AIRFLOW_CONN_{c}" for c in CONNECTION_IDS}
+    for name in COUNTERPARTS["airflow"]:
+        environment = services[name]["environment"]
+        ours = {
+            key: json.loads(value)["conn_type"]
+            for key, value in environment.items()
+            if key.startswith("AIRFLOW_CONN_")
+        }
+        assert ours == local, name
+
+
+@pytest.mark.parametrize("connection", [f"AIRFLOW_CONN_{c}" for c in CONNECTION_IDS])
 def test_airflow_connections_are_the_local_stack_ones(
     connection: str, settings: StackSettings, layout: Layout, services: dict[str, dict]
 ) -> None:
-    """The DAGs' connection ids (kafka_default, kafka_alerts, airflow_api) with the same options."""
+    """The DAGs' connection ids (kafka_default, kafka_alerts, closeloop_lake, airflow_api) with the
+    same options; addresses and secrets are compose's own."""
     local = json.loads(AirflowService(settings, layout).environment()[connection])
     ours = json.loads(services["airflow-scheduler"]["environment"][connection])
     if "extra" in local and "bootstrap.servers" in local["extra"]:
         assert ours["extra"].pop("bootstrap.servers") == "kafka:9092"
         local["extra"].pop("bootstrap.servers")
-    if "password" in local:
+    if local["conn_type"] == "aws":
+        assert ours["extra"].pop("endpoint_url") == "http://minio:9000"
+        local["extra"].pop("endpoint_url")
+        assert re.fullmatch(r"\$\{CLOSELOOP_S3_SECRET_KEY:\?[^}]*\}", ours.pop("password"))
+        local.pop("password")
+        ours = json.loads(_resolve(json.dumps(ours)))
+    if local["conn_type"] == "http":
         assert re.fullmatch(r"\$\{CLOSELOOP_AIRFLOW_ADMIN_PASSWORD:\?[^}]*\}", ours.pop("password"))
         local.pop("password")
         assert ours.pop("host") == "http://airflow-api-server:8080"

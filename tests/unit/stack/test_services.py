@@ -127,6 +127,17 @@ def test_cluster_ids_look_like_kafkas() -> None:
         assert set(cluster_id) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
 
+def test_airflow_reaches_the_lake_through_a_connection(settings: StackSettings, layout: Layout) -> None:
+    connection = json.loads(AirflowService(settings, layout).environment()["AIRFLOW_CONN_CLOSELOOP_LAKE"])
+    assert connection["conn_type"] == "aws"
+    assert (connection["login"], connection["password"]) == ("closeloop", "closeloop-dev-secret")
+    assert connection["extra"] == {
+        "endpoint_url": settings.s3_endpoint,
+        "bucket": settings.lake_bucket,
+        "prefix": settings.lake_prefix,
+    }
+
+
 def test_the_exporter_is_told_where_to_serve(settings: StackSettings, layout: Layout) -> None:
     env = MetricsExporterService(settings, layout).environment()
     assert (env["CLOSELOOP_HOST"], env["CLOSELOOP_METRICS_EXPORTER_PORT"]) == ("127.0.0.1", "9105")
