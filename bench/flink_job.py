@@ -98,7 +98,7 @@ from python_consumer import PARSER, BaselineResult, WindowSpec, run_baseline
 from rich.console import Console
 from rich.table import Table
 
-from closeloop.config import Settings, Topics, get_settings
+from closeloop.config import Settings, Topics
 from closeloop.events import AlertEvent, MetricsEvent, decode
 from closeloop.kafka.admin import admin_client, ensure_topics
 from closeloop.monitoring.drift import column_drift, window_counts
@@ -106,6 +106,7 @@ from closeloop.monitoring.profiles import ReferenceProfile, build_profile, save_
 from closeloop.s3 import s3_client
 from closeloop.stack.manager import LocalStack
 from closeloop.stack.services.feedback_job import FeedbackJobService
+from closeloop.stack.settings import get_stack_settings
 from closeloop.streaming.checkpoints import job_checkpoints_dir, local_path
 from closeloop.streaming.settings import FeedbackJobSettings
 
@@ -815,7 +816,7 @@ def main() -> None:
     # Killed (SIGTERM): still cancel the job on the shared cluster.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
-    settings = get_settings()
+    settings = get_stack_settings()
     stack = LocalStack(settings)
     stack.up(list(IDLE_SERVICES), report=lambda s, m: console.log(f"{s}: {m}"))
     bench = Bench(settings, stack, args.cpus)

@@ -48,9 +48,9 @@ from rich.table import Table
 from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 
-from closeloop.config import get_settings
 from closeloop.gateway.champions import TASK_TAG
 from closeloop.stack.manager import LocalStack
+from closeloop.stack.settings import get_stack_settings
 
 console = Console()
 MODEL = "bench-gateway-digits"
@@ -205,7 +205,7 @@ def main() -> None:
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: run `make bench-tools` (Debian's wrk package)")
 
-    settings = get_settings()
+    settings = get_stack_settings()
     console.print("starting Kafka, MinIO and MLflow (if not running)")
     LocalStack(settings).up(["kafka", "mlflow"])
     version, x = register(settings.mlflow_tracking_uri)

@@ -33,6 +33,7 @@ from rich.table import Table
 from closeloop.config import get_settings
 from closeloop.stack.manager import LocalStack
 from closeloop.stack.services.airflow import AirflowService
+from closeloop.stack.settings import get_stack_settings
 from training.evidently_report import build_drift_report
 from training.usecases import TARGET, get_use_case
 from training.usecases.digits.drift import drift_frame
@@ -42,7 +43,7 @@ DAG_ID = "retrain_digits"
 
 
 def retrain(runs: int) -> tuple[float, list[dict[str, float]]]:
-    airflow = LocalStack(get_settings()).services[AirflowService.name]
+    airflow = LocalStack(get_stack_settings()).services[AirflowService.name]
     assert isinstance(airflow, AirflowService)
     api = airflow.api()
     walls, breakdowns = [], []

@@ -28,8 +28,9 @@ import psutil
 from rich.console import Console
 from rich.table import Table
 
-from closeloop.config import PROJECT_ROOT, Settings
+from closeloop.config import PROJECT_ROOT
 from closeloop.stack.process import marked_processes
+from closeloop.stack.settings import StackSettings
 
 console = Console()
 
@@ -37,10 +38,10 @@ console = Console()
 def shifted_ports(offset: int) -> dict[str, str]:
     """CLOSELOOP_*_PORT variables moving every port of the stack by ``offset``."""
     env = {}
-    for name, field in Settings.model_fields.items():
+    for name, field in StackSettings.model_fields.items():
         if name.endswith("_port") and isinstance(field.default, int):
             env[f"CLOSELOOP_{name.upper()}"] = str(field.default + offset)
-    low, high = (int(p) for p in Settings.model_fields["flink_metrics_ports"].default.split("-"))
+    low, high = (int(p) for p in StackSettings.model_fields["flink_metrics_ports"].default.split("-"))
     env["CLOSELOOP_FLINK_METRICS_PORTS"] = f"{low + offset}-{high + offset}"
     return env
 

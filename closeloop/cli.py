@@ -23,6 +23,7 @@ from closeloop.config import get_settings
 from closeloop.errors import CloseloopError, ServiceUnhealthyError
 from closeloop.stack.manager import LocalStack, ServiceStatus, log_tail
 from closeloop.stack.services.airflow import AirflowService
+from closeloop.stack.settings import get_stack_settings
 
 __all__ = ["app", "main"]
 
@@ -36,7 +37,7 @@ Services = Annotated[list[str] | None, typer.Argument(help="Services (default: a
 
 
 def _stack() -> LocalStack:
-    return LocalStack(get_settings())
+    return LocalStack(get_stack_settings())
 
 
 def _reporter(started: float):
@@ -225,7 +226,7 @@ def demo(
     except ValueError as exc:
         err.print(f"[red bold]{exc}[/]")
         raise typer.Exit(2) from exc
-    result = run_demo(get_settings(), options, console)
+    result = run_demo(get_stack_settings(), options, console)
     raise typer.Exit(0 if result.closed else 1)
 
 

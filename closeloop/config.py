@@ -1,10 +1,13 @@
 """closeloop's one configuration: environment variables, then one file, then defaults.
 
-Every setting is read from ``CLOSELOOP_<NAME>`` (``CLOSELOOP_KAFKA_PORT=19092``),
+Every setting is read from ``CLOSELOOP_<NAME>`` (``CLOSELOOP_TOPIC_PREFIX=staging``),
 else from the file named by ``CLOSELOOP_ENV_FILE`` (default: ``.env`` at the
 project root, the same file docker-compose reads), else the default below.
-Endpoints that are not set explicitly are derived from ``host`` and the ports,
-which is what the local stack needs; a distributed deployment sets them.
+``Settings`` holds what deployed code needs; each deployable adds its own in
+a subclass (the gateway's, the Flink job's, the exporter's), and so does the
+local stack (closeloop.stack.settings). Endpoints that are not set explicitly
+are the local stack's, derived from ``CLOSELOOP_HOST`` and its ports; a
+deployment sets them.
 """
 
 from __future__ import annotations
@@ -12,12 +15,13 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
 from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-__all__ = ["PROJECT_ROOT", "Settings", "Topics", "env_file", "get_settings"]
+__all__ = ["LOCAL_STACK_DEFAULTS", "PROJECT_ROOT", "Settings", "Topics", "env_file", "get_settings"]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -41,7 +45,13 @@ class Topics:
 
 
 class Settings(BaseSettings):
-    """Configuration shared by the local stack, the gateway, the Flink job and the DAGs."""
+    """What the gateway, the exporter, the Flink job and the DAGs share: where Kafka, S3 and MLflow are,
+    topics, buckets, and the retraining defaults.
+
+    Running the local stack takes more (ports, memory caps, where downloads
+    go): closeloop.stack.settings.StackSettings, a subclass, which deployed
+    code never needs.
+    """
 
     model_config = SettingsConfigDict(
         env_prefix="CLOSELOOP_",
@@ -53,43 +63,22 @@ class Settings(BaseSettings):
 
     environment: Literal["development", "production"] = "development"
 
-    # Where things live. `home` holds downloads, virtualenvs and (by default) the state.
-    home: Path = PROJECT_ROOT / ".local"
+    # Where things are. Unset, each is the local stack's (see _LocalStackDefaults).
     state_dir: Path | None = Field(
-        default=None, description="Every service's data, logs and pid files; default home/state."
+        default=None,
+        description="This process's data (the gateway's spool, say); default: the local stack's, "
+        "CLOSELOOP_HOME/state.",
     )
-    host: str = Field(default="127.0.0.1", description="Address the local services bind to.")
-
-    # Ports of the local stack.
-    kafka_port: int = 9092
-    kafka_controller_port: int = 9093
-    kafka_metrics_port: int = 9404
-    minio_port: int = 9000
-    minio_console_port: int = 9001
-    mlflow_port: int = 5000
-    airflow_port: int = 8080
-    airflow_statsd_port: int = 9125
-    airflow_metrics_port: int = 9102
-    flink_rest_port: int = 8081
-    flink_rpc_port: int = 6123
-    flink_metrics_ports: str = Field(
-        default="9249-9250", description="Prometheus reporter port range: JobManager, TaskManager."
-    )
-    prometheus_port: int = 9090
-    # 9093, Alertmanager's usual port, is Kafka's controller port here.
-    alertmanager_port: int = 9095
-    gateway_port: int = 8000
-    metrics_exporter_port: int = Field(
-        default=9105, description="The live model metrics of closeloop.metrics, as Prometheus gauges."
+    kafka_bootstrap: str = Field(default="", description="Default: the local stack's, host:kafka_port.")
+    s3_endpoint: str = Field(default="", description="Default: the local stack's, http://host:minio_port.")
+    mlflow_tracking_uri: str = Field(
+        default="", description="Default: the local stack's, http://host:mlflow_port."
     )
 
     # Kafka.
-    kafka_bootstrap: str = Field(default="", description="Default: host:kafka_port.")
-    kafka_partitions: int = Field(default=3, ge=1)
     topic_prefix: str = "closeloop"
 
     # S3 (MinIO locally).
-    s3_endpoint: str = Field(default="", description="Default: http://host:minio_port.")
     s3_access_key: str = "closeloop"
     s3_secret_key: SecretStr = SecretStr(_DEV_S3_SECRET)
     lake_bucket: str = "closeloop-lake"
@@ -102,9 +91,6 @@ class Settings(BaseSettings):
         default="profiles",
         description="Reference profiles live at lake_bucket/profiles_prefix/model/version.json.",
     )
-
-    # MLflow.
-    mlflow_tracking_uri: str = Field(default="", description="Default: http://host:mlflow_port.")
 
     # Retraining (defaults of the retrain DAGs' params).
     gate_margin: float = Field(
@@ -146,26 +132,21 @@ class Settings(BaseSettings):
         default=0.5, gt=0.0, le=1.0, description="Share of drifted features over which a drift report alerts."
     )
 
-    # Resource caps of the local stack, sized for a 2-core machine.
-    kafka_heap: str = "512m"
-    flink_jobmanager_memory: str = "1024m"
-    flink_taskmanager_memory: str = "4096m"
-    flink_task_slots: int = 4
-    airflow_parallelism: int = 4
-    gateway_workers: int = Field(default=1, ge=1, description="uvicorn worker processes of the gateway.")
-    startup_timeout_s: float = Field(default=300.0, gt=0)
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        env = getattr(dotenv_settings, "env_file", None)
+        local = _LocalStackDefaults(settings_cls, env_file=env)
+        return init_settings, env_settings, dotenv_settings, file_secret_settings, local
 
     @model_validator(mode="after")
-    def _derive_and_check(self) -> Settings:
-        # frozen=True: derived defaults are written once, here, through object.__setattr__.
-        derived = {
-            "state_dir": self.state_dir or self.home / "state",
-            "kafka_bootstrap": self.kafka_bootstrap or f"{self.host}:{self.kafka_port}",
-            "s3_endpoint": self.s3_endpoint or f"http://{self.host}:{self.minio_port}",
-            "mlflow_tracking_uri": self.mlflow_tracking_uri or f"http://{self.host}:{self.mlflow_port}",
-        }
-        for name, value in derived.items():
-            object.__setattr__(self, name, value)
+    def _check_secret(self) -> Self:
         if self.environment != "development" and (self.s3_secret_key.get_secret_value() == _DEV_S3_SECRET):
             raise ValueError(
                 "CLOSELOOP_S3_SECRET_KEY is the development default; set a real secret "
@@ -190,9 +171,44 @@ class Settings(BaseSettings):
         return [self.lake_bucket, self.reports_bucket, self.artifacts_bucket]
 
     @classmethod
-    def load(cls) -> Self:
-        """These settings (or a subclass's) from the environment over the one configuration file."""
-        return cls(_env_file=env_file())  # type: ignore[call-arg]
+    def load(cls, **values: Any) -> Self:
+        """These settings (or a subclass's) from the environment over the one configuration file.
+
+        ``values`` win over both: for settings derived from other settings (a
+        job's from the stack's that submits it).
+        """
+        return cls(_env_file=env_file(), **values)  # type: ignore[call-arg]
+
+
+#: Where the services are: set by a deployment; unset, the local stack's addresses.
+LOCAL_STACK_DEFAULTS = ("state_dir", "kafka_bootstrap", "s3_endpoint", "mlflow_tracking_uri")
+
+
+class _LocalStackDefaults(PydanticBaseSettingsSource):
+    """The lowest source: the endpoints and state directory no other source set, as the local stack
+    derives them from CLOSELOOP_HOST, the ports and CLOSELOOP_HOME (read from the same environment
+    and file), so that a program run beside `closeloop up` finds its services without being told."""
+
+    def __init__(self, settings_cls: type[BaseSettings], *, env_file: Any) -> None:
+        super().__init__(settings_cls)
+        self._env_file = env_file
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # __call__ answers for all fields at once
+
+    def __call__(self) -> dict[str, Any]:
+        missing = [name for name in LOCAL_STACK_DEFAULTS if not self.current_state.get(name)]
+        if not missing:
+            return {}
+        from closeloop.stack.settings import StackSettings  # only the stack's settings know its ports
+
+        if issubclass(self.settings_cls, StackSettings):
+            return {}  # it derives them from its own fields
+        # The values already found for the shared fields (the dotenv source also passes on the
+        # file's other CLOSELOOP_* names, which must not beat the environment here).
+        given = {k: v for k, v in self.current_state.items() if k in Settings.model_fields}
+        stack = StackSettings(_env_file=self._env_file, **given)  # type: ignore[call-arg]
+        return {name: getattr(stack, name) for name in missing}
 
 
 def env_file() -> Path:

@@ -12,12 +12,27 @@ from pathlib import Path
 from string import Template
 
 import yaml
+from pydantic import Field
 
 from closeloop.config import PROJECT_ROOT, Settings
 
-__all__ = ["TEMPLATE", "merge", "nested", "render_config"]
+__all__ = ["TEMPLATE", "FlinkClusterSettings", "merge", "nested", "render_config"]
 
 TEMPLATE = PROJECT_ROOT / "docker" / "flink" / "config.yaml"
+
+
+class FlinkClusterSettings(Settings):
+    """The shared settings plus a Flink cluster's ports and sizes: the local stack's cluster and the
+    image's (docker/flink/render_config.py) are configured from the same ``CLOSELOOP_FLINK_*``."""
+
+    flink_rest_port: int = 8081
+    flink_rpc_port: int = 6123
+    flink_metrics_ports: str = Field(
+        default="9249-9250", description="Prometheus reporter port range: JobManager, TaskManager."
+    )
+    flink_jobmanager_memory: str = "1024m"
+    flink_taskmanager_memory: str = "4096m"
+    flink_task_slots: int = 4
 
 
 def merge(base: dict, overlay: dict) -> dict:
@@ -44,7 +59,7 @@ def nested(flat: dict) -> dict:
 
 
 def render_config(
-    settings: Settings,
+    settings: FlinkClusterSettings,
     *,
     host: str,
     python: str | Path,

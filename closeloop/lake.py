@@ -7,21 +7,65 @@ written are hidden (a leading dot) and pyarrow skips them.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
+from pyarrow import fs
 
 from closeloop.config import Settings
 from closeloop.s3 import arrow_filesystem
 
-__all__ = ["count_labeled", "lake_dataset", "read_labeled"]
+__all__ = ["Lake", "count_labeled", "lake_dataset", "read_labeled"]
+
+
+@dataclass(frozen=True)
+class Lake:
+    """Where the labeled examples are: a filesystem, a bucket and a prefix in it.
+
+    From the settings (:meth:`from_settings`) or from an Airflow connection
+    (closeloop_airflow's LakeHook): the reading is the same.
+    """
+
+    filesystem: fs.FileSystem
+    bucket: str
+    prefix: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings, prefix: str | None = None) -> Lake:
+        return cls(arrow_filesystem(settings), settings.lake_bucket, prefix or settings.lake_prefix)
+
+    def dataset(self) -> ds.Dataset:
+        path = f"{self.bucket}/{self.prefix.strip('/')}"
+        return ds.dataset(path, filesystem=self.filesystem, format="parquet", partitioning="hive")
+
+    def read(self, *, model_name: str | None = None, since: datetime | None = None) -> pa.Table:
+        """Every labeled example (of one model, with feedback since ``since`` (UTC), if given);
+        empty if there is none yet."""
+        try:
+            dataset = self.dataset()
+        except (FileNotFoundError, OSError):
+            return pa.table({})
+        return dataset.to_table(filter=_condition(model_name, since))
+
+    def count(self, *, model_name: str, since: datetime | None = None) -> int:
+        """How many labeled examples of ``model_name`` there are with feedback since ``since`` (UTC).
+
+        Distinct predictions: two jobs writing the same lake (the demo's beside
+        the stack's) must not count one example twice.
+        """
+        try:
+            dataset = self.dataset()
+        except (FileNotFoundError, OSError):
+            return 0
+        table = dataset.to_table(columns=["prediction_id"], filter=_condition(model_name, since))
+        return pc.count_distinct(table["prediction_id"]).as_py()
 
 
 def lake_dataset(settings: Settings, prefix: str | None = None) -> ds.Dataset:
-    path = f"{settings.lake_bucket}/{(prefix or settings.lake_prefix).strip('/')}"
-    return ds.dataset(path, filesystem=arrow_filesystem(settings), format="parquet", partitioning="hive")
+    return Lake.from_settings(settings, prefix).dataset()
 
 
 def _condition(model_name: str | None, since: datetime | None) -> ds.Expression | None:
@@ -51,26 +95,12 @@ def read_labeled(
     prefix: str | None = None,
     since: datetime | None = None,
 ) -> pa.Table:
-    """Every labeled example in the lake (of one model, with feedback since ``since`` (UTC), if given);
-    empty if there is none yet."""
-    try:
-        dataset = lake_dataset(settings, prefix)
-    except (FileNotFoundError, OSError):
-        return pa.table({})
-    return dataset.to_table(filter=_condition(model_name, since))
+    """Every labeled example in the settings' lake (see :meth:`Lake.read`)."""
+    return Lake.from_settings(settings, prefix).read(model_name=model_name, since=since)
 
 
 def count_labeled(
     settings: Settings, *, model_name: str, since: datetime | None = None, prefix: str | None = None
 ) -> int:
-    """How many labeled examples of ``model_name`` the lake holds with feedback since ``since`` (UTC).
-
-    Distinct predictions: two jobs writing the same lake (the demo's beside
-    the stack's) must not count one example twice.
-    """
-    try:
-        dataset = lake_dataset(settings, prefix)
-    except (FileNotFoundError, OSError):
-        return 0
-    ids = dataset.to_table(columns=["prediction_id"], filter=_condition(model_name, since))["prediction_id"]
-    return pc.count_distinct(ids).as_py()
+    """How many labeled examples of ``model_name`` the settings' lake holds (see :meth:`Lake.count`)."""
+    return Lake.from_settings(settings, prefix).count(model_name=model_name, since=since)

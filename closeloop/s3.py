@@ -12,7 +12,7 @@ from closeloop.config import Settings
 if TYPE_CHECKING:  # pyarrow is imported where it is used: the Flink job's environment pins its own
     from pyarrow import fs
 
-__all__ = ["arrow_filesystem", "ensure_buckets", "minio_client", "s3_client"]
+__all__ = ["arrow_filesystem", "ensure_buckets", "minio_client", "s3_client", "s3_filesystem"]
 
 
 def minio_client(endpoint: str, access_key: str, secret_key: str) -> Minio:
@@ -28,17 +28,24 @@ def s3_client(settings: Settings) -> Minio:
     )
 
 
-def arrow_filesystem(settings: Settings) -> fs.S3FileSystem:
-    """The store as pyarrow reads it: the lake's Parquet datasets."""
+def s3_filesystem(endpoint: str, access_key: str, secret_key: str) -> fs.S3FileSystem:
+    """The store at ``endpoint`` as pyarrow reads it, for code that has no Settings (an Airflow hook)."""
     from pyarrow import fs
 
-    url = urlparse(settings.s3_endpoint)
+    url = urlparse(endpoint)
     return fs.S3FileSystem(
-        access_key=settings.s3_access_key,
-        secret_key=settings.s3_secret_key.get_secret_value(),
+        access_key=access_key,
+        secret_key=secret_key,
         endpoint_override=url.netloc,
         scheme=url.scheme or "http",
         region="us-east-1",
+    )
+
+
+def arrow_filesystem(settings: Settings) -> fs.S3FileSystem:
+    """The store as pyarrow reads it: the lake's Parquet datasets."""
+    return s3_filesystem(
+        settings.s3_endpoint, settings.s3_access_key, settings.s3_secret_key.get_secret_value()
     )
 
 

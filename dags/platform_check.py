@@ -7,7 +7,8 @@ connection, or when a retrain fails for reasons that look like plumbing.
 
 - **kafka_topics**: every closeloop topic exists, read through the Kafka
   connection (`kafka_default` unless the `kafka_config_id` param says otherwise);
-- **s3_buckets**: the lake, reports and artifact buckets exist;
+- **s3_buckets**: the lake, reports and artifact buckets exist, read through
+  the lake's connection (`closeloop_lake` unless the `lake_conn_id` param says otherwise);
 - **mlflow_registry**: the MLflow tracking server answers.
 
 Each task fails with a message that names what is missing and where.
@@ -30,6 +31,12 @@ from airflow.sdk import Param, dag, task
             title="Kafka connection",
             description="The Airflow connection to reach Kafka through.",
         ),
+        "lake_conn_id": Param(
+            "closeloop_lake",
+            type="string",
+            title="S3 connection",
+            description="The Airflow connection to reach the lake's S3 store through.",
+        ),
     },
 )
 def platform_check() -> None:
@@ -45,14 +52,15 @@ def platform_check() -> None:
         return check_topics(metadata.topics, get_settings().topics.all(), where=conn_id)
 
     @task
-    def s3_buckets() -> list[str]:
+    def s3_buckets(params: dict | None = None) -> list[str]:
+        from closeloop_airflow.hooks.lake import LakeHook
+
         from closeloop.config import get_settings
         from closeloop.platform_checks import check_buckets
-        from closeloop.s3 import s3_client
 
-        settings = get_settings()
-        present = [b.name for b in s3_client(settings).list_buckets()]
-        return check_buckets(present, settings.buckets, where=settings.s3_endpoint)
+        conn_id = (params or {}).get("lake_conn_id", "closeloop_lake")
+        present = [b.name for b in LakeHook(lake_conn_id=conn_id).get_conn().list_buckets()]
+        return check_buckets(present, get_settings().buckets, where=f"connection {conn_id!r}")
 
     @task
     def mlflow_registry() -> str:

@@ -20,7 +20,6 @@ import httpx
 from rich.console import Console
 from rich.live import Live
 
-from closeloop.config import Settings
 from closeloop.demo.display import LiveView, Narrator
 from closeloop.demo.loop import LoopMachine
 from closeloop.demo.options import DemoFailed, DemoOptions
@@ -32,6 +31,7 @@ from closeloop.demo.simulator import TrafficThread
 from closeloop.demo.timeline import Timeline
 from closeloop.demo.watcher import LoopWatcher
 from closeloop.errors import CloseloopError
+from closeloop.stack.settings import StackSettings
 from training.usecases import get_use_case
 
 __all__ = ["run_demo"]
@@ -41,7 +41,7 @@ _TURN_S = 0.5
 
 
 class _DemoRun:
-    def __init__(self, settings: Settings, options: DemoOptions, console: Console) -> None:
+    def __init__(self, settings: StackSettings, options: DemoOptions, console: Console) -> None:
         self.settings = settings
         self.options = options
         self.console = console
@@ -103,7 +103,7 @@ class _DemoRun:
             watcher.stop()
 
 
-def run_demo(settings: Settings, options: DemoOptions, console: Console | None = None) -> DemoResult:
+def run_demo(settings: StackSettings, options: DemoOptions, console: Console | None = None) -> DemoResult:
     """Run the demo; a step that does not happen ends it with a DemoFailed saying why (never raised)."""
     demo = _DemoRun(settings, options, console or Console())
     failure: DemoFailed | None = None

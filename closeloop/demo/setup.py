@@ -18,7 +18,6 @@ import httpx
 from rich.console import Console
 
 from closeloop.airflow_api import AirflowApi
-from closeloop.config import Settings
 from closeloop.demo.job import DemoFeedbackJob
 from closeloop.demo.options import DemoFailed, DemoOptions
 from closeloop.demo.simulator import TrafficPlan, TrafficSimulator, TrafficThread
@@ -26,6 +25,7 @@ from closeloop.errors import CloseloopError
 from closeloop.stack.manager import LocalStack
 from closeloop.stack.process import ProcessRecord
 from closeloop.stack.services.airflow import AirflowService
+from closeloop.stack.settings import StackSettings
 from closeloop.waiting import WaitTimeout, wait_until
 from training.usecases import UseCase
 from training.usecases.digits.drift import drift_frame
@@ -41,7 +41,7 @@ class DemoSetup:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: StackSettings,
         options: DemoOptions,
         console: Console,
         use_case: UseCase,

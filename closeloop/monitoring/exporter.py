@@ -33,7 +33,11 @@ _log = logging.getLogger("closeloop.metrics_exporter")
 
 
 class ExporterSettings(Settings):
-    """The shared settings plus how far back to read and when a version's gauges go."""
+    """The shared settings plus where /metrics is served, how far back to read and when a version's
+    gauges go."""
+
+    host: str = Field(default="127.0.0.1", description="Address /metrics is served on.")
+    metrics_exporter_port: int = Field(default=9105, description="Port /metrics is served on.")
 
     metrics_exporter_lookback_s: float = Field(
         default=900.0, ge=0, description="At start, metrics events this recent are read again."
@@ -46,7 +50,7 @@ class ExporterSettings(Settings):
 
 
 class MetricsFollower:
-    """Reads closeloop.metrics from ``lookback_s`` ago on, into a LiveMetricsCollector."""
+    """Reads closeloop.metrics from ``lookback_s`` before its creation on, into a LiveMetricsCollector."""
 
     def __init__(
         self,
@@ -61,12 +65,19 @@ class MetricsFollower:
         self.collector = collector
         self.topic = topic
         self.lookback_s = lookback_s
-        self._bootstrap = bootstrap
         self._dead_letters = DeadLetterProducer(
             bootstrap, dlq_topic=dlq_topic, source_topic=topic, rejected_by="metrics-exporter"
         )
-        self._follower: EventFollower | None = None
-        self._stopped = False
+        # Lazy: it connects in run(); a stop() before that ends run() at once.
+        self._follower = EventFollower(
+            bootstrap,
+            [topic],
+            name="metrics-exporter",
+            since=datetime.now(UTC) - timedelta(seconds=lookback_s),
+            expected=MetricsEvent,
+            on_invalid=self._invalid,
+            poll_s=1.0,
+        )
         self.events = Counter(
             "closeloop_metrics_exporter_events",
             "Metrics events read: kept (the newest window of its series), superseded or invalid.",
@@ -75,25 +86,12 @@ class MetricsFollower:
         )
 
     def stop(self) -> None:
-        self._stopped = True
-        if self._follower is not None:
-            self._follower.stop()
+        self._follower.stop()
 
     def run(self) -> None:
-        """Follow from ``lookback_s`` ago until :meth:`stop`: what a restart shows again."""
-        since = datetime.now(UTC) - timedelta(seconds=self.lookback_s)
-        self._follower = EventFollower(
-            self._bootstrap,
-            [self.topic],
-            name="metrics-exporter",
-            since=since,
-            expected=MetricsEvent,
-            on_invalid=self._invalid,
-            poll_s=1.0,
-        )
+        """Follow from ``lookback_s`` before creation until :meth:`stop`: what a restart shows again."""
         try:
-            if not self._stopped:
-                self._follower.run(self.handle)
+            self._follower.run(self.handle)
         finally:
             self._dead_letters.close()
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from closeloop.config import PROJECT_ROOT, Settings
+from closeloop.config import PROJECT_ROOT
+from closeloop.stack.settings import StackSettings
 
 __all__ = ["Layout"]
 
@@ -19,7 +20,7 @@ class Layout:
     project: Path = PROJECT_ROOT
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Layout:
+    def from_settings(cls, settings: StackSettings) -> Layout:
         return cls(home=settings.home.resolve(), state=settings.state.resolve())
 
     # Downloads and environments (`make setup`).

@@ -9,12 +9,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 
-from closeloop.config import Settings
 from closeloop.errors import ServiceUnhealthyError, SetupMissingError, StackError
 from closeloop.stack.layout import Layout
 from closeloop.stack.process import ProcessRecord, marked_processes, port_owner, stop
 from closeloop.stack.registry import build_services
 from closeloop.stack.service import Health, Service
+from closeloop.stack.settings import StackSettings
 
 __all__ = ["LocalStack", "ServiceStatus", "log_tail"]
 
@@ -57,7 +57,7 @@ def log_tail(service: Service, lines: int = 40) -> str:
 class LocalStack:
     """The services of one state directory, started and stopped as a unit."""
 
-    def __init__(self, settings: Settings, layout: Layout | None = None) -> None:
+    def __init__(self, settings: StackSettings, layout: Layout | None = None) -> None:
         self.settings = settings
         self.layout = layout or Layout.from_settings(settings)
         self.services = {s.name: s for s in build_services(settings, self.layout)}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from closeloop.config import Settings
 from closeloop.stack.layout import Layout
 from closeloop.stack.service import Service
 from closeloop.stack.services.airflow import AirflowService
@@ -16,6 +15,7 @@ from closeloop.stack.services.minio import MinioService
 from closeloop.stack.services.mlflow import MlflowService
 from closeloop.stack.services.prometheus import PrometheusService
 from closeloop.stack.services.statsd_exporter import StatsdExporterService
+from closeloop.stack.settings import StackSettings
 
 __all__ = ["SERVICE_TYPES", "build_services"]
 
@@ -35,5 +35,5 @@ SERVICE_TYPES: tuple[type[Service], ...] = (
 )
 
 
-def build_services(settings: Settings, layout: Layout) -> list[Service]:
+def build_services(settings: StackSettings, layout: Layout) -> list[Service]:
     return [kind(settings, layout) for kind in SERVICE_TYPES]

@@ -13,10 +13,10 @@ from typing import ClassVar
 import httpx
 import psutil
 
-from closeloop.config import Settings
 from closeloop.errors import StackError
 from closeloop.stack.layout import Layout
 from closeloop.stack.process import ProcessRecord, alive, spawn, stop
+from closeloop.stack.settings import StackSettings
 
 __all__ = ["Health", "Service", "http_probe"]
 
@@ -53,7 +53,7 @@ class Service(ABC):
     #: Seconds from start to healthy before `up` gives up on this service.
     startup_timeout: ClassVar[float] = 120.0
 
-    def __init__(self, settings: Settings, layout: Layout) -> None:
+    def __init__(self, settings: StackSettings, layout: Layout) -> None:
         self.settings = settings
         self.layout = layout
 

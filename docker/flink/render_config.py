@@ -23,7 +23,7 @@ from pathlib import Path
 
 import yaml
 
-from closeloop.flink_config import TEMPLATE, merge, nested, render_config
+from closeloop.flink_config import TEMPLATE, FlinkClusterSettings, merge, nested, render_config
 from closeloop.private_files import write_private
 from closeloop.streaming.settings import load_job_settings
 
@@ -33,10 +33,10 @@ FLINK_CONF = Path(os.environ.get("FLINK_HOME", "/opt/flink")) / "conf"
 
 
 def render(host: str, properties: str = "") -> dict:
-    s = load_job_settings()
-    checkpoints = s.checkpoints_dir or f"file://{s.state}/flink/checkpoints"
+    job = load_job_settings()  # the job's checkpoints are the cluster's default folder
+    checkpoints = job.checkpoints_dir or f"file://{job.state}/flink/checkpoints"
     ours = render_config(
-        s,
+        FlinkClusterSettings.load(),
         host=host,
         python=sys.executable,
         checkpoint_dir=checkpoints,

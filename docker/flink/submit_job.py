@@ -17,6 +17,7 @@ import sys
 import urllib.request
 from pathlib import Path
 
+from closeloop.flink_config import FlinkClusterSettings
 from closeloop.streaming.settings import load_job_settings
 
 __all__ = ["main", "submit_command"]
@@ -41,7 +42,8 @@ def _running(rest_url: str, job_name: str) -> str | None:
 
 def main() -> int:
     settings = load_job_settings()
-    rest_url = os.environ.get("FLINK_REST_URL", f"http://flink-jobmanager:{settings.flink_rest_port}")
+    rest_port = FlinkClusterSettings.load().flink_rest_port
+    rest_url = os.environ.get("FLINK_REST_URL", f"http://flink-jobmanager:{rest_port}")
     if job_id := _running(rest_url, settings.job_name):
         print(f"{settings.job_name} already runs as job {job_id}; nothing to submit")
         return 0

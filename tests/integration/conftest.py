@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from closeloop.config import Settings, get_settings
+from closeloop.config import get_settings
 from closeloop.s3 import s3_client
 from closeloop.stack.manager import LocalStack
 from closeloop.stack.process import marked_processes
+from closeloop.stack.settings import StackSettings, get_stack_settings
 
 HERE = Path(__file__).parent
 
@@ -29,12 +30,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def settings() -> Settings:
-    return get_settings()
+def settings() -> StackSettings:
+    """The local stack's settings: the shared ones, which the tests' own clients use, and its ports."""
+    return get_stack_settings()
 
 
 @pytest.fixture(scope="session")
-def stack(settings: Settings) -> Iterator[LocalStack]:
+def stack(settings: StackSettings) -> Iterator[LocalStack]:
     """The local stack, healthy. Stopped at the end only if this session started it."""
     local = LocalStack(settings)
     before = {row.name for row in local.status() if row.running}
@@ -70,14 +72,16 @@ def private_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[L
         monkeypatch.setenv(f"CLOSELOOP_{name.upper()}", str(port))
     monkeypatch.setenv("CLOSELOOP_STATE_DIR", str(tmp_path / "state"))
     get_settings.cache_clear()
-    stack = LocalStack(Settings(_env_file=None))  # type: ignore[call-arg]
+    get_stack_settings.cache_clear()
+    stack = LocalStack(StackSettings(_env_file=None))  # type: ignore[call-arg]
     yield stack
     stack.down()
     get_settings.cache_clear()
+    get_stack_settings.cache_clear()
 
 
 @pytest.fixture
-def lake_prefix(settings: Settings) -> Iterator[str]:
+def lake_prefix(settings: StackSettings) -> Iterator[str]:
     """A lake prefix of the test's own, emptied afterwards."""
     prefix = f"test-feedback-{uuid.uuid4().hex[:8]}"
     yield prefix

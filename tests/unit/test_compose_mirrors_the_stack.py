@@ -13,13 +13,14 @@ from types import ModuleType
 import pytest
 import yaml
 
-from closeloop.config import PROJECT_ROOT, Settings
+from closeloop.config import PROJECT_ROOT
 from closeloop.stack.layout import Layout
 from closeloop.stack.registry import build_services
 from closeloop.stack.service import Service
 from closeloop.stack.services.airflow import AirflowService
 from closeloop.stack.services.flink import FlinkService
 from closeloop.stack.services.gateway import GatewayService
+from closeloop.stack.settings import StackSettings
 
 COMPOSE = PROJECT_ROOT / "docker-compose.yaml"
 # A local service that compose runs as several: Airflow's components, Flink's daemons.
@@ -51,6 +52,8 @@ AIRFLOW_WHERE = {
     "AIRFLOW__API__WORKERS",
     "AIRFLOW__METRICS__STATSD_HOST",
 }
+# The connection ids the DAGs and closeloop_airflow's hooks default to.
+CONNECTION_IDS = ["KAFKA_DEFAULT", "KAFKA_ALERTS", "CLOSELOOP_LAKE", "AIRFLOW_API"]
 
 
 def _resolve(value: object) -> str:
@@ -72,8 +75,8 @@ def services() -> dict[str, dict]:
 
 
 @pytest.fixture
-def settings() -> Settings:
-    return Settings(_env_file=None)  # type: ignore[call-arg]
+def settings() -> StackSettings:
+    return StackSettings(_env_file=None)  # type: ignore[call-arg]
 
 
 @pytest.fixture
@@ -83,7 +86,7 @@ def layout(tmp_path: Path) -> Layout:
 
 
 @pytest.fixture
-def local(settings: Settings, layout: Layout) -> dict[str, Service]:
+def local(settings: StackSettings, layout: Layout) -> dict[str, Service]:
     return {service.name: service for service in build_services(settings, layout)}
 
 
@@ -105,7 +108,7 @@ def test_published_ports_are_the_local_stack_ports(
             published[found.group(1)] = found.group(2)
     settings_ports = {
         f"CLOSELOOP_{n.upper()}": str(f.default)
-        for n, f in Settings.model_fields.items()
+        for n, f in StackSettings.model_fields.items()
         if n.endswith("_port")
     }
     for variable, default in published.items():
@@ -118,7 +121,7 @@ def test_published_ports_are_the_local_stack_ports(
 
 
 def test_closeloop_programs_get_the_endpoints_the_stack_derives(
-    local: dict[str, Service], services: dict[str, dict], settings: Settings
+    local: dict[str, Service], services: dict[str, dict], settings: StackSettings
 ) -> None:
     names = set(local["gateway"].closeloop_environment())
     for program in CLOSELOOP_PROGRAMS:
@@ -130,7 +133,7 @@ def test_closeloop_programs_get_the_endpoints_the_stack_derives(
 
 
 def test_gateway_runs_the_local_stack_command(
-    settings: Settings, layout: Layout, services: dict[str, dict]
+    settings: StackSettings, layout: Layout, services: dict[str, dict]
 ) -> None:
     program, *arguments = GatewayService(settings, layout).command()
     expected = [Path(program).name, *("0.0.0.0" if a == settings.host else a for a in arguments)]
@@ -142,7 +145,7 @@ def test_gateway_runs_the_local_stack_command(
 
 
 def test_airflow_is_configured_as_the_local_stack(
-    settings: Settings, layout: Layout, services: dict[str, dict]
+    settings: StackSettings, layout: Layout, services: dict[str, dict]
 ) -> None:
     local_env = AirflowService(settings, layout).environment()
     airflow = {k: v for k, v in local_env.items() if k.startswith(("AIRFLOW__", "AIRFLOW_CONN_"))}
@@ -161,19 +164,43 @@ def test_airflow_is_configured_as_the_local_stack(
         )
 
 
-@pytest.mark.parametrize(
-    "connection", ["AIRFLOW_CONN_KAFKA_DEFAULT", "AIRFLOW_CONN_KAFKA_ALERTS", "AIRFLOW_CONN_AIRFLOW_API"]
-)
-def test_airflow_connections_are_the_local_stack_ones(
-    connection: str, settings: Settings, layout: Layout, services: dict[str, dict]
+def test_airflow_services_define_the_local_stack_connection_ids_and_types(
+    settings: StackSettings, layout: Layout, services: dict[str, dict]
 ) -> None:
-    """The DAGs' connection ids (kafka_default, kafka_alerts, airflow_api) with the same options."""
+    """Every connection id the local stack defines, with its type, in every Airflow service; no other."""
+    local = {
+        key: json.loads(value)["conn_type"]
+        for key, value in AirflowService(settings, layout).connections().items()
+    }
+    assert set(local) >= {f"AIRFLOW_CONN_{c}" for c in CONNECTION_IDS}
+    for name in COUNTERPARTS["airflow"]:
+        environment = services[name]["environment"]
+        ours = {
+            key: json.loads(value)["conn_type"]
+            for key, value in environment.items()
+            if key.startswith("AIRFLOW_CONN_")
+        }
+        assert ours == local, name
+
+
+@pytest.mark.parametrize("connection", [f"AIRFLOW_CONN_{c}" for c in CONNECTION_IDS])
+def test_airflow_connections_are_the_local_stack_ones(
+    connection: str, settings: StackSettings, layout: Layout, services: dict[str, dict]
+) -> None:
+    """The DAGs' connection ids (kafka_default, kafka_alerts, closeloop_lake, airflow_api) with the
+    same options; addresses and secrets are compose's own."""
     local = json.loads(AirflowService(settings, layout).environment()[connection])
     ours = json.loads(services["airflow-scheduler"]["environment"][connection])
     if "extra" in local and "bootstrap.servers" in local["extra"]:
         assert ours["extra"].pop("bootstrap.servers") == "kafka:9092"
         local["extra"].pop("bootstrap.servers")
-    if "password" in local:
+    if local["conn_type"] == "aws":
+        assert ours["extra"].pop("endpoint_url") == "http://minio:9000"
+        local["extra"].pop("endpoint_url")
+        assert re.fullmatch(r"\$\{CLOSELOOP_S3_SECRET_KEY:\?[^}]*\}", ours.pop("password"))
+        local.pop("password")
+        ours = json.loads(_resolve(json.dumps(ours)))
+    if local["conn_type"] == "http":
         assert re.fullmatch(r"\$\{CLOSELOOP_AIRFLOW_ADMIN_PASSWORD:\?[^}]*\}", ours.pop("password"))
         local.pop("password")
         assert ours.pop("host") == "http://airflow-api-server:8080"
@@ -182,7 +209,7 @@ def test_airflow_connections_are_the_local_stack_ones(
 
 
 def test_flink_config_is_the_one_template_rendered_from_the_settings(
-    monkeypatch: pytest.MonkeyPatch, settings: Settings
+    monkeypatch: pytest.MonkeyPatch, settings: StackSettings
 ) -> None:
     for key in list(__import__("os").environ):
         if key.startswith("CLOSELOOP_"):
@@ -210,7 +237,9 @@ def test_flink_config_is_the_one_template_rendered_from_the_settings(
     assert merged["env"] == {"a": 1}
 
 
-def test_feedback_job_is_submitted_as_the_local_stack_submits_it(settings: Settings, layout: Layout) -> None:
+def test_feedback_job_is_submitted_as_the_local_stack_submits_it(
+    settings: StackSettings, layout: Layout
+) -> None:
     submit = _load_script("submit_job")
     local = FlinkService(settings, layout).submit_command(
         layout.project / "flink" / "feedback_job.py", detached=True, savepoint=Path("s3://b/chk-7")

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from closeloop.config import Settings
-from closeloop.flink_config import merge, nested, render_config
+from closeloop.flink_config import FlinkClusterSettings, merge, nested, render_config
 
 
 def test_merge_writes_the_overlay_over_nested_mappings_key_by_key() -> None:
@@ -21,7 +20,9 @@ def test_nested_turns_dotted_keys_into_mappings() -> None:
 
 
 def test_the_template_takes_every_value_from_the_settings() -> None:
-    settings = Settings(flink_rest_port=18081, flink_task_slots=3, s3_endpoint="http://s3.example:9000")
+    settings = FlinkClusterSettings(
+        flink_rest_port=18081, flink_task_slots=3, s3_endpoint="http://s3.example:9000"
+    )
     config = render_config(
         settings, host="jm", python="/venv/bin/python", checkpoint_dir="file:///c", savepoint_dir="file:///s"
     )

@@ -70,9 +70,12 @@ class AirflowService(Service):
     def command(self) -> list[str]:
         return [str(self.layout.venv / "bin" / "airflow"), "standalone"]
 
-    def environment(self) -> dict[str, str]:
+    def connections(self) -> dict[str, str]:
+        """The Airflow connections the DAGs and plugins use, by id, as ``AIRFLOW_CONN_<ID>`` JSON.
+
+        docker-compose.yaml defines the same ids with the same types for its Airflow services.
+        """
         s = self.settings
-        base_url = f"http://{s.host}:{s.airflow_port}"
         kafka_connection = {
             "conn_type": "kafka",
             "extra": {"bootstrap.servers": s.kafka_bootstrap, "group.id": "airflow"},
@@ -89,6 +92,30 @@ class AirflowService(Service):
                 "auto.offset.reset": "earliest",
             },
         }
+        # The lake's store, for the labeled-data sensor and trigger (closeloop_airflow's LakeHook).
+        lake_connection = {
+            "conn_type": "aws",
+            "login": s.s3_access_key,
+            "password": s.s3_secret_key.get_secret_value(),
+            "extra": {"endpoint_url": s.s3_endpoint, "bucket": s.lake_bucket, "prefix": s.lake_prefix},
+        }
+        # Airflow's own REST API, for tasks that annotate their run (the retrain's reason).
+        api_connection = {
+            "conn_type": "http",
+            "host": self.url,
+            "login": "admin",
+            "password": self.ensure_admin_password(),
+        }
+        return {
+            "AIRFLOW_CONN_KAFKA_DEFAULT": json.dumps(kafka_connection),
+            "AIRFLOW_CONN_KAFKA_ALERTS": json.dumps(alerts_connection),
+            "AIRFLOW_CONN_CLOSELOOP_LAKE": json.dumps(lake_connection),
+            "AIRFLOW_CONN_AIRFLOW_API": json.dumps(api_connection),
+        }
+
+    def environment(self) -> dict[str, str]:
+        s = self.settings
+        base_url = f"http://{s.host}:{s.airflow_port}"
         return {
             **super().environment(),
             # The DAGs' tasks read closeloop's settings: the same endpoints as this stack.
@@ -119,17 +146,7 @@ class AirflowService(Service):
             "AIRFLOW__METRICS__STATSD_HOST": s.host,
             "AIRFLOW__METRICS__STATSD_PORT": str(s.airflow_statsd_port),
             "AIRFLOW__METRICS__STATSD_PREFIX": "airflow",
-            "AIRFLOW_CONN_KAFKA_DEFAULT": json.dumps(kafka_connection),
-            "AIRFLOW_CONN_KAFKA_ALERTS": json.dumps(alerts_connection),
-            # Airflow's own REST API, for tasks that annotate their run (the retrain's reason).
-            "AIRFLOW_CONN_AIRFLOW_API": json.dumps(
-                {
-                    "conn_type": "http",
-                    "host": base_url,
-                    "login": "admin",
-                    "password": self.ensure_admin_password(),
-                }
-            ),
+            **self.connections(),
         }
 
     def _check(self, response: httpx.Response) -> str | None:

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import cached_property
 from pathlib import Path
 
 import httpx
 
+from closeloop.config import Settings
 from closeloop.errors import StackError
 from closeloop.stack.process import ProcessRecord
 from closeloop.stack.service import Health, Service
 from closeloop.stack.services.flink import FlinkService
 from closeloop.streaming.checkpoints import job_checkpoints_dir, latest_checkpoint, local_path
-from closeloop.streaming.settings import load_job_settings
+from closeloop.streaming.settings import FeedbackJobSettings
 
 __all__ = ["FeedbackJobService"]
 
@@ -52,10 +54,16 @@ class FeedbackJobService(Service):
     def job_file(self) -> Path:
         return self.layout.project / "flink" / "feedback_job.py"
 
+    @cached_property
+    def job_settings(self) -> FeedbackJobSettings:
+        """The settings the job is submitted with: the stack's shared ones (the endpoints, topics and
+        buckets this service was given), plus the job's own from ``CLOSELOOP_*`` and the file."""
+        shared = self.settings.model_dump(include=set(Settings.model_fields))
+        return FeedbackJobSettings.load(**shared)
+
     @property
     def job_name(self) -> str:
-        # The name the job will run under: the job reads its own settings at submission.
-        return load_job_settings().job_name
+        return self.job_settings.job_name
 
     def missing(self) -> list[str]:
         return self.flink.missing()
@@ -66,7 +74,7 @@ class FeedbackJobService(Service):
     @property
     def checkpoints_dir(self) -> str:
         """Where the job keeps its checkpoints: the setting, or the local cluster's folder."""
-        return load_job_settings().checkpoints_dir or (self.flink.data_dir / "checkpoints").as_uri()
+        return self.job_settings.checkpoints_dir or (self.flink.data_dir / "checkpoints").as_uri()
 
     def resume_from(self) -> Path | None:
         """The latest complete checkpoint of this job, if it is on a local file system."""
@@ -74,10 +82,12 @@ class FeedbackJobService(Service):
         return latest_checkpoint(folder) if folder else None
 
     def environment(self) -> dict[str, str]:
-        # The job reads closeloop's settings at submission.
+        # The job reads closeloop's settings at submission: told the name and the checkpoints
+        # this service looks for it by.
         return {
             **self.flink.environment(),
             **self.closeloop_environment(),
+            "CLOSELOOP_JOB_NAME": self.job_name,
             "CLOSELOOP_CHECKPOINTS_DIR": self.checkpoints_dir,
         }
 

@@ -24,7 +24,14 @@ class MetricsExporterService(Service):
         return [str(self.layout.venv / "bin" / "python"), "-m", "closeloop.monitoring.exporter"]
 
     def environment(self) -> dict[str, str]:
-        return {**super().environment(), **self.closeloop_environment()}
+        s = self.settings
+        return {
+            **super().environment(),
+            **self.closeloop_environment(),
+            # Where it serves /metrics: the exporter's own settings, given the stack's values.
+            "CLOSELOOP_HOST": s.host,
+            "CLOSELOOP_METRICS_EXPORTER_PORT": str(s.metrics_exporter_port),
+        }
 
     def scrape_targets(self) -> dict[str, list[str]]:
         return {"metrics-exporter": [f"{self.settings.host}:{self.port}"]}

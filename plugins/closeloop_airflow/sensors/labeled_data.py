@@ -8,6 +8,7 @@ from typing import Any
 
 from airflow.sdk import BaseSensorOperator, Context
 
+from closeloop_airflow.hooks.lake import LakeHook
 from closeloop_airflow.triggers.labeled_data import LabeledDataTrigger
 
 __all__ = ["WaitForLabeledDataSensor"]
@@ -21,6 +22,10 @@ class WaitForLabeledDataSensor(BaseSensorOperator):
     make the wait optional through a Param.
     ``since`` is templated: a DAG passes the current champion's training time,
     making this "N new labeled examples since the last retrain".
+
+    :param lake_conn_id: the connection to the store holding the lake (LakeHook).
+    :param lake_prefix: where the lake lives in the connection's bucket;
+        None: the connection's prefix.
     """
 
     template_fields: Sequence[str] = ("model_name", "min_examples", "since")
@@ -33,6 +38,7 @@ class WaitForLabeledDataSensor(BaseSensorOperator):
         since: str | None = None,
         poll_interval: float = 30.0,
         lake_prefix: str | None = None,
+        lake_conn_id: str = LakeHook.default_conn_name,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("timeout", timedelta(hours=12).total_seconds())
@@ -42,21 +48,21 @@ class WaitForLabeledDataSensor(BaseSensorOperator):
         self.since = since
         self.poll_interval = poll_interval
         self.lake_prefix = lake_prefix
+        self.lake_conn_id = lake_conn_id
 
     def execute(self, context: Context) -> dict[str, Any]:
         if int(self.min_examples) <= 0:
             self.log.info("no minimum of labeled examples asked for: not waiting")
             return {"status": "skipped", "count": None, "since": self.since}
-        from closeloop.config import get_settings
-
         trigger = LabeledDataTrigger(
             model_name=self.model_name,
             min_examples=int(self.min_examples),
             since=self.since or None,
             poll_interval=self.poll_interval,
-            # Resolved here: the triggerer counts where this task's configuration points.
-            lake_prefix=self.lake_prefix or get_settings().lake_prefix,
+            lake_prefix=self.lake_prefix,
             wait_first=True,
+            # The triggerer counts through the same connection, resolved on its side.
+            lake_conn_id=self.lake_conn_id,
         )
         # Labels that are already there need no trip through the triggerer. And a
         # trigger that fires seconds after the deferral lets Airflow 3.3's scheduler

@@ -9,6 +9,8 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from closeloop_airflow.hooks.lake import LakeHook
+
 __all__ = ["LabeledDataTrigger"]
 
 
@@ -19,6 +21,11 @@ class LabeledDataTrigger(BaseTrigger):
     ``poll_interval`` seconds, in a thread so the triggerer's loop stays free.
     With ``wait_first`` the first count is one interval away: for a sensor
     that has just counted itself.
+
+    :param lake_conn_id: the connection to the store (LakeHook); the
+        triggerer resolves it, so the trigger carries no credentials.
+    :param lake_prefix: where the lake lives in the connection's bucket;
+        None: the connection's prefix.
     """
 
     def __init__(
@@ -30,6 +37,7 @@ class LabeledDataTrigger(BaseTrigger):
         poll_interval: float = 30.0,
         lake_prefix: str | None = None,
         wait_first: bool = False,
+        lake_conn_id: str = LakeHook.default_conn_name,
     ) -> None:
         super().__init__()
         self.model_name = model_name
@@ -38,6 +46,7 @@ class LabeledDataTrigger(BaseTrigger):
         self.poll_interval = poll_interval
         self.lake_prefix = lake_prefix
         self.wait_first = wait_first
+        self.lake_conn_id = lake_conn_id
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -49,16 +58,15 @@ class LabeledDataTrigger(BaseTrigger):
                 "poll_interval": self.poll_interval,
                 "lake_prefix": self.lake_prefix,
                 "wait_first": self.wait_first,
+                "lake_conn_id": self.lake_conn_id,
             },
         )
 
     def count(self) -> int:
         """Labeled examples of the model since ``since``, now (blocking: S3 listing and Parquet reads)."""
-        from closeloop.config import get_settings
-        from closeloop.lake import count_labeled
-
         since = datetime.fromisoformat(self.since) if self.since else None
-        return count_labeled(get_settings(), model_name=self.model_name, since=since, prefix=self.lake_prefix)
+        lake = LakeHook(lake_conn_id=self.lake_conn_id).get_lake(self.lake_prefix)
+        return lake.count(model_name=self.model_name, since=since)
 
     def ready(self, count: int) -> dict[str, Any] | None:
         """The event's payload if ``count`` is enough, else None (the sensor's own count uses it too)."""

@@ -8,28 +8,31 @@ from pathlib import Path
 import pytest
 import yaml
 
-from closeloop.config import PROJECT_ROOT, Settings
+from closeloop.config import PROJECT_ROOT
 from closeloop.errors import SetupMissingError, StackError
 from closeloop.stack.layout import Layout
 from closeloop.stack.manager import LocalStack
 from closeloop.stack.services.airflow import AirflowService
+from closeloop.stack.services.feedback_job import FeedbackJobService
 from closeloop.stack.services.flink import FlinkService
 from closeloop.stack.services.kafka import KafkaService
+from closeloop.stack.services.metrics_exporter import MetricsExporterService
 from closeloop.stack.services.prometheus import SCRAPE_JOBS, PrometheusService
+from closeloop.stack.settings import StackSettings
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def settings(tmp_path: Path) -> StackSettings:
     # The real home (what `make setup` installed), a private state directory.
-    return Settings(_env_file=None, state_dir=tmp_path / "state", kafka_port=19092)  # type: ignore[call-arg]
+    return StackSettings(_env_file=None, state_dir=tmp_path / "state", kafka_port=19092)  # type: ignore[call-arg]
 
 
 @pytest.fixture
-def layout(settings: Settings) -> Layout:
+def layout(settings: StackSettings) -> Layout:
     return Layout.from_settings(settings)
 
 
-def test_select_adds_dependencies_in_start_order(settings: Settings) -> None:
+def test_select_adds_dependencies_in_start_order(settings: StackSettings) -> None:
     stack = LocalStack(settings)
     assert [s.name for s in stack.select(["mlflow"], with_dependencies=True)] == ["minio", "mlflow"]
     assert [s.name for s in stack.select(["mlflow"], with_dependencies=False)] == ["mlflow"]
@@ -40,20 +43,20 @@ def test_select_adds_dependencies_in_start_order(settings: Settings) -> None:
     assert len(stack.select(None, with_dependencies=False)) == len(stack.services)
 
 
-def test_unknown_service_lists_the_known_ones(settings: Settings) -> None:
+def test_unknown_service_lists_the_known_ones(settings: StackSettings) -> None:
     with pytest.raises(StackError, match=r"unknown service 'zookeeper'.*kafka, minio"):
         LocalStack(settings).select(["zookeeper"], with_dependencies=True)
 
 
 def test_up_without_setup_names_what_is_missing(tmp_path: Path) -> None:
-    bare = Settings(_env_file=None, home=tmp_path / "empty-home")  # type: ignore[call-arg]
+    bare = StackSettings(_env_file=None, home=tmp_path / "empty-home")  # type: ignore[call-arg]
     expected = r"kafka cannot start, missing: the Kafka broker jars.*make setup"
     with pytest.raises(SetupMissingError, match=expected):
         LocalStack(bare).up(["kafka"])
     assert not (tmp_path / "empty-home" / "state" / "run").exists()
 
 
-def test_kafka_properties_carry_the_configured_ports(settings: Settings, layout: Layout) -> None:
+def test_kafka_properties_carry_the_configured_ports(settings: StackSettings, layout: Layout) -> None:
     properties = KafkaService(settings, layout).render_properties()
     assert "listeners=PLAINTEXT://127.0.0.1:19092,CONTROLLER://127.0.0.1:9093" in properties
     assert f"log.dirs={layout.state / 'kafka' / 'data'}" in properties
@@ -61,7 +64,7 @@ def test_kafka_properties_carry_the_configured_ports(settings: Settings, layout:
     assert not [line for line in properties.splitlines() if "$" in line and not line.startswith("#")]
 
 
-def test_kafka_loads_the_metrics_agent_before_the_main_class(settings: Settings, layout: Layout) -> None:
+def test_kafka_loads_the_metrics_agent_before_the_main_class(settings: StackSettings, layout: Layout) -> None:
     command = KafkaService(settings, layout).command()
     agent = next(i for i, arg in enumerate(command) if arg.startswith("-javaagent:"))
     assert agent < command.index("kafka.Kafka")
@@ -69,7 +72,7 @@ def test_kafka_loads_the_metrics_agent_before_the_main_class(settings: Settings,
     assert "-Xmx512m" in command
 
 
-def test_prometheus_gets_a_targets_file_for_every_job(settings: Settings, layout: Layout) -> None:
+def test_prometheus_gets_a_targets_file_for_every_job(settings: StackSettings, layout: Layout) -> None:
     config = yaml.safe_load((PROJECT_ROOT / "docker" / "prometheus" / "prometheus.yml").read_text())
     jobs = {c["job_name"]: c["file_sd_configs"][0]["files"][0] for c in config["scrape_configs"]}
     assert set(jobs) == set(SCRAPE_JOBS)
@@ -84,7 +87,7 @@ def test_prometheus_gets_a_targets_file_for_every_job(settings: Settings, layout
     assert (folder / "rules").resolve() == PROJECT_ROOT / "docker" / "prometheus" / "rules"
 
 
-def test_airflow_environment(settings: Settings, layout: Layout) -> None:
+def test_airflow_environment(settings: StackSettings, layout: Layout) -> None:
     env = AirflowService(settings, layout).environment()
     assert env["AIRFLOW__CORE__DAGS_FOLDER"] == str(PROJECT_ROOT / "dags")
     assert env["AIRFLOW__CORE__PLUGINS_FOLDER"] == str(PROJECT_ROOT / "plugins")
@@ -96,7 +99,7 @@ def test_airflow_environment(settings: Settings, layout: Layout) -> None:
     assert connection["extra"]["bootstrap.servers"] == "127.0.0.1:19092"
 
 
-def test_flink_conf_keeps_distribution_defaults_under_ours(settings: Settings, layout: Layout) -> None:
+def test_flink_conf_keeps_distribution_defaults_under_ours(settings: StackSettings, layout: Layout) -> None:
     flink = FlinkService(settings, layout)
     if flink.missing():
         pytest.skip(f"needs `make setup`: {flink.missing()}")
@@ -122,3 +125,35 @@ def test_cluster_ids_look_like_kafkas() -> None:
         assert len(cluster_id) == 22
         assert not cluster_id.startswith("-")
         assert set(cluster_id) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+def test_airflow_reaches_the_lake_through_a_connection(settings: StackSettings, layout: Layout) -> None:
+    connection = json.loads(AirflowService(settings, layout).environment()["AIRFLOW_CONN_CLOSELOOP_LAKE"])
+    assert connection["conn_type"] == "aws"
+    assert (connection["login"], connection["password"]) == ("closeloop", "closeloop-dev-secret")
+    assert connection["extra"] == {
+        "endpoint_url": settings.s3_endpoint,
+        "bucket": settings.lake_bucket,
+        "prefix": settings.lake_prefix,
+    }
+
+
+def test_the_exporter_is_told_where_to_serve(settings: StackSettings, layout: Layout) -> None:
+    env = MetricsExporterService(settings, layout).environment()
+    assert (env["CLOSELOOP_HOST"], env["CLOSELOOP_METRICS_EXPORTER_PORT"]) == ("127.0.0.1", "9105")
+
+
+def test_the_feedback_job_settings_are_the_stacks(
+    settings: StackSettings, layout: Layout, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The job's shared settings come from the stack's object, its own from CLOSELOOP_*."""
+    monkeypatch.setenv("CLOSELOOP_KAFKA_BOOTSTRAP", "elsewhere:9092")
+    monkeypatch.setenv("CLOSELOOP_JOB_NAME", "job-under-test")
+    job = FeedbackJobService(settings, layout)
+    assert job.job_settings.kafka_bootstrap == settings.kafka_bootstrap == "127.0.0.1:19092"
+    assert job.job_settings.state == settings.state
+    assert job.job_name == "job-under-test"
+    env = job.environment()
+    assert env["CLOSELOOP_JOB_NAME"] == "job-under-test"
+    assert env["CLOSELOOP_KAFKA_BOOTSTRAP"] == "127.0.0.1:19092"
+    assert env["CLOSELOOP_CHECKPOINTS_DIR"] == job.checkpoints_dir

@@ -9,6 +9,8 @@ import pytest
 from closeloop_airflow.triggers.labeled_data import LabeledDataTrigger
 
 from closeloop.config import Settings
+from closeloop.stack.manager import LocalStack
+from closeloop.stack.services.airflow import AirflowService
 from tests.integration.training.lake_rows import write_labeled
 from training.usecases import get_use_case
 
@@ -25,8 +27,14 @@ async def _first_event(trigger: LabeledDataTrigger, timeout: float) -> dict | No
         return None
 
 
-@pytest.mark.usefixtures("stack")
-def test_fires_once_the_lake_holds_enough_new_examples(settings: Settings, lake_prefix: str) -> None:
+def test_fires_once_the_lake_holds_enough_new_examples(
+    stack: LocalStack, settings: Settings, lake_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The trigger reaches the lake through the connection the stack gives its triggerer.
+    airflow = stack.services[AirflowService.name]
+    assert isinstance(airflow, AirflowService)
+    lake = "AIRFLOW_CONN_CLOSELOOP_LAKE"
+    monkeypatch.setenv(lake, airflow.connections()[lake])
     digits = get_use_case("digits")
     rows = digits.base_data().test.head(40)
     end = datetime.now(UTC)

@@ -45,6 +45,7 @@ def test_too_few_labels_defer_to_a_trigger_that_counts_an_interval_later(
     trigger = deferred.value.trigger
     assert isinstance(trigger, LabeledDataTrigger)
     assert (trigger.min_examples, trigger.since, trigger.wait_first) == (10, SINCE, True)
+    assert (trigger.lake_conn_id, trigger.lake_prefix) == ("closeloop_lake", None)
 
     async def first_event() -> tuple[dict, float]:
         started = time.monotonic()

@@ -44,6 +44,7 @@ def _alert(model_name: str, kind: str = "quality", alert_id: str = "a1") -> byte
             poll_interval=1.0,
             lake_prefix="feedback",
             wait_first=True,
+            lake_conn_id="lake_under_test",
         ),
     ],
 )
@@ -53,6 +54,12 @@ def test_serialize_gives_back_the_constructor_kwargs(trigger) -> None:
     cls = getattr(__import__(module, fromlist=[name]), name)
     assert cls is type(trigger)
     assert cls(**kwargs).serialize() == (path, kwargs)
+
+
+def test_labeled_data_trigger_carries_a_connection_id_not_credentials() -> None:
+    _, kwargs = LabeledDataTrigger(model_name="m", min_examples=1).serialize()
+    assert kwargs["lake_conn_id"] == "closeloop_lake"
+    assert not {"s3_endpoint", "s3_access_key", "s3_secret_key", "password"} & set(kwargs)
 
 
 def test_alert_triggers_of_every_model_share_one_consumer() -> None:
