@@ -13,7 +13,7 @@ DAGs (``retrain_<name>``, ``drift_report_<name>``).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -59,17 +59,22 @@ class UseCase(ABC):
     #: Whether the predictions are categories (profiled by value) or numbers (by quantile bins).
     categorical_output: ClassVar[bool]
 
-    @abstractmethod
+    #: The feature schema: input names, in the order the model takes them.
+    feature_names: ClassVar[Sequence[str]]
+    #: Training hyper-parameters used when a run does not override them.
+    param_defaults: ClassVar[Mapping[str, Any]] = {}
+
     def features(self) -> list[str]:
-        """The feature schema: input names, in the order the model takes them."""
+        """``feature_names``, as a list a DataFrame can be indexed with."""
+        return list(self.feature_names)
 
     @abstractmethod
     def base_data(self) -> BaseData:
         """The bundled base dataset, split deterministically; nothing is downloaded."""
 
     def default_params(self) -> dict[str, Any]:
-        """Training hyper-parameters used when a run does not override them."""
-        return {}
+        """A copy of ``param_defaults``: a run's overrides must not change the class's."""
+        return dict(self.param_defaults)
 
     def merged_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """``default_params`` overridden by ``params``; ValueError naming any param that has no default."""

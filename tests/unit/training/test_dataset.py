@@ -24,9 +24,7 @@ class _Toy(UseCase):
     primary_metric = "accuracy"
     higher_is_better = True
     categorical_output = True
-
-    def features(self) -> list[str]:
-        return ["a", "b"]
+    feature_names = ("a", "b")
 
     def base_data(self) -> BaseData:
         train = pd.DataFrame({"a": [0.0, 1.0, 2.0], "b": [1.0, 1.0, 1.0], TARGET: [0, 1, 0]})

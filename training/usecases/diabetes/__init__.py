@@ -29,16 +29,12 @@ class DiabetesUseCase(UseCase):
     primary_metric = "mae"
     higher_is_better = False
     categorical_output = False
-
-    def features(self) -> list[str]:
-        return list(FEATURES)
+    feature_names = FEATURES
+    param_defaults = DEFAULT_PARAMS
 
     def base_data(self) -> BaseData:
         """25% test, the same rows every time."""
         return load_base_data()
-
-    def default_params(self) -> dict[str, Any]:
-        return dict(DEFAULT_PARAMS)
 
     def train(self, frame: pd.DataFrame, params: Mapping[str, Any]) -> Any:
         return fit(frame, self.merged_params(params))

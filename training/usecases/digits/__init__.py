@@ -32,16 +32,12 @@ class DigitsUseCase(UseCase):
     primary_metric = "accuracy"
     higher_is_better = True
     categorical_output = True
-
-    def features(self) -> list[str]:
-        return list(FEATURES)
+    feature_names = FEATURES
+    param_defaults = DEFAULT_PARAMS
 
     def base_data(self) -> BaseData:
         """25% test, stratified by digit, the same rows every time."""
         return load_base_data()
-
-    def default_params(self) -> dict[str, Any]:
-        return dict(DEFAULT_PARAMS)
 
     def train(self, frame: pd.DataFrame, params: Mapping[str, Any]) -> Any:
         return fit(frame, self.merged_params(params))
