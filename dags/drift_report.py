@@ -17,6 +17,9 @@ last `window_days` in the lake (current).
 from __future__ import annotations
 
 from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, task
+from closeloop_airflow.hooks.lake import LakeHook
+from closeloop_airflow.hooks.mlflow import MlflowHook
+from closeloop_airflow.hooks.settings import settings_from_connections
 from closeloop_airflow.operators.publish_event import PublishEventOperator
 
 from closeloop.config import get_settings
@@ -25,7 +28,15 @@ from training.usecases.registry import USE_CASES, use_case_class
 NIGHTLY = "30 1 * * *"
 
 
-def drift_report_dag(use_case_name: str) -> None:
+def drift_report_dag(
+    use_case_name: str,
+    *,
+    lake_conn_id: str = LakeHook.default_conn_name,
+    mlflow_conn_id: str = MlflowHook.default_conn_name,
+    kafka_config_id: str = "kafka_default",
+) -> None:
+    """The drift-report DAG of one use case; its report reads the lake and MLflow through these
+    connections, and its alert goes to Kafka through ``kafka_config_id``."""
     info = use_case_class(use_case_name)
     settings = get_settings()
 
@@ -69,7 +80,7 @@ def drift_report_dag(use_case_name: str) -> None:
             context = get_current_context()
             params = context["params"]
             result = run_drift_report(
-                get_settings(),
+                settings_from_connections(lake_conn_id=lake_conn_id, mlflow_conn_id=mlflow_conn_id),
                 use_case_name,
                 window_days=float(params["window_days"]),
                 threshold=float(params["drift_share_threshold"]),
@@ -78,7 +89,12 @@ def drift_report_dag(use_case_name: str) -> None:
             )
             return result
 
-        PublishEventOperator(task_id="publish_alert", topic=settings.topics.alerts, event=report()["alert"])
+        PublishEventOperator(
+            task_id="publish_alert",
+            topic=settings.topics.alerts,
+            event=report()["alert"],
+            kafka_config_id=kafka_config_id,
+        )
 
     drift_report()
 

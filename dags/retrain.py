@@ -51,18 +51,21 @@ from airflow.sdk import (
 )
 from airflow.sdk.exceptions import AirflowSkipException
 from closeloop_airflow.hooks.airflow_api import AirflowApiHook
+from closeloop_airflow.hooks.lake import LakeHook
+from closeloop_airflow.hooks.mlflow import MlflowHook
+from closeloop_airflow.hooks.settings import settings_from_connections
 from closeloop_airflow.operators.publish_event import PublishEventOperator
 from closeloop_airflow.sensors.labeled_data import WaitForLabeledDataSensor
 from closeloop_airflow.triggers.await_alert import AwaitAlertTrigger
 
-from closeloop.config import get_settings
+from closeloop.config import Settings, get_settings
 from training.usecases.registry import USE_CASES, use_case_class
 
 NIGHTLY = "0 2 * * *"
 log = logging.getLogger(__name__)
 
 
-def alerts_asset(model_name: str) -> Asset:
+def alerts_asset(model_name: str, *, kafka_config_id: str = "kafka_alerts") -> Asset:
     settings = get_settings()
     return Asset(
         name=f"alerts_{model_name}",
@@ -71,16 +74,31 @@ def alerts_asset(model_name: str) -> Asset:
         watchers=[
             AssetWatcher(
                 name=f"alerts_{model_name}",
-                trigger=AwaitAlertTrigger(model_name=model_name, topics=[settings.topics.alerts]),
+                trigger=AwaitAlertTrigger(
+                    model_name=model_name, topics=[settings.topics.alerts], kafka_config_id=kafka_config_id
+                ),
             )
         ],
     )
 
 
-def retrain_dag(use_case_name: str) -> None:
+def retrain_dag(
+    use_case_name: str,
+    *,
+    lake_conn_id: str = LakeHook.default_conn_name,
+    mlflow_conn_id: str = MlflowHook.default_conn_name,
+    kafka_config_id: str = "kafka_default",
+    alerts_kafka_config_id: str = "kafka_alerts",
+) -> None:
+    """The retrain DAG of one use case; its tasks reach the lake, S3 and MLflow through these
+    connections, Kafka through ``kafka_config_id`` (publishing) and ``alerts_kafka_config_id`` (the
+    alert watcher). The params' defaults and topic names come from closeloop's configuration."""
     info = use_case_class(use_case_name)
     settings = get_settings()
-    asset = alerts_asset(info.model_name)
+    asset = alerts_asset(info.model_name, kafka_config_id=alerts_kafka_config_id)
+
+    def task_settings() -> Settings:
+        return settings_from_connections(lake_conn_id=lake_conn_id, mlflow_conn_id=mlflow_conn_id)
 
     @dag(
         dag_id=f"retrain_{use_case_name}",
@@ -156,7 +174,7 @@ def retrain_dag(use_case_name: str) -> None:
                 log.warning("cannot read the earlier runs: %s", exc)
                 finished = []
             reason = run_reason(
-                get_settings(),
+                task_settings(),
                 use_case_name,
                 run_type=str(dag_run.run_type),
                 triggering_asset_events=context["triggering_asset_events"],
@@ -177,6 +195,7 @@ def retrain_dag(use_case_name: str) -> None:
             model_name=info.model_name,
             min_examples="{{ (ti.xcom_pull(task_ids='why') or {}).get('wait_for_labels', 0) }}",
             since="{{ (ti.xcom_pull(task_ids='why') or {}).get('wait_since') or '' }}",
+            lake_conn_id=lake_conn_id,
         )
 
         @task
@@ -185,7 +204,7 @@ def retrain_dag(use_case_name: str) -> None:
 
             params = get_current_context()["params"]
             return build_snapshot(
-                get_settings(),
+                task_settings(),
                 use_case_name,
                 window_days=float(params["window_days"]),
                 holdout_fraction=float(params["holdout_fraction"]),
@@ -197,7 +216,7 @@ def retrain_dag(use_case_name: str) -> None:
 
             dag_run = get_current_context()["dag_run"]
             return train_challenger(
-                get_settings(),
+                task_settings(),
                 use_case_name,
                 snapshot,
                 reason=reason["summary"],
@@ -211,7 +230,7 @@ def retrain_dag(use_case_name: str) -> None:
 
             params = get_current_context()["params"]
             result = run_gate(
-                get_settings(),
+                task_settings(),
                 use_case_name,
                 snapshot,
                 trained["version"],
@@ -225,7 +244,10 @@ def retrain_dag(use_case_name: str) -> None:
         reason >> wait_for_labels >> snapshot
         decision = gate(snapshot, train(snapshot, reason))
         PublishEventOperator(
-            task_id="publish_update", topic=settings.topics.model_updates, event=decision["update"]
+            task_id="publish_update",
+            topic=settings.topics.model_updates,
+            event=decision["update"],
+            kafka_config_id=kafka_config_id,
         )
 
     retrain()

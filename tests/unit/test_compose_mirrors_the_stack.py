@@ -53,7 +53,12 @@ AIRFLOW_WHERE = {
     "AIRFLOW__METRICS__STATSD_HOST",
 }
 # The connection ids the DAGs and closeloop_airflow's hooks default to.
-CONNECTION_IDS = ["KAFKA_DEFAULT", "KAFKA_ALERTS", "CLOSELOOP_LAKE", "AIRFLOW_API"]
+CONNECTION_IDS = ["KAFKA_DEFAULT", "KAFKA_ALERTS", "CLOSELOOP_LAKE", "CLOSELOOP_MLFLOW", "AIRFLOW_API"]
+# Where the HTTP connections point on the compose network.
+COMPOSE_HOSTS = {
+    "AIRFLOW_CONN_AIRFLOW_API": "http://airflow-api-server:8080",
+    "AIRFLOW_CONN_CLOSELOOP_MLFLOW": "http://mlflow:5000",
+}
 
 
 def _resolve(value: object) -> str:
@@ -187,8 +192,8 @@ def test_airflow_services_define_the_local_stack_connection_ids_and_types(
 def test_airflow_connections_are_the_local_stack_ones(
     connection: str, settings: StackSettings, layout: Layout, services: dict[str, dict]
 ) -> None:
-    """The DAGs' connection ids (kafka_default, kafka_alerts, closeloop_lake, airflow_api) with the
-    same options; addresses and secrets are compose's own."""
+    """The DAGs' connection ids (kafka_default, kafka_alerts, closeloop_lake, closeloop_mlflow,
+    airflow_api) with the same options; addresses and secrets are compose's own."""
     local = json.loads(AirflowService(settings, layout).environment()[connection])
     ours = json.loads(services["airflow-scheduler"]["environment"][connection])
     if "extra" in local and "bootstrap.servers" in local["extra"]:
@@ -201,9 +206,10 @@ def test_airflow_connections_are_the_local_stack_ones(
         local.pop("password")
         ours = json.loads(_resolve(json.dumps(ours)))
     if local["conn_type"] == "http":
-        assert re.fullmatch(r"\$\{CLOSELOOP_AIRFLOW_ADMIN_PASSWORD:\?[^}]*\}", ours.pop("password"))
-        local.pop("password")
-        assert ours.pop("host") == "http://airflow-api-server:8080"
+        if "password" in local:
+            assert re.fullmatch(r"\$\{CLOSELOOP_AIRFLOW_ADMIN_PASSWORD:\?[^}]*\}", ours.pop("password"))
+            local.pop("password")
+        assert ours.pop("host") == COMPOSE_HOSTS[connection]
         local.pop("host")
     assert ours == local
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 
 import pytest
 from airflow.dag_processing.dagbag import DagBag
@@ -76,3 +77,55 @@ def test_drift_report_runs_nightly_and_publishes_its_alert(dagbag: DagBag, name:
     assert set(dag.task_ids) == {"report", "publish_alert"}
     assert "report" in dag.get_task("publish_alert").upstream_task_ids
     assert {"window_days", "drift_share_threshold", "min_rows"} == set(dag.params.keys())
+
+
+@pytest.mark.parametrize("name", use_case_names())
+def test_retrain_and_drift_report_reach_the_services_through_the_default_connections(
+    dagbag: DagBag, name: str
+) -> None:
+    retrain = dagbag.dags[f"retrain_{name}"]
+    assert retrain.get_task("wait_for_labels").lake_conn_id == "closeloop_lake"
+    assert retrain.get_task("publish_update").kafka_config_id == "kafka_default"
+    drift_report = dagbag.dags[f"drift_report_{name}"]
+    assert drift_report.get_task("publish_alert").kafka_config_id == "kafka_default"
+
+
+def test_platform_check_takes_each_connection_as_a_param(dagbag: DagBag) -> None:
+    params = dagbag.dags["platform_check"].params
+    assert {k: params[k] for k in params} == {
+        "kafka_config_id": "kafka_default",
+        "lake_conn_id": "closeloop_lake",
+        "mlflow_conn_id": "closeloop_mlflow",
+    }
+
+
+def test_retrain_and_drift_report_tasks_hand_training_the_connections_settings(
+    dagbag: DagBag, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a task passes into training/ points where the connections say, not the worker's CLOSELOOP_*."""
+    import training.drift_report_step
+    import training.pipeline
+
+    monkeypatch.setenv("CLOSELOOP_S3_ENDPOINT", "http://worker-env:9000")
+    monkeypatch.setenv("CLOSELOOP_MLFLOW_TRACKING_URI", "http://worker-env:5000")
+    lake = {"endpoint_url": "http://s3.conn:9000", "bucket": "conn-lake", "artifacts_bucket": "conn-arts"}
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_CLOSELOOP_LAKE",
+        json.dumps({"conn_type": "aws", "login": "k", "password": "conn-secret", "extra": lake}),
+    )
+    monkeypatch.setenv("AIRFLOW_CONN_CLOSELOOP_MLFLOW", "http://mlflow.conn:5000")
+    given = []
+    monkeypatch.setattr(training.pipeline, "build_snapshot", lambda settings, *a, **k: given.append(settings))
+    monkeypatch.setattr(
+        training.drift_report_step, "run_drift_report", lambda settings, *a, **k: given.append(settings)
+    )
+    name = use_case_names()[0]
+    params = {"window_days": 1, "holdout_fraction": 0.3, "drift_share_threshold": 0.5, "min_rows": 1}
+    context = {"params": params, "dag_run": type("DagRun", (), {"run_after": None})()}
+    for dag_id, task_id in ((f"retrain_{name}", "build_dataset"), (f"drift_report_{name}", "report")):
+        callable_ = dagbag.dags[dag_id].get_task(task_id).python_callable
+        monkeypatch.setitem(callable_.__globals__, "get_current_context", lambda: context)
+        callable_()
+    assert [(s.s3_endpoint, s.mlflow_tracking_uri, s.lake_bucket, s.artifacts_bucket) for s in given] == [
+        ("http://s3.conn:9000", "http://mlflow.conn:5000", "conn-lake", "conn-arts")
+    ] * 2

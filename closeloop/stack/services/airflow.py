@@ -92,13 +92,22 @@ class AirflowService(Service):
                 "auto.offset.reset": "earliest",
             },
         }
-        # The lake's store, for the labeled-data sensor and trigger (closeloop_airflow's LakeHook).
+        # The lake's store, for the labeled-data sensor and trigger (closeloop_airflow's LakeHook)
+        # and for the DAGs' tasks, which also write reports and artifacts to its other buckets.
         lake_connection = {
             "conn_type": "aws",
             "login": s.s3_access_key,
             "password": s.s3_secret_key.get_secret_value(),
-            "extra": {"endpoint_url": s.s3_endpoint, "bucket": s.lake_bucket, "prefix": s.lake_prefix},
+            "extra": {
+                "endpoint_url": s.s3_endpoint,
+                "bucket": s.lake_bucket,
+                "prefix": s.lake_prefix,
+                "reports_bucket": s.reports_bucket,
+                "artifacts_bucket": s.artifacts_bucket,
+            },
         }
+        # MLflow's tracking server and registry, for the DAGs' tasks (closeloop_airflow's MlflowHook).
+        mlflow_connection = {"conn_type": "http", "host": s.mlflow_tracking_uri}
         # Airflow's own REST API, for tasks that annotate their run (the retrain's reason).
         api_connection = {
             "conn_type": "http",
@@ -110,6 +119,7 @@ class AirflowService(Service):
             "AIRFLOW_CONN_KAFKA_DEFAULT": json.dumps(kafka_connection),
             "AIRFLOW_CONN_KAFKA_ALERTS": json.dumps(alerts_connection),
             "AIRFLOW_CONN_CLOSELOOP_LAKE": json.dumps(lake_connection),
+            "AIRFLOW_CONN_CLOSELOOP_MLFLOW": json.dumps(mlflow_connection),
             "AIRFLOW_CONN_AIRFLOW_API": json.dumps(api_connection),
         }
 

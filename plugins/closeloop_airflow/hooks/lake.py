@@ -7,7 +7,7 @@ it from its own secrets backend (``AIRFLOW_CONN_CLOSELOOP_LAKE`` locally).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from airflow.sdk import BaseHook
 
@@ -17,10 +17,22 @@ if TYPE_CHECKING:  # pyarrow and minio are imported where they are used: the DAG
 
     from closeloop.lake import Lake
 
-__all__ = ["LakeHook"]
+__all__ = ["LakeHook", "LakeStore"]
 
 #: The lake's place in its bucket when the connection names none (Settings.lake_prefix's default).
 _DEFAULT_PREFIX = "feedback"
+
+
+class LakeStore(NamedTuple):
+    """A lake connection, read: the store's URL and keys, the lake's bucket (if named) and prefix,
+    and the whole extra (the other buckets, say)."""
+
+    endpoint: str
+    access_key: str
+    secret_key: str
+    bucket: str | None
+    prefix: str
+    extra: dict[str, Any]
 
 
 class LakeHook(BaseHook):
@@ -29,7 +41,9 @@ class LakeHook(BaseHook):
     The connection (``closeloop_lake`` by default, of type ``aws``) holds the
     access key as login, the secret key as password, and in its extra the
     store's ``endpoint_url`` (or the URL as host), the lake's ``bucket`` and,
-    optionally, the ``prefix`` the lake lives under in it (default ``feedback``).
+    optionally, the ``prefix`` the lake lives under in it (default ``feedback``)
+    and the store's other buckets, ``reports_bucket`` and ``artifacts_bucket``
+    (read by closeloop_airflow.hooks.settings for the DAGs' tasks).
     """
 
     conn_name_attr = "lake_conn_id"
@@ -41,8 +55,8 @@ class LakeHook(BaseHook):
         super().__init__()
         self.lake_conn_id = lake_conn_id
 
-    def _store(self) -> tuple[str, str, str, dict[str, Any]]:
-        """The endpoint, access key, secret key and extra of the connection, checked."""
+    def get_store(self) -> LakeStore:
+        """What the connection says, checked: the store's URL and keys, the lake's bucket and prefix."""
         conn = self.get_connection(self.lake_conn_id)
         extra = conn.extra_dejson
         endpoint = extra.get("endpoint_url") or conn.host or ""
@@ -51,40 +65,47 @@ class LakeHook(BaseHook):
                 f"connection {self.lake_conn_id!r} needs the store's URL (extra endpoint_url, "
                 "http(s)://host:port), the access key as login and the secret key as password"
             )
-        return endpoint, conn.login, conn.password, extra
+        return LakeStore(
+            endpoint=endpoint,
+            access_key=conn.login,
+            secret_key=conn.password,
+            bucket=str(extra["bucket"]) if extra.get("bucket") else None,
+            prefix=str(extra.get("prefix") or _DEFAULT_PREFIX),
+            extra=extra,
+        )
 
     @property
     def bucket(self) -> str:
         """The lake's bucket, from the connection's extra."""
-        return self._bucket(self._store()[3])
+        return self._bucket(self.get_store())
 
-    def _bucket(self, extra: dict[str, Any]) -> str:
-        if not extra.get("bucket"):
+    def _bucket(self, store: LakeStore) -> str:
+        if not store.bucket:
             raise ValueError(f"connection {self.lake_conn_id!r} names no bucket in its extra")
-        return str(extra["bucket"])
+        return store.bucket
 
     def get_conn(self) -> Minio:
         """A client of the store (buckets and objects)."""
         from closeloop.s3 import minio_client
 
-        endpoint, access_key, secret_key, _ = self._store()
-        return minio_client(endpoint, access_key, secret_key)
+        store = self.get_store()
+        return minio_client(store.endpoint, store.access_key, store.secret_key)
 
     def get_filesystem(self) -> fs.S3FileSystem:
         """The store as pyarrow reads it."""
         from closeloop.s3 import s3_filesystem
 
-        endpoint, access_key, secret_key, _ = self._store()
-        return s3_filesystem(endpoint, access_key, secret_key)
+        store = self.get_store()
+        return s3_filesystem(store.endpoint, store.access_key, store.secret_key)
 
     def get_lake(self, prefix: str | None = None) -> Lake:
         """The lake: the connection's bucket, under ``prefix`` (default: the connection's, else feedback)."""
         from closeloop.lake import Lake
         from closeloop.s3 import s3_filesystem
 
-        endpoint, access_key, secret_key, extra = self._store()
+        store = self.get_store()
         return Lake(
-            s3_filesystem(endpoint, access_key, secret_key),
-            self._bucket(extra),
-            prefix or extra.get("prefix") or _DEFAULT_PREFIX,
+            s3_filesystem(store.endpoint, store.access_key, store.secret_key),
+            self._bucket(store),
+            prefix or store.prefix,
         )

@@ -20,6 +20,7 @@ from training.train import train_and_register
 from training.usecases import get_use_case
 
 DagsTest = Callable[..., subprocess.CompletedProcess[str]]
+LAKE_CONNECTION = "AIRFLOW_CONN_CLOSELOOP_LAKE"
 
 
 def _airflow(stack: LocalStack, args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -51,19 +52,34 @@ def dags_test_environment(stack: LocalStack, tmp_path_factory: pytest.TempPathFa
     return env
 
 
+def _with_lake_prefix(environment: dict[str, str], prefix: str) -> dict[str, str]:
+    """The lake connection of ``environment`` with its prefix replaced: the DAGs' tasks read the lake
+    (and the sensor counts in it) where that connection says."""
+    connection = json.loads(environment[LAKE_CONNECTION])
+    connection["extra"] = {**connection["extra"], "prefix": prefix}
+    return {LAKE_CONNECTION: json.dumps(connection)}
+
+
 @pytest.fixture
 def dags_test(stack: LocalStack, dags_test_environment: dict[str, str]) -> DagsTest:
     """`airflow dags test DAG_ID -c CONF` with the stack's Airflow configuration; extra env on top.
 
-    The tasks run in that process, so closeloop settings in ``env`` (a private
-    lake prefix, say) reach them.
+    The tasks run in that process, so closeloop settings and connections in
+    ``env`` reach them; ``lake_prefix`` puts the lake connection under a private prefix.
     """
 
     def run(
-        dag_id: str, conf: dict | None = None, env: dict[str, str] | None = None
+        dag_id: str,
+        conf: dict | None = None,
+        env: dict[str, str] | None = None,
+        *,
+        lake_prefix: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
         args = ["dags", "test", dag_id, "-c", json.dumps(conf or {})]
-        return _airflow(stack, args, {**dags_test_environment, **(env or {})})
+        environment = {**dags_test_environment, **(env or {})}
+        if lake_prefix is not None:
+            environment |= _with_lake_prefix(environment, lake_prefix)
+        return _airflow(stack, args, environment)
 
     return run
 

@@ -34,7 +34,7 @@ def test_drift_over_the_threshold_alerts_and_the_alert_starts_a_retrain(
     dags_test(
         "drift_report_digits",
         {"window_days": 1, "min_rows": 100, "drift_share_threshold": 0.3},
-        env={"CLOSELOOP_LAKE_PREFIX": lake_prefix},
+        lake_prefix=lake_prefix,
     )
 
     alerts = [

@@ -23,9 +23,8 @@ def test_retrain_and_drift_report_of_the_regression_use_case(
     shifted = rows.assign(bmi=rows["bmi"] + 0.05, bp=rows["bp"] + 0.05)  # heavier patients, higher pressure
     write_labeled(settings, DIABETES, shifted, rows[TARGET].tolist(), prefix=lake_prefix)
     before = {v.version for v in client.search_model_versions(f"name='{DIABETES.model_name}'")}
-    env = {"CLOSELOOP_LAKE_PREFIX": lake_prefix}
 
-    dags_test("retrain_diabetes", {"window_days": 1}, env=env)
+    dags_test("retrain_diabetes", {"window_days": 1}, lake_prefix=lake_prefix)
 
     (version,) = {v.version for v in client.search_model_versions(f"name='{DIABETES.model_name}'")} - before
     registered = client.get_model_version(DIABETES.model_name, version)
@@ -37,7 +36,9 @@ def test_retrain_and_drift_report_of_the_regression_use_case(
 
     # A threshold of 1.0 cannot be exceeded: a report, and no alert to start another retrain.
     dags_test(
-        "drift_report_diabetes", {"window_days": 1, "min_rows": 100, "drift_share_threshold": 1.0}, env=env
+        "drift_report_diabetes",
+        {"window_days": 1, "min_rows": 100, "drift_share_threshold": 1.0},
+        lake_prefix=lake_prefix,
     )
 
     experiment = client.get_experiment_by_name(DIABETES.model_name)

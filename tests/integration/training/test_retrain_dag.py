@@ -1,7 +1,7 @@
 """retrain_<use case> end to end with `airflow dags test`: real lake, MLflow registry and Kafka.
 
 The feedback the tests write lives under a lake prefix of their own
-(CLOSELOOP_LAKE_PREFIX for the DAG run), so the runs see exactly it.
+(the lake connection's prefix for the DAG run), so the runs see exactly it.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def test_a_better_challenger_on_drifted_feedback_is_promoted(
     written = _drifted_feedback(settings, lake_prefix)
     start = end_offsets(settings.kafka_bootstrap, settings.topics.model_updates)
 
-    dags_test("retrain_digits", {"window_days": 1}, env={"CLOSELOOP_LAKE_PREFIX": lake_prefix})
+    dags_test("retrain_digits", {"window_days": 1}, lake_prefix=lake_prefix)
 
     champion = alias_version(client, DIGITS.model_name, CHAMPION)
     assert champion is not None and int(champion) > int(clean_champion)
@@ -70,7 +70,7 @@ def test_a_failing_gate_leaves_the_alias_where_it_was(
     before = {v.version for v in client.search_model_versions(f"name='{DIGITS.model_name}'")}
 
     # No challenger is better by a whole accuracy point of 1.0.
-    dags_test("retrain_digits", {"window_days": 1, "margin": 1.0}, env={"CLOSELOOP_LAKE_PREFIX": lake_prefix})
+    dags_test("retrain_digits", {"window_days": 1, "margin": 1.0}, lake_prefix=lake_prefix)
 
     (challenger,) = {v.version for v in client.search_model_versions(f"name='{DIGITS.model_name}'")} - before
     assert alias_version(client, DIGITS.model_name, CHAMPION) == clean_champion

@@ -135,7 +135,14 @@ def test_airflow_reaches_the_lake_through_a_connection(settings: StackSettings, 
         "endpoint_url": settings.s3_endpoint,
         "bucket": settings.lake_bucket,
         "prefix": settings.lake_prefix,
+        "reports_bucket": settings.reports_bucket,
+        "artifacts_bucket": settings.artifacts_bucket,
     }
+
+
+def test_airflow_reaches_mlflow_through_a_connection(settings: StackSettings, layout: Layout) -> None:
+    connection = json.loads(AirflowService(settings, layout).environment()["AIRFLOW_CONN_CLOSELOOP_MLFLOW"])
+    assert connection == {"conn_type": "http", "host": settings.mlflow_tracking_uri}
 
 
 def test_the_exporter_is_told_where_to_serve(settings: StackSettings, layout: Layout) -> None:
