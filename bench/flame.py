@@ -16,7 +16,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-__all__ = ["STAGES", "Frame", "frames", "stages"]
+__all__ = ["LOAD_METRICS", "STAGES", "Frame", "chain_name", "frames", "stages", "vertex_loads"]
 
 #: (stage, a regular expression one frame of the stack must match), first match wins.
 STAGES: list[tuple[str, str]] = [
@@ -86,3 +86,48 @@ def stages(html: str) -> tuple[int, list[tuple[str, float]]]:
         shares[stage] += frame.samples
     ordered = [(s, n / total) for s, n in shares.most_common() if s != "other"]
     return total, [*ordered, ("other", shares["other"] / total)]
+
+
+#: Flink's per-subtask time metrics, each in ms per second, averaged over a vertex's subtasks.
+LOAD_METRICS = ("busyTimeMsPerSecond", "backPressuredTimeMsPerSecond", "idleTimeMsPerSecond")
+
+
+def chain_name(vertex: str) -> str:
+    """A job vertex's name as its operators, without their arguments.
+
+    Flink SQL names a chain after each operator with its whole expression in
+    brackets and parentheses ("Calc(select=[...], where=[...]) -> ..."); what
+    tells the chains apart is the operators' own names.
+    """
+    out: list[str] = []
+    depth = 0
+    for char in vertex:
+        if char in "([":
+            depth += 1
+        elif char in ")]":
+            depth = max(depth - 1, 0)
+        elif depth == 0:
+            out.append(char)
+    names = [" ".join(part.split()) for part in "".join(out).split("->")]
+    return " → ".join(name.removeprefix("Source: ") for name in names if name)
+
+
+def vertex_loads(samples: list[dict[str, dict[str, float]]]) -> list[tuple[str, float, float, float]]:
+    """(vertex, busy, backpressured, idle) as shares of time, averaged over samples, busiest first.
+
+    Each sample maps a vertex name to its LOAD_METRICS (ms per second,
+    averaged over its subtasks); a metric Flink reported as NaN is left out.
+    """
+    sums: dict[str, list[list[float]]] = {}
+    for sample in samples:
+        for vertex, metrics in sample.items():
+            slots = sums.setdefault(vertex, [[] for _ in LOAD_METRICS])
+            for slot, name in zip(slots, LOAD_METRICS, strict=True):
+                value = metrics.get(name)
+                if value is not None and value == value:  # NaN != NaN
+                    slot.append(value / 1000)
+    rows = [
+        (vertex, *(sum(slot) / len(slot) if slot else float("nan") for slot in slots))
+        for vertex, slots in sums.items()
+    ]
+    return sorted(rows, key=lambda row: -row[1] if row[1] == row[1] else 0.0)  # type: ignore[return-value]

@@ -88,10 +88,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pandas as pd
 from confluent_kafka import Consumer, Producer, TopicPartition
-from flame import stages
+from flame import LOAD_METRICS, chain_name, stages, vertex_loads
 from flink_taskmanager import CpuSampler, FlinkRest, cpu_list, pin, taskmanager_pid
 from minio.deleteobjects import DeleteObject
 from python_consumer import PARSER, BaselineResult, WindowSpec, run_baseline
@@ -301,6 +302,7 @@ class FlinkRun:
     alert_delays: np.ndarray | None = None
     live_rate: float = math.nan
     profile: Path | None = None  # its flame graph, when profiled
+    loads: list[tuple[str, float, float, float]] = field(default_factory=list)  # per vertex, when profiled
 
 
 @contextlib.contextmanager
@@ -494,7 +496,9 @@ def flink_run(
             with console.status("") as status:
                 while (done := arrivals.labeled()) < 0.9 * pairs:
                     if profile_s and profiler is None and done >= 0.3 * pairs:
-                        profiler = Profiler(bench, profile_s, bench.settings.state_dir / "bench" / job_name)
+                        profiler = Profiler(
+                            bench, job_id, profile_s, bench.settings.state_dir / "bench" / job_name
+                        )
                     status.update(f"{cell} run {run + 1}: {done:,} of {pairs:,} pairs in closed windows")
                     if time.time() - began > 3600:
                         raise SystemExit(f"{job_name} did not get through the backlog in an hour")
@@ -502,10 +506,13 @@ def flink_run(
                     time.sleep(1)
             if profiler is not None:
                 result.profile = profiler.saved()
+                result.loads = profiler.loads
             rate, t20, n20, t90, n90 = sustained_rate(arrivals, pairs)
             cpu = sampler.between(t20, t90) / max(n90 - n20, 1) * 1e6 if not math.isnan(rate) else math.nan
             # Jobs that started meanwhile shared the CPUs too.
-            result = FlinkRun(rate, cpu, sorted({*others, *bench.others()}), profile=result.profile)
+            result = FlinkRun(
+                rate, cpu, sorted({*others, *bench.others()}), profile=result.profile, loads=result.loads
+            )
             console.log(f"{cell} run {run + 1}: {rate:,.0f} pairs/s sustained, {cpu:,.1f} CPU-s per M pairs")
             if math.isnan(rate):
                 console.log("[yellow]the 20 % and 90 % windows arrived within a second: backlog too small[/]")
@@ -517,14 +524,21 @@ def flink_run(
 
 
 class Profiler:
-    """Flink's profiler over the TaskManager, in a thread while the run goes on; the flame graph saved."""
+    """Flink's profiler over the TaskManager, in a thread while the run goes on; the flame graph saved.
 
-    def __init__(self, bench: Bench, seconds: int, stem: Path) -> None:
+    Over the same seconds, each job vertex's busy, backpressured and idle time
+    (Flink's task metrics, every 2 s): which chain is the bottleneck.
+    """
+
+    def __init__(self, bench: Bench, job_id: str, seconds: int, stem: Path) -> None:
         self.path = stem.with_suffix(".html")
         self.error: Exception | None = None
+        self.loads: list[tuple[str, float, float, float]] = []
         console.log(f"profiling the TaskManager for {seconds} s (Flink's profiler, ITIMER)")
         self._thread = threading.Thread(target=self._run, args=(bench.rest, seconds), daemon=True)
         self._thread.start()
+        self._loads = threading.Thread(target=self._sample, args=(bench.rest, job_id, seconds), daemon=True)
+        self._loads.start()
 
     def _run(self, rest: FlinkRest, seconds: int) -> None:
         try:
@@ -534,8 +548,20 @@ class Profiler:
         except Exception as error:  # reported, not fatal: the run's figures still count
             self.error = error
 
+    def _sample(self, rest: FlinkRest, job_id: str, seconds: int) -> None:
+        samples = []
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                samples.append(rest.vertex_metrics(job_id, LOAD_METRICS))
+            except httpx.HTTPError as error:
+                console.log(f"[yellow]vertex metrics: {error}[/]")
+            time.sleep(2)
+        self.loads = vertex_loads(samples)
+
     def saved(self) -> Path | None:
         self._thread.join()
+        self._loads.join()
         if self.error is not None:
             console.log(f"[yellow]no profile: {self.error}[/]")
             return None
@@ -1042,6 +1068,13 @@ def report(
                 where.add_row(stage, f"{share:.1%}")
             console.print(where)
             console.print(f"flame graph: {run.profile}")
+            chains = Table(title=f"where the time goes per chain: {cell}, {features} features")
+            chains.add_column("job vertex (its operators)")
+            for name in ("busy", "backpressured", "idle"):
+                chains.add_column(name, justify="right")
+            for vertex, busy, pressured, idle in run.loads:
+                chains.add_row(chain_name(vertex), f"{busy:.0%}", f"{pressured:.0%}", f"{idle:.0%}")
+            console.print(chains)
 
     key = (args.features[0], Cell(2, "rocksdb", "idle"))
     runs = flink.get(key, [])

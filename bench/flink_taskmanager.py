@@ -212,6 +212,17 @@ class FlinkRest:
                 return page.text
         raise TimeoutError(f"Flink's profiler did not finish within {seconds + timeout:.0f} s")
 
+    def vertex_metrics(self, job_id: str, names: tuple[str, ...]) -> dict[str, dict[str, float]]:
+        """Each vertex's ``names`` metrics now, averaged over its subtasks: name -> metric -> value."""
+        vertices = self.get(f"/jobs/{job_id}")["vertices"]  # type: ignore[call-overload]
+        found: dict[str, dict[str, float]] = {}
+        for vertex in vertices:
+            metrics = self.get(
+                f"/jobs/{job_id}/vertices/{vertex['id']}/subtasks/metrics?get={','.join(names)}&agg=avg"
+            )
+            found[vertex["name"]] = {m["id"]: float(m["avg"]) for m in metrics}  # type: ignore[union-attr,index]
+        return found
+
     def heap_used(self) -> int | None:
         """Bytes of JVM heap the (first) TaskManager uses now."""
         try:

@@ -57,3 +57,32 @@ def test_a_sample_goes_to_the_first_stage_its_stack_matches() -> None:
 def test_a_page_without_a_flame_graph_is_refused() -> None:
     with pytest.raises(ValueError, match="no flame graph"):
         flame.stages("<html>profiling failed</html>")
+
+
+def test_chain_name_keeps_the_operators_and_drops_their_arguments() -> None:
+    vertex = (
+        "Source: prediction_source[1] -> Calc[2](select=[f(a, (b)), c], where=[x > 1]) "
+        "-> ProcessTableFunction[5](invocation=[pair_join(TABLE(#0) PARTITION BY($0))])"
+    )
+    assert flame.chain_name(vertex) == "prediction_source → Calc → ProcessTableFunction"
+
+
+def test_vertex_loads_average_each_metric_and_put_the_busiest_first() -> None:
+    samples = [
+        {
+            "sources": {"busyTimeMsPerSecond": 200.0, "backPressuredTimeMsPerSecond": 600.0},
+            "pair join": {"busyTimeMsPerSecond": 900.0, "idleTimeMsPerSecond": 100.0},
+        },
+        {
+            "sources": {"busyTimeMsPerSecond": 400.0, "backPressuredTimeMsPerSecond": float("nan")},
+            "pair join": {"busyTimeMsPerSecond": 1000.0, "idleTimeMsPerSecond": 0.0},
+        },
+    ]
+    loads = flame.vertex_loads(samples)
+    assert [vertex for vertex, *_ in loads] == ["pair join", "sources"]
+    _, busy, pressured, idle = loads[0]
+    assert (busy, idle) == (pytest.approx(0.95), pytest.approx(0.05))
+    assert pressured != pressured  # never reported: NaN
+    _, busy, pressured, idle = loads[1]
+    assert (busy, pressured) == (pytest.approx(0.3), pytest.approx(0.6))  # the NaN sample left out
+    assert idle != idle  # never reported: NaN
