@@ -17,9 +17,9 @@ last `window_days` in the lake (current).
 from __future__ import annotations
 
 from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, task
+from closeloop_airflow.hooks.connection_settings import settings_from_connections
 from closeloop_airflow.hooks.lake import LakeHook
-from closeloop_airflow.hooks.mlflow import MlflowHook
-from closeloop_airflow.hooks.settings import settings_from_connections
+from closeloop_airflow.hooks.mlflow_tracking import MlflowHook
 from closeloop_airflow.operators.publish_event import PublishEventOperator
 
 from closeloop.config import get_settings

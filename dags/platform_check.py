@@ -60,8 +60,8 @@ def platform_check() -> None:
 
     @task
     def s3_buckets(params: dict | None = None) -> list[str]:
+        from closeloop_airflow.hooks.connection_settings import settings_from_connections
         from closeloop_airflow.hooks.lake import LakeHook
-        from closeloop_airflow.hooks.settings import settings_from_connections
 
         from closeloop.platform_checks import check_buckets
 
@@ -73,7 +73,7 @@ def platform_check() -> None:
 
     @task
     def mlflow_registry(params: dict | None = None) -> str:
-        from closeloop_airflow.hooks.mlflow import MlflowHook
+        from closeloop_airflow.hooks.mlflow_tracking import MlflowHook
 
         from closeloop.platform_checks import check_mlflow
 

@@ -51,9 +51,9 @@ from airflow.sdk import (
 )
 from airflow.sdk.exceptions import AirflowSkipException
 from closeloop_airflow.hooks.airflow_api import AirflowApiHook
+from closeloop_airflow.hooks.connection_settings import settings_from_connections
 from closeloop_airflow.hooks.lake import LakeHook
-from closeloop_airflow.hooks.mlflow import MlflowHook
-from closeloop_airflow.hooks.settings import settings_from_connections
+from closeloop_airflow.hooks.mlflow_tracking import MlflowHook
 from closeloop_airflow.operators.publish_event import PublishEventOperator
 from closeloop_airflow.sensors.labeled_data import WaitForLabeledDataSensor
 from closeloop_airflow.triggers.await_alert import AwaitAlertTrigger

@@ -43,7 +43,7 @@ class LakeHook(BaseHook):
     store's ``endpoint_url`` (or the URL as host), the lake's ``bucket`` and,
     optionally, the ``prefix`` the lake lives under in it (default ``feedback``)
     and the store's other buckets, ``reports_bucket`` and ``artifacts_bucket``
-    (read by closeloop_airflow.hooks.settings for the DAGs' tasks).
+    (read by closeloop_airflow.hooks.connection_settings for the DAGs' tasks).
     """
 
     conn_name_attr = "lake_conn_id"

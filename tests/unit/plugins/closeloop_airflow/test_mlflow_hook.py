@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from airflow.models import Connection
-from closeloop_airflow.hooks.mlflow import MlflowHook
+from closeloop_airflow.hooks.mlflow_tracking import MlflowHook
 
 
 def _hook(monkeypatch: pytest.MonkeyPatch, connection: Connection) -> MlflowHook:

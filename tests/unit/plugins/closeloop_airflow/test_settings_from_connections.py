@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from closeloop_airflow.hooks.settings import settings_from_connections
+from closeloop_airflow.hooks.connection_settings import settings_from_connections
 
 from closeloop.stack.layout import Layout
 from closeloop.stack.services.airflow import AirflowService

@@ -13,7 +13,7 @@ from typing import Any
 
 from closeloop.config import Settings
 from closeloop_airflow.hooks.lake import LakeHook
-from closeloop_airflow.hooks.mlflow import MlflowHook
+from closeloop_airflow.hooks.mlflow_tracking import MlflowHook
 
 __all__ = ["settings_from_connections"]
 
