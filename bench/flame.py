@@ -96,20 +96,29 @@ def chain_name(vertex: str) -> str:
     """A job vertex's name as its operators, without their arguments.
 
     Flink SQL names a chain after each operator with its whole expression in
-    brackets and parentheses ("Calc(select=[...], where=[...]) -> ..."); what
-    tells the chains apart is the operators' own names.
+    brackets and parentheses ("Calc[2](select=[...]) -> ..."), and a chain
+    that fans out as "A -> (B, C -> D)"; what tells the chains apart is the
+    operators' own names.
     """
     out: list[str] = []
-    depth = 0
-    for char in vertex:
-        if char in "([":
-            depth += 1
-        elif char in ")]":
-            depth = max(depth - 1, 0)
-        elif depth == 0:
+    arguments = 0  # depth inside an operator's [id] or (arguments)
+    groups = 0  # depth inside fan-out groups, which are kept
+    for i, char in enumerate(vertex):
+        if arguments:
+            arguments += {"(": 1, "[": 1, ")": -1, "]": -1}.get(char, 0)
+        elif char == "[" or (char == "(" and vertex[:i].rstrip()[-1:] not in ("", ">", ",")):
+            arguments = 1  # right after an operator's name or id: its arguments
+        elif char == "(":
+            groups += 1
             out.append(char)
-    names = [" ".join(part.split()) for part in "".join(out).split("->")]
-    return " → ".join(name.removeprefix("Source: ") for name in names if name)
+        elif char == ")" and groups:
+            groups -= 1
+            out.append(char)
+        else:
+            out.append(char)
+    text = " ".join("".join(out).replace("Source: ", "").split())
+    text = text.replace("KafkaSource-default_catalog.default_database.", "")
+    return text.replace(" -> ", " → ").replace("->", " → ")
 
 
 def vertex_loads(samples: list[dict[str, dict[str, float]]]) -> list[tuple[str, float, float, float]]:

@@ -67,6 +67,17 @@ def test_chain_name_keeps_the_operators_and_drops_their_arguments() -> None:
     assert flame.chain_name(vertex) == "prediction_source → Calc → ProcessTableFunction"
 
 
+def test_chain_name_keeps_a_fan_out() -> None:
+    vertex = (
+        "ProcessTableFunction[5](uid=[pair-join]) -> (Calc[6](select=[a]) -> "
+        "LocalWindowAggregate[7](groupBy=[m], window=[TUMBLE(size=[1 min])]), "
+        "Calc[9](where=[(labeled AND x)]) -> StreamingFileWriter)"
+    )
+    assert flame.chain_name(vertex) == (
+        "ProcessTableFunction → (Calc → LocalWindowAggregate, Calc → StreamingFileWriter)"
+    )
+
+
 def test_vertex_loads_average_each_metric_and_put_the_busiest_first() -> None:
     samples = [
         {
