@@ -22,6 +22,7 @@ from pyflink.table import DataTypes, EnvironmentSettings, Schema, StatementSet, 
 from closeloop.monitoring.alerts import load_rules
 from closeloop.streaming.alerting import EvaluateAlertRules
 from closeloop.streaming.checkpoints import job_checkpoints_dir
+from closeloop.streaming.parallelism import resolve_parallelism
 from closeloop.streaming.settings import FeedbackJobSettings, load_job_settings
 from closeloop.streaming.sql import build_sql
 from closeloop.streaming.udfs import metrics_event
@@ -30,7 +31,7 @@ from closeloop.streaming.udfs import metrics_event
 def configure(t_env: StreamTableEnvironment, settings: FeedbackJobSettings) -> None:
     config = t_env.get_config()
     config.set("pipeline.name", settings.job_name)
-    config.set("parallelism.default", str(settings.job_parallelism))
+    config.set("parallelism.default", str(settings.job_parallelism or 1))
     config.set("table.local-time-zone", "UTC")
     config.set("execution.checkpointing.interval", f"{settings.checkpoint_interval_s} s")
     config.set("execution.checkpointing.mode", "EXACTLY_ONCE")
@@ -45,6 +46,10 @@ def configure(t_env: StreamTableEnvironment, settings: FeedbackJobSettings) -> N
         config.set(
             "execution.checkpointing.dir", job_checkpoints_dir(settings.checkpoints_dir, settings.job_name)
         )
+    # Every operator gets a uid from its place in the plan, not a hash of the job
+    # graph: the graph's chaining changes with the parallelism (the lake's
+    # committer always runs alone), and a checkpoint must restore at another one.
+    config.set("table.exec.uid.generation", "ALWAYS")
     # The views (checked events, the keyed step) feed several sinks and
     # windows: without this, each use plans, and runs, its own copy.
     config.set("table.optimizer.reuse-optimize-block-with-digest-enabled", "true")
@@ -93,6 +98,7 @@ def main() -> None:
     if args.print_sql:
         print(build_sql(settings).render(), end="")
         return
+    settings = settings.model_copy(update={"job_parallelism": resolve_parallelism(settings)})
     rules = load_rules(settings.alert_rules)
 
     env = StreamExecutionEnvironment.get_execution_environment()
@@ -110,6 +116,7 @@ def main() -> None:
             output_type=Types.ROW([Types.STRING(), Types.STRING()]),
         )
         .name("evaluate-alert-rules")
+        .uid("evaluate-alert-rules")
     )
     schema = Schema.new_builder().column("f0", DataTypes.STRING()).column("f1", DataTypes.STRING()).build()
     statements.add_insert("alerts_sink", t_env.from_data_stream(alerts, schema).alias("k", "v"))

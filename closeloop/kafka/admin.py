@@ -7,7 +7,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from closeloop.errors import CloseloopError
 
-__all__ = ["KafkaAdminError", "admin_client", "ensure_topics", "list_topics"]
+__all__ = ["KafkaAdminError", "admin_client", "ensure_topics", "list_topics", "partition_count"]
 
 
 class KafkaAdminError(CloseloopError):
@@ -27,6 +27,19 @@ def list_topics(bootstrap: str, *, timeout: float = 5.0) -> set[str]:
     except KafkaException as exc:
         raise KafkaAdminError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
     return set(metadata.topics)
+
+
+def partition_count(bootstrap: str, topic: str, *, timeout: float = 10.0) -> int:
+    """How many partitions the topic has; raises KafkaAdminError if it is missing or Kafka unreachable."""
+    try:
+        metadata = admin_client(bootstrap).list_topics(topic, timeout=timeout)
+    except KafkaException as exc:
+        raise KafkaAdminError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
+    found = metadata.topics.get(topic)
+    if found is None or found.error is not None or not found.partitions:
+        why = found.error if found is not None and found.error is not None else "no such topic"
+        raise KafkaAdminError(f"topic {topic} on {bootstrap}: {why}")
+    return len(found.partitions)
 
 
 def ensure_topics(

@@ -53,7 +53,12 @@ class StackSettings(FlinkClusterSettings):
     )
 
     # What the stack creates.
-    kafka_partitions: int = Field(default=3, ge=1, description="Partitions of the topics the stack creates.")
+    kafka_partitions: int = Field(
+        default=2,
+        ge=1,
+        description="Partitions of the topics the stack creates; the feedback job runs one subtask per "
+        "partition.",
+    )
 
     # Resource caps of the local stack, sized for a 2-core machine.
     kafka_heap: str = "512m"

@@ -175,7 +175,9 @@ def test_defaults_match_the_settings(compose: dict) -> None:
     )
     for name, default in defaults:
         if name in fields:
-            assert str(fields[name].default) == default, name  # type: ignore[attr-defined]
+            # Unset (None) in the settings is empty in compose.
+            unset = fields[name].default  # type: ignore[attr-defined]
+            assert ("" if unset is None else str(unset)) == default, name
         else:
             assert name in COMPOSE_ONLY, name
         # .env.example shows the defaults, not other values.
