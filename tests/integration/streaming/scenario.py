@@ -71,6 +71,20 @@ def profiles(seed: int = 11) -> list[ReferenceProfile]:
     ]
 
 
+def clf_prediction(prediction_id: str, output: int, ts: datetime) -> PredictionEvent:
+    """A prediction of "clf" version 1, a classifier with one input, for the tests' short streams."""
+    return PredictionEvent(
+        prediction_id=prediction_id,
+        model_name="clf",
+        model_version="1",
+        task="classification",
+        inputs={"x0": 0.0},
+        output=output,
+        latency_ms=1.0,
+        ts=ts,
+    )
+
+
 def _flush(at: timedelta, name: str) -> tuple[Message, Message]:
     ts = T0 + at
     prediction = PredictionEvent(

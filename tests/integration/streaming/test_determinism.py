@@ -12,7 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from closeloop.config import Settings, Topics
-from closeloop.events import FeedbackEvent, MetricsEvent, PredictionEvent, encode
+from closeloop.events import FeedbackEvent, MetricsEvent, encode
 from closeloop.lake import read_labeled
 from tests.integration.streaming import scenario
 from tests.integration.streaming.checks import SETTINGS, collect, window_key
@@ -25,16 +25,7 @@ def _stream() -> tuple[list[tuple[str, bytes]], list[tuple[str, bytes]]]:
     predictions, feedback = [], []
     for i in range(PAIRS):
         at = scenario.T0 + timedelta(seconds=i * 0.4)
-        p = PredictionEvent(
-            prediction_id=f"p{i}",
-            model_name="clf",
-            model_version="1",
-            task="classification",
-            inputs={"x0": 0.0},
-            output=i % 3,
-            latency_ms=1.0,
-            ts=at,
-        )
+        p = scenario.clf_prediction(f"p{i}", i % 3, at)
         predictions.append((p.prediction_id, encode(p)))
         # One batch: the original (right) and its correction (wrong), one time.
         labeled_at = at + timedelta(seconds=1)

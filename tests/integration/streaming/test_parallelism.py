@@ -17,7 +17,7 @@ import pytest
 from confluent_kafka import Producer
 
 from closeloop.config import Settings, Topics
-from closeloop.events import FeedbackEvent, MetricsEvent, PredictionEvent, encode
+from closeloop.events import FeedbackEvent, MetricsEvent, encode
 from closeloop.kafka.admin import ensure_topics
 from tests.integration.streaming import scenario
 from tests.integration.streaming.checks import SETTINGS, collect
@@ -43,16 +43,7 @@ def _send_to_partition_0(settings: Settings, topics: Topics) -> None:
     predictions, feedback = [], []
     for i in range(PAIRS):
         at = scenario.T0 + timedelta(seconds=i)
-        p = PredictionEvent(
-            prediction_id=f"p{i}",
-            model_name="clf",
-            model_version="1",
-            task="classification",
-            inputs={"x0": 0.0},
-            output=i % 2,
-            latency_ms=1.0,
-            ts=at,
-        )
+        p = scenario.clf_prediction(f"p{i}", i % 2, at)
         f = FeedbackEvent(prediction_id=p.prediction_id, ground_truth=0, ts=at + timedelta(seconds=1))
         predictions.append((p.prediction_id, encode(p)))
         feedback.append((p.prediction_id, encode(f)))
