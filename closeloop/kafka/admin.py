@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
 
-from closeloop.errors import CloseloopError
+from closeloop.errors import CloseloopError, WaitTimeout
+from closeloop.waiting import wait_until
 
 __all__ = ["KafkaAdminError", "admin_client", "ensure_topics", "list_topics", "partition_count"]
 
@@ -70,4 +71,37 @@ def ensure_topics(
         except KafkaException as exc:
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise KafkaAdminError(f"cannot create topic {name} on {bootstrap}: {exc}") from exc
+    _wait_until_served(admin, wanted, timeout)
     return created
+
+
+def _wait_until_served(admin: AdminClient, names: list[str], timeout: float) -> None:
+    """Until every partition of ``names`` answers for its offsets.
+
+    The controller acknowledges a new topic before its partition's broker has
+    become leader: a client that asks for offsets at once is told "not leader
+    for partition".
+    """
+
+    def served() -> bool:
+        metadata = admin.list_topics(timeout=timeout)
+        partitions = {}
+        for name in names:
+            topic = metadata.topics.get(name)
+            if topic is None or topic.error is not None or not topic.partitions:
+                return False
+            partitions.update({TopicPartition(name, p): OffsetSpec.latest() for p in topic.partitions})
+        for future in admin.list_offsets(partitions, request_timeout=timeout).values():
+            future.result()
+        return True
+
+    try:
+        wait_until(
+            served,
+            timeout,
+            f"Kafka to serve the new topics {', '.join(names)}",
+            interval=0.2,
+            retry_on=KafkaException,
+        )
+    except WaitTimeout as exc:
+        raise KafkaAdminError(str(exc)) from exc

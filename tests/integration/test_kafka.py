@@ -9,6 +9,7 @@ from confluent_kafka import Consumer, Producer
 from closeloop.config import Settings
 from closeloop.kafka.admin import ensure_topics, list_topics
 from closeloop.stack.manager import LocalStack
+from tests.integration.kafka_reading import end_offsets
 
 
 def test_architecture_topics_exist(stack: LocalStack, settings: Settings) -> None:
@@ -19,6 +20,8 @@ def test_architecture_topics_exist(stack: LocalStack, settings: Settings) -> Non
 
 def test_produce_and_consume_round_trip(stack: LocalStack, settings: Settings, unique_name: str) -> None:
     assert ensure_topics(settings.kafka_bootstrap, [unique_name], partitions=3) == [unique_name]
+    # Created means served: every partition answers for its offsets at once.
+    assert end_offsets(settings.kafka_bootstrap, unique_name) == {0: 0, 1: 0, 2: 0}
     # A second call is a no-op.
     assert ensure_topics(settings.kafka_bootstrap, [unique_name], partitions=3) == []
 
