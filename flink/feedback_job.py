@@ -31,7 +31,7 @@ from closeloop.streaming.udfs import metrics_event
 def configure(t_env: StreamTableEnvironment, settings: FeedbackJobSettings) -> None:
     config = t_env.get_config()
     config.set("pipeline.name", settings.job_name)
-    config.set("parallelism.default", str(settings.job_parallelism or 1))
+    config.set("parallelism.default", str(resolve_parallelism(settings)))
     config.set("table.local-time-zone", "UTC")
     config.set("execution.checkpointing.interval", f"{settings.checkpoint_interval_s} s")
     config.set("execution.checkpointing.mode", "EXACTLY_ONCE")
@@ -98,7 +98,6 @@ def main() -> None:
     if args.print_sql:
         print(build_sql(settings).render(), end="")
         return
-    settings = settings.model_copy(update={"job_parallelism": resolve_parallelism(settings)})
     rules = load_rules(settings.alert_rules)
 
     env = StreamExecutionEnvironment.get_execution_environment()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
+from confluent_kafka.admin import AdminClient, ClusterMetadata, NewTopic, OffsetSpec
 
 from closeloop.errors import CloseloopError, WaitTimeout
 from closeloop.waiting import wait_until
@@ -36,11 +36,17 @@ def partition_count(bootstrap: str, topic: str, *, timeout: float = 10.0) -> int
         metadata = admin_client(bootstrap).list_topics(topic, timeout=timeout)
     except KafkaException as exc:
         raise KafkaAdminError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
-    found = metadata.topics.get(topic)
-    if found is None or found.error is not None or not found.partitions:
+    if not (partitions := _partitions(metadata, topic)):
+        found = metadata.topics.get(topic)
         why = found.error if found is not None and found.error is not None else "no such topic"
         raise KafkaAdminError(f"topic {topic} on {bootstrap}: {why}")
-    return len(found.partitions)
+    return len(partitions)
+
+
+def _partitions(metadata: ClusterMetadata, topic: str) -> list[int]:
+    """The topic's partition ids as the metadata has them; none while it is missing or in error."""
+    found = metadata.topics.get(topic)
+    return [] if found is None or found.error is not None else list(found.partitions)
 
 
 def ensure_topics(
@@ -85,13 +91,11 @@ def _wait_until_served(admin: AdminClient, names: list[str], timeout: float) -> 
 
     def served() -> bool:
         metadata = admin.list_topics(timeout=timeout)
-        partitions = {}
-        for name in names:
-            topic = metadata.topics.get(name)
-            if topic is None or topic.error is not None or not topic.partitions:
-                return False
-            partitions.update({TopicPartition(name, p): OffsetSpec.latest() for p in topic.partitions})
-        for future in admin.list_offsets(partitions, request_timeout=timeout).values():
+        partitions = {name: _partitions(metadata, name) for name in names}
+        if not all(partitions.values()):
+            return False
+        latest = {TopicPartition(n, p): OffsetSpec.latest() for n, ps in partitions.items() for p in ps}
+        for future in admin.list_offsets(latest, request_timeout=timeout).values():
             future.result()
         return True
 

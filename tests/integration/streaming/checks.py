@@ -137,17 +137,21 @@ def dead_letter_counts(settings: Settings, *, job_name: str) -> Counter[tuple[st
 _GONE = {"FAILED", "CANCELED", "FINISHED", "SUSPENDED"}
 
 
+def flink_rest(settings: Settings, path: str) -> dict:
+    """A GET of the local Flink cluster's REST API, e.g. ``/jobs/<id>``."""
+    url = f"http://{settings.host}:{settings.flink_rest_port}{path}"
+    return httpx.get(url, timeout=10).raise_for_status().json()
+
+
 def jobs_named(settings: Settings, name: str) -> dict[str, str]:
     """Job id -> state of every job of this name the Flink cluster knows, finished ones included."""
-    url = f"http://{settings.host}:{settings.flink_rest_port}/jobs/overview"
-    jobs = httpx.get(url, timeout=10).raise_for_status().json()["jobs"]
+    jobs = flink_rest(settings, "/jobs/overview")["jobs"]
     return {job["jid"]: job["state"] for job in jobs if job["name"] == name}
 
 
 def failures(settings: Settings, job_id: str) -> list[str]:
     """The first lines of each failure of the job, newest first, from Flink's exception history."""
-    url = f"http://{settings.host}:{settings.flink_rest_port}/jobs/{job_id}/exceptions"
-    history = httpx.get(url, timeout=10).raise_for_status().json().get("exceptionHistory") or {}
+    history = flink_rest(settings, f"/jobs/{job_id}/exceptions").get("exceptionHistory") or {}
     return ["\n".join(e.get("stacktrace", "").strip().splitlines()[:3]) for e in history.get("entries", [])]
 
 

@@ -13,8 +13,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import httpx
-
 from closeloop.config import Settings, Topics
 from closeloop.stack.manager import LocalStack
 from closeloop.stack.process import ProcessRecord
@@ -23,6 +21,7 @@ from tests.integration.streaming.checks import (
     assert_counted_once,
     failures,
     first_half_checkpointed,
+    flink_rest,
     jobs_named,
     root_exception,
     running_by_itself,
@@ -37,8 +36,7 @@ def outage_seen(settings: Settings, job_id: str, failed_before: int) -> str | No
     The lake's file system retries for a while before it gives up, so a
     checkpoint first stalls (they take well under a second here).
     """
-    base = f"http://{settings.host}:{settings.flink_rest_port}/jobs/{job_id}"
-    checkpoints = httpx.get(f"{base}/checkpoints", timeout=10).raise_for_status().json()
+    checkpoints = flink_rest(settings, f"/jobs/{job_id}/checkpoints")
     if (failed := int(checkpoints["counts"]["failed"])) > failed_before:
         return f"{failed - failed_before} checkpoints failed"
     now_ms = time.time() * 1000
@@ -51,8 +49,7 @@ def outage_seen(settings: Settings, job_id: str, failed_before: int) -> str | No
 
 
 def failed_checkpoints(settings: Settings, job_id: str) -> int:
-    url = f"http://{settings.host}:{settings.flink_rest_port}/jobs/{job_id}/checkpoints"
-    return int(httpx.get(url, timeout=10).raise_for_status().json()["counts"]["failed"])
+    return int(flink_rest(settings, f"/jobs/{job_id}/checkpoints")["counts"]["failed"])
 
 
 def test_minio_stopped_under_the_job_loses_nothing_and_counts_nothing_twice(

@@ -12,7 +12,6 @@ import uuid
 from collections.abc import Callable
 from datetime import timedelta
 
-import httpx
 import pytest
 from confluent_kafka import Producer
 
@@ -20,7 +19,7 @@ from closeloop.config import Settings, Topics
 from closeloop.events import FeedbackEvent, MetricsEvent, encode
 from closeloop.kafka.admin import ensure_topics
 from tests.integration.streaming import scenario
-from tests.integration.streaming.checks import SETTINGS, collect
+from tests.integration.streaming.checks import SETTINGS, collect, flink_rest
 from tests.waiting import NotYet, eventually
 
 PAIRS = 12
@@ -77,14 +76,9 @@ def _assert_every_pair_counted_once(windows: list[MetricsEvent]) -> None:
     assert sum(e.quality["accuracy"] * e.labeled for e in windows) == pytest.approx(PAIRS / 2)
 
 
-def _rest(settings: Settings, path: str) -> dict:
-    url = f"http://{settings.host}:{settings.flink_rest_port}{path}"
-    return httpx.get(url, timeout=10).raise_for_status().json()
-
-
 def _vertex_parallelism(settings: Settings, job_id: str) -> set[int]:
     # The lake's partition committer runs alone by design.
-    vertices = _rest(settings, f"/jobs/{job_id}")["vertices"]
+    vertices = flink_rest(settings, f"/jobs/{job_id}")["vertices"]
     return {v["parallelism"] for v in vertices if "PartitionCommitter" not in v["name"]}
 
 
