@@ -86,6 +86,10 @@ class FlinkService(Service):
             self.lib_dir,
             [
                 *self.layout.pyflink.joinpath("lib").glob("*.jar"),
+                # PyFlink's runtime (with its vendored Beam) once for the cluster, not
+                # once per job: a job's class loader outlives it (Beam's threads and
+                # caches), and ~4,000 classes per submission filled the metaspace.
+                *self.layout.pyflink.joinpath("opt").glob("flink-python-*.jar"),
                 *self.layout.flink_connectors.glob("*.jar"),
                 self.layout.flink_functions,
             ],
