@@ -14,8 +14,8 @@ import pytest
 
 from closeloop.config import get_settings
 from closeloop.s3 import s3_client
-from closeloop.stack.manager import LocalStack
-from closeloop.stack.process import marked_processes
+from closeloop.stack.manager import LocalStack, log_tail
+from closeloop.stack.process import ProcessRecord, alive, marked_processes
 from closeloop.stack.settings import StackSettings, get_stack_settings
 
 HERE = Path(__file__).parent
@@ -49,6 +49,42 @@ def stack(settings: StackSettings) -> Iterator[LocalStack]:
         # This session started the whole stack: stopping it must leave nothing behind.
         leftovers = marked_processes(str(local.layout.state))
         assert not leftovers, f"`down` left processes behind: {leftovers}"
+
+
+def _live_processes(stack: LocalStack) -> dict[str, list[int]]:
+    """The pids of each shared service whose recorded processes all run."""
+    live = {}
+    for name in stack.services:
+        record = ProcessRecord.load(stack.layout.run, name)
+        if record is not None and record.pids and len(alive(record)) == len(record.pids):
+            live[name] = record.pids
+    return live
+
+
+@pytest.fixture(autouse=True)
+def shared_stack_survives(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test that leaves a shared service dead errors here, with its log; the next test gets it back.
+
+    Without this, one dead process (a TaskManager, say) fails every later test
+    by timeout, far from its cause and with no word of it.
+    """
+    if "stack" not in request.fixturenames:
+        yield
+        return
+    stack: LocalStack = request.getfixturevalue("stack")
+    before = _live_processes(stack)
+    yield
+    after = _live_processes(stack)
+    dead = {name: pids for name, pids in before.items() if name not in after}
+    if not dead:
+        return
+    logs = "\n".join(log_tail(stack.services[name], lines=60) for name in dead)
+    # The short summary shows one line: the last error the logs hold goes on it.
+    errors = [line for line in logs.splitlines() if " ERROR " in line or "Error" in line or "FATAL" in line]
+    last_error = errors[-1].strip()[:300] if errors else "no error in the log tail"
+    stack.up(report=lambda service, message: print(f"[stack] {service}: {message}"))
+    left = ", ".join(f"{name} (pids {pids})" for name, pids in dead.items())
+    pytest.fail(f"the test left {left} dead; {last_error}\n{logs}")
 
 
 #: Ports of a private stack, beside the shared one.

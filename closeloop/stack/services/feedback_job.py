@@ -16,16 +16,19 @@ from pathlib import Path
 import httpx
 
 from closeloop.config import Settings
-from closeloop.errors import StackError
+from closeloop.errors import StackError, WaitTimeout
 from closeloop.stack.process import ProcessRecord
 from closeloop.stack.service import Health, Service
 from closeloop.stack.services.flink import FlinkService
 from closeloop.streaming.checkpoints import job_checkpoints_dir, latest_checkpoint, local_path
 from closeloop.streaming.settings import FeedbackJobSettings
+from closeloop.waiting import wait_until
 
 __all__ = ["FeedbackJobService"]
 
 _ACTIVE = {"INITIALIZING", "CREATED", "RUNNING", "RESTARTING", "RECONCILING"}
+#: How long `down` waits for a cancelled job to let go of its slots and its sources.
+_CANCEL_TIMEOUT_S = 120.0
 
 
 class FeedbackJobService(Service):
@@ -166,6 +169,20 @@ class FeedbackJobService(Service):
             httpx.patch(f"{self.flink.url}/jobs/{record.job_id}", params={"mode": "cancel"}, timeout=10)
         except httpx.HTTPError as exc:
             report(f"could not cancel job {record.job_id}: {exc}")
+            return
+        # Stopped means stopped: until its tasks end, the job holds its slots, its Kafka
+        # clients and its Python workers, and what stops next (a broker, a topic) pulls
+        # them out from under a task that is still closing.
+        job_id = record.job_id
+        try:
+            wait_until(
+                lambda: self._job_state(job_id) not in {*_ACTIVE, "CANCELLING", "FAILING"},
+                _CANCEL_TIMEOUT_S,
+                f"job {job_id[:8]} to end",
+                interval=0.5,
+            )
+        except WaitTimeout as exc:
+            report(f"cancelled, but not ended: {exc}")
 
     def probe(self) -> Health:
         job_id = self._active_job()
