@@ -177,11 +177,12 @@ CREATE TABLE metrics_source (
 CREATE TEMPORARY VIEW prediction_checked_members AS
 SELECT
     message_key, body, `partition`, `offset`, kafka_ts, ts_text, ts_parsed, event_ts,
-    event_members(body, 'schema,prediction_id,model_name,model_version,task,inputs,error,output,latency_ms') AS members
+    event_members(body, 'schema,prediction_id,model_name,model_version,task,inputs,error,output,latency_ms', '[{"kind":"not_json_object","field":"(event)","reason":"not a JSON object"},{"kind":"absent","field":"schema","reason":"missing; every event names its type","member":"schema"},{"kind":"not_equal","field":"schema","reason":"expected ''closeloop.prediction.v1''","member":"schema","arg":"\"closeloop.prediction.v1\""},{"kind":"absent","field":"prediction_id","reason":"Field required","member":"prediction_id"},{"kind":"not_string","field":"prediction_id","reason":"Input should be a valid string","member":"prediction_id"},{"kind":"too_short","field":"prediction_id","reason":"String should have at least 1 character","member":"prediction_id","arg":1},{"kind":"too_long","field":"prediction_id","reason":"String should have at most 128 characters","member":"prediction_id","arg":128},{"kind":"no_match","field":"prediction_id","reason":"String should match pattern ''^[\\w.:@/-]+$''","member":"prediction_id","arg":"^[\\w.:@/-]+$"},{"kind":"absent","field":"model_name","reason":"Field required","member":"model_name"},{"kind":"not_string","field":"model_name","reason":"Input should be a valid string","member":"model_name"},{"kind":"too_short","field":"model_name","reason":"String should have at least 1 character","member":"model_name","arg":1},{"kind":"too_long","field":"model_name","reason":"String should have at most 256 characters","member":"model_name","arg":256},{"kind":"no_match","field":"model_name","reason":"String should match pattern ''^[\\w.-]+$''","member":"model_name","arg":"^[\\w.-]+$"},{"kind":"absent","field":"model_version","reason":"Field required","member":"model_version"},{"kind":"not_string","field":"model_version","reason":"Input should be a valid string","member":"model_version"},{"kind":"too_short","field":"model_version","reason":"String should have at least 1 character","member":"model_version","arg":1},{"kind":"too_long","field":"model_version","reason":"String should have at most 64 characters","member":"model_version","arg":64},{"kind":"absent","field":"task","reason":"Field required","member":"task"},{"kind":"not_string","field":"task","reason":"Input should be a valid string","member":"task"},{"kind":"absent","field":"inputs","reason":"Field required","member":"inputs"},{"kind":"not_dict","field":"inputs","reason":"Input should be a valid dictionary","member":"inputs"},{"kind":"not_string","field":"error","reason":"Input should be a valid string","member":"error"},{"kind":"absent","field":"latency_ms","reason":"Field required","member":"latency_ms"},{"kind":"not_number_at_least","field":"latency_ms","reason":"must be a number, it >= 0","member":"latency_ms","arg":0},{"kind":"not_one_of","field":"task","reason":"unknown task; known tasks: classification, detection, ocr, regression, speech_to_text","member":"task","arg":["\"classification\"","\"detection\"","\"ocr\"","\"regression\"","\"speech_to_text\""]},{"kind":"bad_ts","field":"ts","reason":"must be an ISO-8601 UTC time like 2026-11-22T10:00:00.123Z"},{"kind":"neither","field":"output","reason":"must not be null unless error is set","member":"error","other":"output"},{"kind":"both","field":"output","reason":"must be null when error is set","member":"error","other":"output"}]',
+        ts_text IS NOT NULL AND ts_parsed IS NULL) AS members
 FROM prediction_source;
 CREATE TEMPORARY VIEW prediction_checked_json AS
 SELECT
-    message_key, body, `partition`, `offset`, kafka_ts, ts_text, ts_parsed, event_ts, members,
+    message_key, body, `partition`, `offset`, kafka_ts, ts_text, ts_parsed, event_ts,
     members[1] AS j_schema,
     members[2] AS j_prediction_id,
     members[3] AS j_model_name,
@@ -199,40 +200,14 @@ SELECT
     members[15] AS t_inputs,
     members[16] AS t_error,
     members[17] AS t_output,
-    members[18] AS t_latency_ms
+    members[18] AS t_latency_ms,
+    members[19] AS contract_problem
 FROM prediction_checked_members;
 CREATE TEMPORARY VIEW prediction_checked AS
 SELECT
     message_key, body, `partition`, `offset`, event_ts, j_schema, j_prediction_id, j_model_name, j_model_version, j_task, j_inputs, j_error, j_output, j_latency_ms, t_schema, t_prediction_id, t_model_name, t_model_version, t_task, t_inputs, t_error, t_output, t_latency_ms,
     CASE
-        WHEN members IS NULL THEN '(event)	not a JSON object'
-        WHEN j_schema IS NULL THEN 'schema	missing; every event names its type'
-        WHEN j_schema <> '"closeloop.prediction.v1"' THEN 'schema	expected ''closeloop.prediction.v1'''
-        WHEN j_prediction_id IS NULL THEN 'prediction_id	Field required'
-        WHEN NOT j_prediction_id IS NULL AND LEFT(j_prediction_id, 1) <> '"' THEN 'prediction_id	Input should be a valid string'
-        WHEN CHAR_LENGTH(t_prediction_id) < 1 THEN 'prediction_id	String should have at least 1 character'
-        WHEN CHAR_LENGTH(t_prediction_id) > 128 THEN 'prediction_id	String should have at most 128 characters'
-        WHEN NOT REGEXP(t_prediction_id, '(?U)^[\w.:@/-]+$') THEN 'prediction_id	String should match pattern ''^[\w.:@/-]+$'''
-        WHEN j_model_name IS NULL THEN 'model_name	Field required'
-        WHEN NOT j_model_name IS NULL AND LEFT(j_model_name, 1) <> '"' THEN 'model_name	Input should be a valid string'
-        WHEN CHAR_LENGTH(t_model_name) < 1 THEN 'model_name	String should have at least 1 character'
-        WHEN CHAR_LENGTH(t_model_name) > 256 THEN 'model_name	String should have at most 256 characters'
-        WHEN NOT REGEXP(t_model_name, '(?U)^[\w.-]+$') THEN 'model_name	String should match pattern ''^[\w.-]+$'''
-        WHEN j_model_version IS NULL THEN 'model_version	Field required'
-        WHEN NOT j_model_version IS NULL AND LEFT(j_model_version, 1) <> '"' THEN 'model_version	Input should be a valid string'
-        WHEN CHAR_LENGTH(t_model_version) < 1 THEN 'model_version	String should have at least 1 character'
-        WHEN CHAR_LENGTH(t_model_version) > 64 THEN 'model_version	String should have at most 64 characters'
-        WHEN j_task IS NULL THEN 'task	Field required'
-        WHEN NOT j_task IS NULL AND LEFT(j_task, 1) <> '"' THEN 'task	Input should be a valid string'
-        WHEN j_inputs IS NULL THEN 'inputs	Field required'
-        WHEN NOT j_inputs IS NULL AND LEFT(j_inputs, 1) <> '{' THEN 'inputs	Input should be a valid dictionary'
-        WHEN NOT j_error IS NULL AND LEFT(j_error, 1) <> '"' THEN 'error	Input should be a valid string'
-        WHEN j_latency_ms IS NULL THEN 'latency_ms	Field required'
-        WHEN (TRY_CAST(j_latency_ms AS DOUBLE) IS NULL OR NOT (TRY_CAST(j_latency_ms AS DOUBLE) >= 0)) THEN 'latency_ms	must be a number, it >= 0'
-        WHEN j_task NOT IN ('"classification"', '"detection"', '"ocr"', '"regression"', '"speech_to_text"') THEN 'task	unknown task; known tasks: classification, detection, ocr, regression, speech_to_text'
-        WHEN ts_text IS NOT NULL AND ts_parsed IS NULL THEN 'ts	must be an ISO-8601 UTC time like 2026-11-22T10:00:00.123Z'
-        WHEN j_error IS NULL AND j_output IS NULL THEN 'output	must not be null unless error is set'
-        WHEN NOT j_error IS NULL AND NOT j_output IS NULL THEN 'output	must be null when error is set'
+        WHEN contract_problem IS NOT NULL THEN contract_problem
         WHEN ts_parsed > CAST(kafka_ts AS TIMESTAMP(3)) + INTERVAL '0 00:05:00' DAY TO SECOND THEN 'ts	more than 300 s after the time Kafka received the event'
         WHEN event_ts <= CURRENT_WATERMARK(event_ts) THEN 'ts	late: behind the stream''s watermark (out-of-orderness allowed: 5 s)'
         ELSE CAST(NULL AS STRING) END AS problem
@@ -240,11 +215,12 @@ FROM prediction_checked_json;
 CREATE TEMPORARY VIEW feedback_checked_members AS
 SELECT
     message_key, body, `partition`, `offset`, kafka_ts, ts_text, ts_parsed, event_ts,
-    event_members(body, 'schema,feedback_id,prediction_id,model_name,task,ground_truth,source') AS members
+    event_members(body, 'schema,feedback_id,prediction_id,model_name,task,ground_truth,source', '[{"kind":"not_json_object","field":"(event)","reason":"not a JSON object"},{"kind":"absent","field":"schema","reason":"missing; every event names its type","member":"schema"},{"kind":"not_equal","field":"schema","reason":"expected ''closeloop.feedback.v1''","member":"schema","arg":"\"closeloop.feedback.v1\""},{"kind":"not_string","field":"feedback_id","reason":"Input should be a valid string","member":"feedback_id"},{"kind":"too_short","field":"feedback_id","reason":"String should have at least 1 character","member":"feedback_id","arg":1},{"kind":"too_long","field":"feedback_id","reason":"String should have at most 128 characters","member":"feedback_id","arg":128},{"kind":"no_match","field":"feedback_id","reason":"String should match pattern ''^[\\w.:@/-]+$''","member":"feedback_id","arg":"^[\\w.:@/-]+$"},{"kind":"absent","field":"prediction_id","reason":"Field required","member":"prediction_id"},{"kind":"not_string","field":"prediction_id","reason":"Input should be a valid string","member":"prediction_id"},{"kind":"too_short","field":"prediction_id","reason":"String should have at least 1 character","member":"prediction_id","arg":1},{"kind":"too_long","field":"prediction_id","reason":"String should have at most 128 characters","member":"prediction_id","arg":128},{"kind":"no_match","field":"prediction_id","reason":"String should match pattern ''^[\\w.:@/-]+$''","member":"prediction_id","arg":"^[\\w.:@/-]+$"},{"kind":"not_string","field":"model_name","reason":"Input should be a valid string","member":"model_name"},{"kind":"too_short","field":"model_name","reason":"String should have at least 1 character","member":"model_name","arg":1},{"kind":"too_long","field":"model_name","reason":"String should have at most 256 characters","member":"model_name","arg":256},{"kind":"no_match","field":"model_name","reason":"String should match pattern ''^[\\w.-]+$''","member":"model_name","arg":"^[\\w.-]+$"},{"kind":"not_string","field":"task","reason":"Input should be a valid string","member":"task"},{"kind":"absent","field":"ground_truth","reason":"Field required","member":"ground_truth"},{"kind":"not_string","field":"source","reason":"Input should be a valid string","member":"source"},{"kind":"too_long","field":"source","reason":"String should have at most 64 characters","member":"source","arg":64},{"kind":"bad_ts","field":"ts","reason":"must be an ISO-8601 UTC time like 2026-11-22T10:00:00.123Z"}]',
+        ts_text IS NOT NULL AND ts_parsed IS NULL) AS members
 FROM feedback_source;
 CREATE TEMPORARY VIEW feedback_checked_json AS
 SELECT
-    message_key, body, `partition`, `offset`, kafka_ts, ts_text, ts_parsed, event_ts, members,
+    message_key, body, `partition`, `offset`, kafka_ts, ts_text, ts_parsed, event_ts,
     members[1] AS j_schema,
     members[2] AS j_feedback_id,
     members[3] AS j_prediction_id,
@@ -258,33 +234,14 @@ SELECT
     members[11] AS t_model_name,
     members[12] AS t_task,
     members[13] AS t_ground_truth,
-    members[14] AS t_source
+    members[14] AS t_source,
+    members[15] AS contract_problem
 FROM feedback_checked_members;
 CREATE TEMPORARY VIEW feedback_checked AS
 SELECT
     message_key, body, `partition`, `offset`, event_ts, j_schema, j_feedback_id, j_prediction_id, j_model_name, j_task, j_ground_truth, j_source, t_schema, t_feedback_id, t_prediction_id, t_model_name, t_task, t_ground_truth, t_source,
     CASE
-        WHEN members IS NULL THEN '(event)	not a JSON object'
-        WHEN j_schema IS NULL THEN 'schema	missing; every event names its type'
-        WHEN j_schema <> '"closeloop.feedback.v1"' THEN 'schema	expected ''closeloop.feedback.v1'''
-        WHEN NOT j_feedback_id IS NULL AND LEFT(j_feedback_id, 1) <> '"' THEN 'feedback_id	Input should be a valid string'
-        WHEN CHAR_LENGTH(t_feedback_id) < 1 THEN 'feedback_id	String should have at least 1 character'
-        WHEN CHAR_LENGTH(t_feedback_id) > 128 THEN 'feedback_id	String should have at most 128 characters'
-        WHEN NOT REGEXP(t_feedback_id, '(?U)^[\w.:@/-]+$') THEN 'feedback_id	String should match pattern ''^[\w.:@/-]+$'''
-        WHEN j_prediction_id IS NULL THEN 'prediction_id	Field required'
-        WHEN NOT j_prediction_id IS NULL AND LEFT(j_prediction_id, 1) <> '"' THEN 'prediction_id	Input should be a valid string'
-        WHEN CHAR_LENGTH(t_prediction_id) < 1 THEN 'prediction_id	String should have at least 1 character'
-        WHEN CHAR_LENGTH(t_prediction_id) > 128 THEN 'prediction_id	String should have at most 128 characters'
-        WHEN NOT REGEXP(t_prediction_id, '(?U)^[\w.:@/-]+$') THEN 'prediction_id	String should match pattern ''^[\w.:@/-]+$'''
-        WHEN NOT j_model_name IS NULL AND LEFT(j_model_name, 1) <> '"' THEN 'model_name	Input should be a valid string'
-        WHEN CHAR_LENGTH(t_model_name) < 1 THEN 'model_name	String should have at least 1 character'
-        WHEN CHAR_LENGTH(t_model_name) > 256 THEN 'model_name	String should have at most 256 characters'
-        WHEN NOT REGEXP(t_model_name, '(?U)^[\w.-]+$') THEN 'model_name	String should match pattern ''^[\w.-]+$'''
-        WHEN NOT j_task IS NULL AND LEFT(j_task, 1) <> '"' THEN 'task	Input should be a valid string'
-        WHEN j_ground_truth IS NULL THEN 'ground_truth	Field required'
-        WHEN NOT j_source IS NULL AND LEFT(j_source, 1) <> '"' THEN 'source	Input should be a valid string'
-        WHEN CHAR_LENGTH(t_source) > 64 THEN 'source	String should have at most 64 characters'
-        WHEN ts_text IS NOT NULL AND ts_parsed IS NULL THEN 'ts	must be an ISO-8601 UTC time like 2026-11-22T10:00:00.123Z'
+        WHEN contract_problem IS NOT NULL THEN contract_problem
         WHEN ts_parsed > CAST(kafka_ts AS TIMESTAMP(3)) + INTERVAL '0 00:05:00' DAY TO SECOND THEN 'ts	more than 300 s after the time Kafka received the event'
         WHEN event_ts <= CURRENT_WATERMARK(event_ts) THEN 'ts	late: behind the stream''s watermark (out-of-orderness allowed: 5 s)'
         ELSE CAST(NULL AS STRING) END AS problem

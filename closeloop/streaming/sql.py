@@ -21,10 +21,11 @@ from closeloop.events import FeedbackEvent, PredictionEvent
 from closeloop.streaming.settings import FeedbackJobSettings
 from closeloop.streaming.stages.checks import (
     checked_view,
-    contract_checks,
-    feedback_checks,
+    contract_rules,
+    feedback_rules,
     members,
-    prediction_checks,
+    prediction_rules,
+    timing_checks,
 )
 from closeloop.streaming.stages.connectors import kafka_sink, kafka_source, lake_sink
 from closeloop.streaming.stages.dead_letters import dead_letters_insert
@@ -32,7 +33,7 @@ from closeloop.streaming.stages.lake import lake_insert
 from closeloop.streaming.stages.pair_join import events_view, paired_view
 from closeloop.streaming.stages.windows import facts_view, metrics_insert
 
-__all__ = ["JVM_FUNCTIONS", "JobSql", "build_sql", "contract_checks"]
+__all__ = ["JVM_FUNCTIONS", "JobSql", "build_sql", "contract_rules"]
 
 #: SQL name -> class, in flink/functions (the jar `make setup` builds).
 JVM_FUNCTIONS = {
@@ -86,13 +87,15 @@ def build_sql(s: FeedbackJobSettings) -> JobSql:
         *checked_view(
             "prediction_checked",
             "prediction_source",
-            prediction_checks(s),
+            prediction_rules(),
+            timing_checks(s),
             members(PredictionEvent),
         ),
         *checked_view(
             "feedback_checked",
             "feedback_source",
-            feedback_checks(s),
+            feedback_rules(),
+            timing_checks(s),
             members(FeedbackEvent),
         ),
         events_view(topics),

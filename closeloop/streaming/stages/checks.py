@@ -1,13 +1,15 @@
-"""Parse each event once and check it against its contract, in SQL generated from the pydantic models.
+"""Parse each event once and check it against its contract, by rules generated from the pydantic models.
 
 A required field of the event contract (closeloop.events) is a required field
-here; every broken check names the field and the reason, in the order pydantic
-reports them, for the dead letter.
+here; every broken rule names the field and the reason, in the order pydantic
+reports them, for the dead letter. The JVM runs the rules as it parses the
+event; what needs Kafka's time or the watermark stays in SQL.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import asdict, dataclass
 from types import UnionType
 from typing import Annotated, Union, get_args, get_origin
 
@@ -16,12 +18,37 @@ from pydantic.fields import FieldInfo
 from closeloop.events import FeedbackEvent, PredictionEvent
 from closeloop.events.models import Event
 from closeloop.streaming.settings import FeedbackJobSettings
-from closeloop.streaming.stages.literals import absent, interval, member, quote, text
+from closeloop.streaming.stages.literals import interval, member, quote, text
 from closeloop.tasks import task_names
 
-__all__ = ["checked_view", "contract_checks", "feedback_checks", "members", "prediction_checks"]
+__all__ = [
+    "Rule",
+    "checked_view",
+    "contract_rules",
+    "feedback_rules",
+    "members",
+    "prediction_rules",
+    "timing_checks",
+]
 
+#: A check only SQL can make (it reads Kafka's time or the watermark): (condition, field, reason).
 Check = tuple[str, str, str]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One check of an event's contract, run in the JVM as it parses the event.
+
+    ``kind`` says when it is broken, on ``member`` (and ``other``), with ``arg``:
+    io.closeloop.flink.EventContract lists the kinds.
+    """
+
+    kind: str
+    field: str
+    reason: str
+    member: str | None = None
+    arg: object = None
+    other: str | None = None
 
 
 def members(event: type[Event]) -> list[str]:
@@ -36,50 +63,36 @@ def members(event: type[Event]) -> list[str]:
 UNUSED: dict[type[Event], frozenset[str]] = {PredictionEvent: frozenset({"scores"})}
 
 
-def contract_checks(
-    event: type[Event], *, numeric: dict[str, str] | None = None, nullable: frozenset[str] = frozenset()
-) -> list[Check]:
-    """(SQL condition that is true when broken, field, reason), in the order pydantic reports them.
+def contract_rules(
+    event: type[Event], *, at_least: dict[str, float] | None = None, nullable: frozenset[str] = frozenset()
+) -> list[Rule]:
+    """The contract's rules, in the order pydantic reports them.
 
-    Required fields come from the pydantic model; ``numeric`` adds range
-    checks on numbers (field -> SQL condition on ``{v}``, the value as DOUBLE).
-    A member that is JSON null counts as missing, so a required field that
-    may be null (``nullable``) is not checked here. The checks read the
-    source's ``ts_text`` and ``ts_parsed`` columns.
+    Required fields come from the pydantic model; ``at_least`` adds "a number,
+    at least" checks (field -> lower bound). A member that is JSON null counts
+    as missing, so a required field that may be null (``nullable``) is not
+    checked here. ``ts`` is checked by the source's own parse of it.
     """
-    checks: list[Check] = [
-        ("members IS NULL", "(event)", "not a JSON object"),
-        (absent("schema"), "schema", "missing; every event names its type"),
-        (f"{member('schema')} <> {quote(json.dumps(event.SCHEMA))}", "schema", f"expected {event.SCHEMA!r}"),
+    rules = [
+        Rule("not_json_object", "(event)", "not a JSON object"),
+        Rule("absent", "schema", "missing; every event names its type", "schema"),
+        Rule("not_equal", "schema", f"expected {event.SCHEMA!r}", "schema", json.dumps(event.SCHEMA)),
     ]
     for name, field in event.model_fields.items():
         key = field.alias or name
         if key in ("schema", "ts"):
             continue  # checked above and below
         if field.is_required() and key not in nullable:
-            checks.append((absent(key), key, "Field required"))
+            rules.append(Rule("absent", key, "Field required", key))
         if key not in UNUSED.get(event, frozenset()):
-            checks += _shape_checks(key, field)
-    for key, condition in (numeric or {}).items():
-        value = f"TRY_CAST({member(key)} AS DOUBLE)"
-        checks.append(
-            (
-                f"({value} IS NULL OR NOT ({condition.format(v=value)}))",
-                key,
-                "must be a number, " + condition.format(v="it"),
-            )
-        )
-    checks.append(
-        (
-            "ts_text IS NOT NULL AND ts_parsed IS NULL",
-            "ts",
-            "must be an ISO-8601 UTC time like 2026-11-22T10:00:00.123Z",
-        )
-    )
-    return checks
+            rules += _shape_rules(key, field)
+    for key, least in (at_least or {}).items():
+        rules.append(Rule("not_number_at_least", key, f"must be a number, it >= {least:g}", key, least))
+    rules.append(Rule("bad_ts", "ts", "must be an ISO-8601 UTC time like 2026-11-22T10:00:00.123Z"))
+    return rules
 
 
-def _shape_checks(key: str, field: FieldInfo) -> list[Check]:
+def _shape_rules(key: str, field: FieldInfo) -> list[Rule]:
     """The JSON type of a present member, and a string's length and pattern, in pydantic's words.
 
     Only for plain strings and objects: other members' shapes are the task's
@@ -94,35 +107,23 @@ def _shape_checks(key: str, field: FieldInfo) -> list[Check]:
     if get_origin(annotation) is Annotated:
         annotation, *more = get_args(annotation)
         metadata += more
-    present = f"NOT {absent(key)}"
     if annotation is dict or get_origin(annotation) is dict:
-        return [(f"{present} AND LEFT({member(key)}, 1) <> '{{'", key, "Input should be a valid dictionary")]
+        return [Rule("not_dict", key, "Input should be a valid dictionary", key)]
     if annotation is not str:
         return []
-    checks = [(f"{present} AND LEFT({member(key)}, 1) <> '\"'", key, "Input should be a valid string")]
+    rules = [Rule("not_string", key, "Input should be a valid string", key)]
     for constraint in metadata:
         if (low := getattr(constraint, "min_length", None)) is not None:
             word = "character" if low == 1 else "characters"
-            checks.append(
-                (f"CHAR_LENGTH({text(key)}) < {low}", key, f"String should have at least {low} {word}")
-            )
+            rules.append(Rule("too_short", key, f"String should have at least {low} {word}", key, low))
         if (high := getattr(constraint, "max_length", None)) is not None:
-            checks.append(
-                (f"CHAR_LENGTH({text(key)}) > {high}", key, f"String should have at most {high} characters")
-            )
+            rules.append(Rule("too_long", key, f"String should have at most {high} characters", key, high))
         if (pattern := getattr(constraint, "pattern", None)) is not None:
-            # (?U): Java's \w as Unicode as Python's.
-            checks.append(
-                (
-                    f"NOT REGEXP({text(key)}, {quote('(?U)' + pattern)})",
-                    key,
-                    f"String should match pattern '{pattern}'",
-                )
-            )
-    return checks
+            rules.append(Rule("no_match", key, f"String should match pattern '{pattern}'", key, pattern))
+    return rules
 
 
-def _timing_checks(s: FeedbackJobSettings) -> list[Check]:
+def timing_checks(s: FeedbackJobSettings) -> list[Check]:
     future = (
         f"ts_parsed > CAST(kafka_ts AS TIMESTAMP(3)) + {interval(s.max_clock_skew_s)}",
         "ts",
@@ -139,69 +140,70 @@ def _timing_checks(s: FeedbackJobSettings) -> list[Check]:
     return [future, late]
 
 
-def prediction_checks(s: FeedbackJobSettings) -> list[Check]:
-    checks = contract_checks(
-        PredictionEvent, numeric={"latency_ms": "{v} >= 0"}, nullable=frozenset({"output"})
-    )
-    tasks = ", ".join(quote(json.dumps(t)) for t in task_names())
-    checks.insert(
-        len(checks) - 1,
-        (
-            f"{member('task')} NOT IN ({tasks})",
-            "task",
-            f"unknown task; known tasks: {', '.join(task_names())}",
-        ),
-    )
-    checks += [
-        (f"{absent('error')} AND {absent('output')}", "output", "must not be null unless error is set"),
-        (f"NOT {absent('error')} AND NOT {absent('output')}", "output", "must be null when error is set"),
+def prediction_rules() -> list[Rule]:
+    rules = contract_rules(PredictionEvent, at_least={"latency_ms": 0}, nullable=frozenset({"output"}))
+    reason = f"unknown task; known tasks: {', '.join(task_names())}"
+    unknown = Rule("not_one_of", "task", reason, "task", [json.dumps(t) for t in task_names()])
+    rules.insert(len(rules) - 1, unknown)
+    return [
+        *rules,
+        Rule("neither", "output", "must not be null unless error is set", "error", other="output"),
+        Rule("both", "output", "must be null when error is set", "error", other="output"),
     ]
-    return checks + _timing_checks(s)
 
 
-def feedback_checks(s: FeedbackJobSettings) -> list[Check]:
-    return contract_checks(FeedbackEvent) + _timing_checks(s)
+def feedback_rules() -> list[Rule]:
+    return contract_rules(FeedbackEvent)
 
 
-def _problem(checks: list[Check]) -> str:
-    """A CASE giving "field<TAB>reason" for the first broken check, NULL for a valid event."""
-    whens = "\n        ".join(
-        f"WHEN {cond} THEN {quote(field + chr(9) + reason)}" for cond, field, reason in checks
-    )
-    return f"CASE\n        {whens}\n        ELSE CAST(NULL AS STRING) END"
+def _rules_json(rules: list[Rule]) -> str:
+    spec = [{k: v for k, v in asdict(rule).items() if v is not None} for rule in rules]
+    return json.dumps(spec, separators=(",", ":"), ensure_ascii=False)
 
 
-def checked_view(name: str, source: str, checks: list[Check], keys: list[str]) -> list[str]:
+def checked_view(
+    name: str, source: str, rules: list[Rule], timing: list[Check], keys: list[str]
+) -> list[str]:
     """Every row of ``source``, parsed once, with ``problem``: NULL if it is valid.
 
     The JVM function ``event_members`` (flink/functions) parses the event in
-    one pass and answers each member in ``keys`` twice: as JSON text, column
-    ``j_<member>``, and as text (a string unquoted), column ``t_<member>``.
-    It is declared non-deterministic, which keeps the planner from copying
-    the parse into every expression that reads a member.
+    one pass, answers each member in ``keys`` twice: as JSON text, column
+    ``j_<member>``, and as text (a string unquoted), column ``t_<member>``, and
+    then the first of ``rules`` the event breaks. It is declared
+    non-deterministic, which keeps the planner from copying the parse into
+    every expression that reads a member. The ``timing`` checks follow in SQL.
     """
+    k = len(keys)
     columns = ",\n    ".join(
         [f"members[{i + 1}] AS {member(m)}" for i, m in enumerate(keys)]
-        + [f"members[{len(keys) + i + 1}] AS {text(m)}" for i, m in enumerate(keys)]
+        + [f"members[{k + i + 1}] AS {text(m)}" for i, m in enumerate(keys)]
+        + [f"members[{2 * k + 1}] AS contract_problem"]
     )
     names = ", ".join([*(member(m) for m in keys), *(text(m) for m in keys)])
+    whens = "\n        ".join(
+        ["WHEN contract_problem IS NOT NULL THEN contract_problem"]
+        + [f"WHEN {cond} THEN {quote(field + chr(9) + reason)}" for cond, field, reason in timing]
+    )
     return [
         f"""
 CREATE TEMPORARY VIEW {name}_members AS
 SELECT
     message_key, body, `partition`, `offset`, kafka_ts, ts_text, ts_parsed, event_ts,
-    event_members(body, {quote(",".join(keys))}) AS members
+    event_members(body, {quote(",".join(keys))}, {quote(_rules_json(rules))},
+        ts_text IS NOT NULL AND ts_parsed IS NULL) AS members
 FROM {source}""",
         f"""
 CREATE TEMPORARY VIEW {name}_json AS
 SELECT
-    message_key, body, `partition`, `offset`, kafka_ts, ts_text, ts_parsed, event_ts, members,
+    message_key, body, `partition`, `offset`, kafka_ts, ts_text, ts_parsed, event_ts,
     {columns}
 FROM {name}_members""",
         f"""
 CREATE TEMPORARY VIEW {name} AS
 SELECT
     message_key, body, `partition`, `offset`, event_ts, {names},
-    {_problem(checks)} AS problem
+    CASE
+        {whens}
+        ELSE CAST(NULL AS STRING) END AS problem
 FROM {name}_json""",
     ]

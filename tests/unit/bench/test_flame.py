@@ -48,7 +48,7 @@ def test_a_sample_goes_to_the_first_stage_its_stack_matches() -> None:
     assert got["windows: local aggregate"] == pytest.approx(2 / 20)
     assert got["pair_join: output rows (the SQL after it)"] == pytest.approx(1 / 20)
     assert got["pair_join: its own work"] == pytest.approx(2 / 20)
-    assert got["sources: event members (JSON)"] == pytest.approx(4 / 20)
+    assert got["sources: parse and contract rules (JVM)"] == pytest.approx(4 / 20)
     assert got["sources: Kafka records"] == pytest.approx(2 / 20)
     assert shares[-1] == ("other", pytest.approx(4 / 20))
     assert sum(share for _, share in shares) == pytest.approx(1.0)

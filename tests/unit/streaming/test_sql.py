@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 
 import pytest
 from pydantic import ValidationError
@@ -11,8 +10,8 @@ from pydantic import ValidationError
 from closeloop.config import PROJECT_ROOT
 from closeloop.events import FeedbackEvent, PredictionEvent
 from closeloop.streaming.settings import FeedbackJobSettings
-from closeloop.streaming.sql import JVM_FUNCTIONS, build_sql, contract_checks
-from closeloop.streaming.stages.checks import feedback_checks, members, prediction_checks
+from closeloop.streaming.sql import JVM_FUNCTIONS, build_sql, contract_rules
+from closeloop.streaming.stages.checks import feedback_rules, members, prediction_rules
 from closeloop.streaming.stages.literals import interval
 
 COMMITTED_SQL = PROJECT_ROOT / "flink" / "feedback_job.sql"
@@ -52,16 +51,16 @@ def test_the_committed_sql_is_what_the_job_runs(monkeypatch: pytest.MonkeyPatch)
 
 def test_every_required_contract_field_is_checked() -> None:
     for event, nullable in ((PredictionEvent, {"output"}), (FeedbackEvent, set())):
-        fields = {field for _, field, _ in contract_checks(event, nullable=frozenset(nullable))}
+        fields = {rule.field for rule in contract_rules(event, nullable=frozenset(nullable))}
         required = {f.alias or n for n, f in event.model_fields.items() if f.is_required()}
         assert required - nullable <= fields, event.__name__
         assert {"(event)", "schema", "ts"} <= fields
 
 
 def test_checks_come_in_pydantic_order_with_its_words() -> None:
-    checks = contract_checks(PredictionEvent)
-    assert [field for _, field, _ in checks[:4]] == ["(event)", "schema", "schema", "prediction_id"]
-    assert checks[3][2] == "Field required"
+    rules = contract_rules(PredictionEvent)
+    assert [rule.field for rule in rules[:4]] == ["(event)", "schema", "schema", "prediction_id"]
+    assert rules[3].reason == "Field required"
 
 
 def test_settings_reach_the_sql() -> None:
@@ -108,20 +107,19 @@ def test_sources_resume_from_committed_offsets_unless_told_a_start_time() -> Non
 
 
 def test_present_members_are_checked_for_their_json_type_length_and_pattern() -> None:
-    checks = {(field, reason) for _, field, reason in contract_checks(PredictionEvent)}
+    checks = {(rule.field, rule.reason) for rule in contract_rules(PredictionEvent)}
     for field in ("prediction_id", "model_name", "model_version", "task", "error"):
         assert (field, "Input should be a valid string") in checks
     assert ("inputs", "Input should be a valid dictionary") in checks
     assert ("prediction_id", "String should have at most 128 characters") in checks
     assert ("model_name", r"String should match pattern '^[\w.-]+$'") in checks
     assert ("source", "String should have at most 64 characters") in {
-        (field, reason) for _, field, reason in contract_checks(FeedbackEvent)
+        (rule.field, rule.reason) for rule in contract_rules(FeedbackEvent)
     }
 
 
 def test_the_checks_read_only_members_the_job_parses_out() -> None:
-    s = job_settings()
-    for event, checks in ((PredictionEvent, prediction_checks(s)), (FeedbackEvent, feedback_checks(s))):
+    for event, rules in ((PredictionEvent, prediction_rules()), (FeedbackEvent, feedback_rules())):
         parsed = set(members(event))
-        read = {m for condition, _, _ in checks for m in re.findall(r"\b[jt]_(\w+)", condition)}
-        assert read <= parsed, f"{event.__name__} checks read {read - parsed}, which are not parsed out"
+        read = {m for rule in rules for m in (rule.member, rule.other) if m is not None}
+        assert read <= parsed, f"{event.__name__} rules read {read - parsed}, which are not parsed out"

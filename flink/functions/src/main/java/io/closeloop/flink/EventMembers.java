@@ -36,6 +36,11 @@ public final class EventMembers {
         }
     }
 
+    /** How many members a parse answers (each twice). */
+    public int size() {
+        return names.length;
+    }
+
     public String[] parse(String body) {
         if (body == null) {
             return null;

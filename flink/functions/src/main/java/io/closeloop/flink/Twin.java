@@ -47,6 +47,9 @@ public final class Twin {
                 case "members":
                     answer = EventMembers.twin(args);
                     break;
+                case "contract":
+                    answer = EventContract.twin(args);
+                    break;
                 default:
                     throw new IllegalArgumentException("unknown function " + call.get(0));
             }
