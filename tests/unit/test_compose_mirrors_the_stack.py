@@ -289,3 +289,13 @@ def test_mounted_config_files_are_the_local_stack_ones(services: dict[str, dict]
         assert any(d in s and n in s for s in stack_sources for d, n in quoted), (
             f"{file} is used by compose but not by the local stack"
         )
+
+
+def test_the_flink_image_has_what_the_local_cluster_links_into_lib() -> None:
+    """The job's JVM functions and PyFlink's runtime sit in lib/ in both (FlinkService.prepare)."""
+    dockerfile = (PROJECT_ROOT / "docker" / "flink" / "Dockerfile").read_text()
+    into_lib = re.findall(r"^(?:COPY|RUN cp) .*?(\S+\.jar|\S+/) /opt/flink/lib/$", dockerfile, re.M)
+    assert any(s.endswith("/flink/connectors/") for s in into_lib), into_lib
+    assert any(s.endswith("closeloop-flink-functions.jar") for s in into_lib), into_lib
+    assert any(s.endswith("flink-python-*.jar") for s in into_lib), into_lib
+    assert "functions/pom.xml" in dockerfile, "the image builds the functions as `make setup` does"
