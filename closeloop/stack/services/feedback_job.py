@@ -27,6 +27,13 @@ from closeloop.waiting import wait_until
 __all__ = ["FeedbackJobService"]
 
 _ACTIVE = {"INITIALIZING", "CREATED", "RUNNING", "RESTARTING", "RECONCILING"}
+#: Words of Flink's failures to restore a state that no longer fits the job's operators.
+_STATE_MISFITS = (
+    "Incompatible key/value state types",
+    "StateMigrationException",
+    "Cannot map checkpoint/savepoint state",
+    "is not compatible",
+)
 #: How long `down` waits for a cancelled job to let go of its slots and its sources.
 _CANCEL_TIMEOUT_S = 120.0
 
@@ -189,7 +196,29 @@ class FeedbackJobService(Service):
         if job_id is None:
             return Health(False, "no running job")
         state = self._job_state(job_id)
-        return Health(state == "RUNNING", f"job {job_id[:8]} {state}")
+        detail = f"job {job_id[:8]} {state}"
+        if state == "RESTARTING":
+            detail += self._why_restarting(job_id)
+        return Health(state == "RUNNING", detail)
+
+    def _why_restarting(self, job_id: str) -> str:
+        """Its last failure; and where that is a state its checkpoint holds, what to do about it."""
+        try:
+            trace = (self._get(f"/jobs/{job_id}/exceptions").get("root-exception") or "").strip()
+        except httpx.HTTPError:
+            return ""
+        if not trace:
+            return ""
+        why = f": {trace.splitlines()[0][:300]}"
+        misfits = [line.strip() for line in trace.splitlines() if any(m in line for m in _STATE_MISFITS)]
+        cause = misfits[0] if misfits else None
+        if cause is not None and (checkpoint := self.resume_from()) is not None:
+            # Flink restarts such a job forever: each attempt fails on the same restore.
+            why += (
+                f". It cannot restore the state in {checkpoint} ({cause[:200]}), as after a change of "
+                f"the job's functions or SQL: move {checkpoint.parent.parent} away to start afresh"
+            )
+        return why
 
     def urls(self) -> dict[str, str]:
         return {"feedback job": self.url}

@@ -164,3 +164,50 @@ def test_the_feedback_job_settings_are_the_stacks(
     assert env["CLOSELOOP_JOB_NAME"] == "job-under-test"
     assert env["CLOSELOOP_KAFKA_BOOTSTRAP"] == "127.0.0.1:19092"
     assert env["CLOSELOOP_CHECKPOINTS_DIR"] == job.checkpoints_dir
+
+
+RESTORE_FAILURE = """java.lang.RuntimeException: Error while getting state
+\tat org.apache.flink.runtime.state.DefaultKeyedStateStore.getState(DefaultKeyedStateStore.java:91)
+\tat org.apache.flink.streaming.runtime.tasks.StreamTask.restoreStateAndGates(StreamTask.java:876)
+Caused by: java.lang.IllegalStateException: Incompatible key/value state types. Was [MAP], registered \
+with [VALUE].
+\tat org.apache.flink.util.Preconditions.checkState(Preconditions.java:193)"""
+
+
+def _flink_answers(state: str, trace: str) -> dict[str, dict]:
+    job = "ab" * 16
+    return {
+        "/jobs/overview": {"jobs": [{"jid": job, "name": "closeloop-feedback", "state": state}]},
+        f"/jobs/{job}": {"state": state},
+        f"/jobs/{job}/exceptions": {"root-exception": trace},
+    }
+
+
+@pytest.mark.parametrize(
+    ("trace", "says_move"),
+    [(RESTORE_FAILURE, True), ("org.apache.kafka.common.errors.TimeoutException: broker down", False)],
+)
+def test_a_restarting_job_says_why_and_a_state_misfit_what_to_do(
+    settings: StackSettings, layout: Layout, monkeypatch: pytest.MonkeyPatch, trace: str, says_move: bool
+) -> None:
+    job = FeedbackJobService(settings, layout)
+    checkpoint = Path(job.checkpoints_dir.removeprefix("file://")) / job.job_name / ("cd" * 16) / "chk-7"
+    checkpoint.mkdir(parents=True)
+    (checkpoint / "_metadata").write_bytes(b"")
+    answers = _flink_answers("RESTARTING", trace)
+    monkeypatch.setattr(FeedbackJobService, "_get", lambda self, path: answers[path])
+
+    health = job.probe()
+    assert not health.ok
+    assert trace.splitlines()[0] in health.detail
+    assert ("Incompatible key/value state types" in health.detail) is says_move
+    assert (f"move {checkpoint.parent.parent} away" in health.detail) is says_move
+
+
+def test_a_running_job_is_healthy(
+    settings: StackSettings, layout: Layout, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    answers = _flink_answers("RUNNING", "")
+    monkeypatch.setattr(FeedbackJobService, "_get", lambda self, path: answers[path])
+    health = FeedbackJobService(settings, layout).probe()
+    assert health.ok and health.detail == "job abababab RUNNING"
