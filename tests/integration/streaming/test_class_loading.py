@@ -19,7 +19,7 @@ from closeloop.config import Settings, Topics
 from closeloop.events import MetricsEvent
 from closeloop.stack.manager import LocalStack
 from tests.integration.streaming import scenario
-from tests.integration.streaming.checks import collect, job_for_scenario
+from tests.integration.streaming.checks import collect, job_for_scenario, window_key
 from tests.waiting import NotYet, eventually
 
 #: Classes a job may still load for itself: the planner's generated code, reflection accessors.
@@ -52,18 +52,29 @@ def test_a_job_runs_its_python_functions_on_the_clusters_pyflink(
     job = job_for_scenario(settings, topics, tmp_path)
     send(topics.predictions, s.prediction_messages)
     send(topics.feedback, s.feedback_messages)
-    # The stack's own feedback job runs on this cluster: PyFlink is loaded already.
+
+    def windows_published(jobs: int) -> None:
+        """Until each of ``jobs`` jobs has published the first window from its Python function."""
+
+        @eventually(timeout=240, interval=2)
+        def published() -> None:
+            keys = [
+                window_key(e) for e in collect(settings, topics.metrics, 1000) if isinstance(e, MetricsEvent)
+            ]
+            times = keys.count(min(keys)) if keys else 0
+            if times < jobs:
+                raise NotYet(f"the first window published {times} times")
+
+        published()
+
+    # A first job makes sure PyFlink has run on this cluster: the stack's own job may
+    # not have reached its Python functions yet (just after `closeloop up`, it has not).
+    prefix = topics.predictions.rsplit(".", 1)[0]
+    run_job(**job, job_name=f"{prefix}-first")
+    windows_published(1)
     before = _classes_loaded(stack)
-    run_job(**job)
-
-    # A metrics event comes out of the Python function that assembles it: PyFlink has run.
-    @eventually(timeout=240, interval=2)
-    def first_window() -> MetricsEvent:
-        for event in collect(settings, topics.metrics, 100):
-            if isinstance(event, MetricsEvent):
-                return event
-        raise NotYet("no metrics event yet")
-
-    first_window()
+    # The second reads the same topics under another name: its own consumer groups.
+    run_job(**job, job_name=f"{prefix}-second")
+    windows_published(2)
     loaded = _classes_loaded(stack) - before
-    assert loaded < OWN_CLASSES, f"the job loaded {loaded} classes of its own"
+    assert loaded < OWN_CLASSES, f"the second job loaded {loaded} classes of its own"
