@@ -124,12 +124,16 @@ class FeedbackJobService(Service):
                 return job["jid"]
         return None
 
-    def _failure(self, job_id: str) -> str:
+    def _root_exception(self, job_id: str) -> str:
+        """The job's last failure as Flink's trace; empty if none or Flink does not answer."""
         try:
             exceptions = self._get(f"/jobs/{job_id}/exceptions")
         except httpx.HTTPError:
             return ""
-        root = (exceptions.get("root-exception") or "").strip().splitlines()
+        return (exceptions.get("root-exception") or "").strip()
+
+    def _failure(self, job_id: str) -> str:
+        root = self._root_exception(job_id).splitlines()
         return root[0][:300] if root else ""
 
     # Lifecycle --------------------------------------------------------------------------
@@ -203,10 +207,7 @@ class FeedbackJobService(Service):
 
     def _why_restarting(self, job_id: str) -> str:
         """Its last failure; and where that is a state its checkpoint holds, what to do about it."""
-        try:
-            trace = (self._get(f"/jobs/{job_id}/exceptions").get("root-exception") or "").strip()
-        except httpx.HTTPError:
-            return ""
+        trace = self._root_exception(job_id)
         if not trace:
             return ""
         why = f": {trace.splitlines()[0][:300]}"
