@@ -27,6 +27,9 @@ from closeloop.streaming.settings import FeedbackJobSettings, load_job_settings
 from closeloop.streaming.sql import build_sql
 from closeloop.streaming.udfs import metrics_event
 
+# How long a Python operator buffers rows before it hands them to its worker.
+PYTHON_BUNDLE_MS = 50
+
 
 def configure(t_env: StreamTableEnvironment, settings: FeedbackJobSettings) -> None:
     config = t_env.get_config()
@@ -71,6 +74,9 @@ def configure(t_env: StreamTableEnvironment, settings: FeedbackJobSettings) -> N
     # The Python workers run once per window and need no managed memory: it
     # all goes to RocksDB.
     config.set("python.fn-execution.memory.managed", "false")
+    # They see a few rows per window, and a window's metrics and alerts wait in
+    # a bundle until it finishes: by default up to 1 s at each of the two.
+    config.set("python.fn-execution.bundle.time", str(PYTHON_BUNDLE_MS))
     # Windows aggregate each slice locally and ship partial sums.
     config.set("table.optimizer.agg-phase-strategy", "TWO_PHASE")
 
