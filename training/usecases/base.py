@@ -58,15 +58,28 @@ class UseCase(ABC):
     higher_is_better: ClassVar[bool]
     #: Whether the predictions are categories (profiled by value) or numbers (by quantile bins).
     categorical_output: ClassVar[bool]
+    #: Whether the predictions are profiled at all: free text is not (every line is a category of its own).
+    profile_output: ClassVar[bool] = True
 
     #: The feature schema: input names, in the order the model takes them.
     feature_names: ClassVar[Sequence[str]]
+    #: The numbers drift is measured on. Empty: the inputs themselves, which must be numbers; a use
+    #: case with raw inputs (an image, audio) names what ``monitoring`` computes from them.
+    monitoring_names: ClassVar[Sequence[str]] = ()
     #: Training hyper-parameters used when a run does not override them.
     param_defaults: ClassVar[Mapping[str, Any]] = {}
 
     def features(self) -> list[str]:
         """``feature_names``, as a list a DataFrame can be indexed with."""
         return list(self.feature_names)
+
+    def monitored(self) -> list[str]:
+        """The names of the numbers drift is measured on: ``monitoring_names``, or the inputs."""
+        return list(self.monitoring_names or self.feature_names)
+
+    def monitoring(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The numbers drift is measured on, of each row of ``frame``: by default its inputs."""
+        return frame[self.monitored()]
 
     @abstractmethod
     def base_data(self) -> BaseData:
@@ -99,12 +112,13 @@ class UseCase(ABC):
         return get_task(self.task).metrics(self.predict(model, frame), truths)
 
     def reference_profile(self, model: Any, frame: pd.DataFrame, version: str) -> ReferenceProfile:
-        """Bins and proportions of each feature and of the model's predictions on ``frame``."""
+        """Bins and proportions of each monitored number and of the model's predictions on ``frame``."""
+        monitored = self.monitoring(frame)
         return build_profile(
             self.model_name,
             version,
-            {name: frame[name].to_numpy(dtype=np.float64) for name in self.features()},
-            self.predict(model, frame),
+            {name: monitored[name].to_numpy(dtype=np.float64) for name in self.monitored()},
+            self.predict(model, frame) if self.profile_output else None,
             categorical_output=self.categorical_output,
         )
 
