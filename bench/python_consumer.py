@@ -124,6 +124,10 @@ def _valid_prediction(e: Any) -> bool:
         and isinstance(task := e.get("task"), str)
         and task in _TASKS
         and isinstance(e.get("inputs"), dict)
+        and (
+            (features := e.get("features")) is None
+            or (isinstance(features, dict) and all(map(_number, features.values())))
+        )
         and _number(latency := e.get("latency_ms"))
         and latency >= 0
         and (e.get("output") is not None or e.get("error") is not None)
@@ -362,7 +366,8 @@ def run_baseline(
                     if error is not None:
                         s.errors += 1
                     if zlib.crc32(pid.encode()) % 1000 < per_mille:
-                        s.inputs.append(event["inputs"])
+                        features = event.get("features")
+                        s.inputs.append(event["inputs"] if features is None else features)
                         if error is None:
                             s.outputs.append(output)
                     continue

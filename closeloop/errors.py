@@ -2,11 +2,32 @@
 
 from __future__ import annotations
 
-__all__ = ["CloseloopError", "ServiceUnhealthyError", "SetupMissingError", "StackError", "WaitTimeout"]
+__all__ = [
+    "CloseloopError",
+    "InputError",
+    "ServiceUnhealthyError",
+    "SetupMissingError",
+    "StackError",
+    "WaitTimeout",
+]
 
 
 class CloseloopError(Exception):
     """Root of every error closeloop raises on purpose."""
+
+
+class InputError(CloseloopError, ValueError):
+    """An input a model cannot take (a missing feature, an image that does not decode); names the field.
+
+    A model raises it, with the field as ``<index>.<name>`` for the index-th
+    input of a batch, to say the input is at fault, not the model: the
+    gateway answers 422 and the streaming paths dead-letter the input.
+    """
+
+    def __init__(self, field: str, reason: str) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"{field}: {reason}")
 
 
 class StackError(CloseloopError):

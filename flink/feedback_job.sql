@@ -177,7 +177,7 @@ CREATE TABLE metrics_source (
 CREATE TEMPORARY VIEW prediction_checked_members AS
 SELECT
     message_key, body, `partition`, `offset`, kafka_ts, ts_text, ts_parsed, event_ts,
-    event_members(body, 'schema,prediction_id,model_name,model_version,task,inputs,error,output,latency_ms', '[{"kind":"not_json_object","field":"(event)","reason":"not a JSON object"},{"kind":"absent","field":"schema","reason":"missing; every event names its type","member":"schema"},{"kind":"not_equal","field":"schema","reason":"expected ''closeloop.prediction.v1''","member":"schema","arg":"\"closeloop.prediction.v1\""},{"kind":"absent","field":"prediction_id","reason":"Field required","member":"prediction_id"},{"kind":"not_string","field":"prediction_id","reason":"Input should be a valid string","member":"prediction_id"},{"kind":"too_short","field":"prediction_id","reason":"String should have at least 1 character","member":"prediction_id","arg":1},{"kind":"too_long","field":"prediction_id","reason":"String should have at most 128 characters","member":"prediction_id","arg":128},{"kind":"no_match","field":"prediction_id","reason":"String should match pattern ''^[\\w.:@/-]+$''","member":"prediction_id","arg":"^[\\w.:@/-]+$"},{"kind":"absent","field":"model_name","reason":"Field required","member":"model_name"},{"kind":"not_string","field":"model_name","reason":"Input should be a valid string","member":"model_name"},{"kind":"too_short","field":"model_name","reason":"String should have at least 1 character","member":"model_name","arg":1},{"kind":"too_long","field":"model_name","reason":"String should have at most 256 characters","member":"model_name","arg":256},{"kind":"no_match","field":"model_name","reason":"String should match pattern ''^[\\w.-]+$''","member":"model_name","arg":"^[\\w.-]+$"},{"kind":"absent","field":"model_version","reason":"Field required","member":"model_version"},{"kind":"not_string","field":"model_version","reason":"Input should be a valid string","member":"model_version"},{"kind":"too_short","field":"model_version","reason":"String should have at least 1 character","member":"model_version","arg":1},{"kind":"too_long","field":"model_version","reason":"String should have at most 64 characters","member":"model_version","arg":64},{"kind":"absent","field":"task","reason":"Field required","member":"task"},{"kind":"not_string","field":"task","reason":"Input should be a valid string","member":"task"},{"kind":"absent","field":"inputs","reason":"Field required","member":"inputs"},{"kind":"not_dict","field":"inputs","reason":"Input should be a valid dictionary","member":"inputs"},{"kind":"not_string","field":"error","reason":"Input should be a valid string","member":"error"},{"kind":"absent","field":"latency_ms","reason":"Field required","member":"latency_ms"},{"kind":"not_number_at_least","field":"latency_ms","reason":"must be a number, it >= 0","member":"latency_ms","arg":0},{"kind":"not_one_of","field":"task","reason":"unknown task; known tasks: classification, detection, ocr, regression, speech_to_text","member":"task","arg":["\"classification\"","\"detection\"","\"ocr\"","\"regression\"","\"speech_to_text\""]},{"kind":"bad_ts","field":"ts","reason":"must be an ISO-8601 UTC time like 2026-11-22T10:00:00.123Z"},{"kind":"neither","field":"output","reason":"must not be null unless error is set","member":"error","other":"output"},{"kind":"both","field":"output","reason":"must be null when error is set","member":"error","other":"output"}]',
+    event_members(body, 'schema,prediction_id,model_name,model_version,task,inputs,features,error,output,latency_ms', '[{"kind":"not_json_object","field":"(event)","reason":"not a JSON object"},{"kind":"absent","field":"schema","reason":"missing; every event names its type","member":"schema"},{"kind":"not_equal","field":"schema","reason":"expected ''closeloop.prediction.v1''","member":"schema","arg":"\"closeloop.prediction.v1\""},{"kind":"absent","field":"prediction_id","reason":"Field required","member":"prediction_id"},{"kind":"not_string","field":"prediction_id","reason":"Input should be a valid string","member":"prediction_id"},{"kind":"too_short","field":"prediction_id","reason":"String should have at least 1 character","member":"prediction_id","arg":1},{"kind":"too_long","field":"prediction_id","reason":"String should have at most 128 characters","member":"prediction_id","arg":128},{"kind":"no_match","field":"prediction_id","reason":"String should match pattern ''^[\\w.:@/-]+$''","member":"prediction_id","arg":"^[\\w.:@/-]+$"},{"kind":"absent","field":"model_name","reason":"Field required","member":"model_name"},{"kind":"not_string","field":"model_name","reason":"Input should be a valid string","member":"model_name"},{"kind":"too_short","field":"model_name","reason":"String should have at least 1 character","member":"model_name","arg":1},{"kind":"too_long","field":"model_name","reason":"String should have at most 256 characters","member":"model_name","arg":256},{"kind":"no_match","field":"model_name","reason":"String should match pattern ''^[\\w.-]+$''","member":"model_name","arg":"^[\\w.-]+$"},{"kind":"absent","field":"model_version","reason":"Field required","member":"model_version"},{"kind":"not_string","field":"model_version","reason":"Input should be a valid string","member":"model_version"},{"kind":"too_short","field":"model_version","reason":"String should have at least 1 character","member":"model_version","arg":1},{"kind":"too_long","field":"model_version","reason":"String should have at most 64 characters","member":"model_version","arg":64},{"kind":"absent","field":"task","reason":"Field required","member":"task"},{"kind":"not_string","field":"task","reason":"Input should be a valid string","member":"task"},{"kind":"absent","field":"inputs","reason":"Field required","member":"inputs"},{"kind":"not_dict","field":"inputs","reason":"Input should be a valid dictionary","member":"inputs"},{"kind":"not_dict","field":"features","reason":"Input should be a valid dictionary","member":"features"},{"kind":"not_number_map","field":"features","reason":"Input should be a valid number","member":"features"},{"kind":"not_string","field":"error","reason":"Input should be a valid string","member":"error"},{"kind":"absent","field":"latency_ms","reason":"Field required","member":"latency_ms"},{"kind":"not_number_at_least","field":"latency_ms","reason":"must be a number, it >= 0","member":"latency_ms","arg":0},{"kind":"not_one_of","field":"task","reason":"unknown task; known tasks: classification, detection, ocr, regression, speech_to_text","member":"task","arg":["\"classification\"","\"detection\"","\"ocr\"","\"regression\"","\"speech_to_text\""]},{"kind":"bad_ts","field":"ts","reason":"must be an ISO-8601 UTC time like 2026-11-22T10:00:00.123Z"},{"kind":"neither","field":"output","reason":"must not be null unless error is set","member":"error","other":"output"},{"kind":"both","field":"output","reason":"must be null when error is set","member":"error","other":"output"}]',
         ts_text IS NOT NULL AND ts_parsed IS NULL) AS members
 FROM prediction_source;
 CREATE TEMPORARY VIEW prediction_checked_json AS
@@ -189,23 +189,25 @@ SELECT
     members[4] AS j_model_version,
     members[5] AS j_task,
     members[6] AS j_inputs,
-    members[7] AS j_error,
-    members[8] AS j_output,
-    members[9] AS j_latency_ms,
-    members[10] AS t_schema,
-    members[11] AS t_prediction_id,
-    members[12] AS t_model_name,
-    members[13] AS t_model_version,
-    members[14] AS t_task,
-    members[15] AS t_inputs,
-    members[16] AS t_error,
-    members[17] AS t_output,
-    members[18] AS t_latency_ms,
-    members[19] AS contract_problem
+    members[7] AS j_features,
+    members[8] AS j_error,
+    members[9] AS j_output,
+    members[10] AS j_latency_ms,
+    members[11] AS t_schema,
+    members[12] AS t_prediction_id,
+    members[13] AS t_model_name,
+    members[14] AS t_model_version,
+    members[15] AS t_task,
+    members[16] AS t_inputs,
+    members[17] AS t_features,
+    members[18] AS t_error,
+    members[19] AS t_output,
+    members[20] AS t_latency_ms,
+    members[21] AS contract_problem
 FROM prediction_checked_members;
 CREATE TEMPORARY VIEW prediction_checked AS
 SELECT
-    message_key, body, `partition`, `offset`, event_ts, j_schema, j_prediction_id, j_model_name, j_model_version, j_task, j_inputs, j_error, j_output, j_latency_ms, t_schema, t_prediction_id, t_model_name, t_model_version, t_task, t_inputs, t_error, t_output, t_latency_ms,
+    message_key, body, `partition`, `offset`, event_ts, j_schema, j_prediction_id, j_model_name, j_model_version, j_task, j_inputs, j_features, j_error, j_output, j_latency_ms, t_schema, t_prediction_id, t_model_name, t_model_version, t_task, t_inputs, t_features, t_error, t_output, t_latency_ms,
     CASE
         WHEN contract_problem IS NOT NULL THEN contract_problem
         WHEN ts_parsed > CAST(kafka_ts AS TIMESTAMP(3)) + INTERVAL '0 00:05:00' DAY TO SECOND THEN 'ts	more than 300 s after the time Kafka received the event'
@@ -258,6 +260,8 @@ SELECT
     t_error AS error,
     TRY_CAST(j_latency_ms AS DOUBLE) AS latency_ms,
     j_inputs AS inputs,
+    -- What drift bins, when the model computed it from a raw input.
+    j_features AS features,
     CAST(NULL AS STRING) AS feedback_id,
     CAST(NULL AS STRING) AS ground_truth,
     CAST(NULL AS STRING) AS source,
@@ -270,7 +274,7 @@ SELECT
     'feedback',
     message_key, body, `partition`, `offset`,
     CAST(NULL AS STRING), CAST(NULL AS STRING), CAST(NULL AS STRING), CAST(NULL AS STRING),
-    CAST(NULL AS STRING), CAST(NULL AS DOUBLE), CAST(NULL AS STRING),
+    CAST(NULL AS STRING), CAST(NULL AS DOUBLE), CAST(NULL AS STRING), CAST(NULL AS STRING),
     -- Feedback without an id is deduplicated by its whole body.
     CASE WHEN j_feedback_id IS NULL THEN TO_BASE64(body) ELSE t_feedback_id END,
     j_ground_truth,
@@ -291,9 +295,10 @@ SELECT model_name, model_version, task,
     CASE WHEN kind = 'feedback' THEN 1 ELSE 0 END AS feedback,
     CASE WHEN labeled THEN 1 ELSE 0 END AS labeled,
     latency_ms,
-    -- The prediction's bin in each profiled column of its version's reference profile.
+    -- The prediction's bin in each profiled column of its version's reference profile: of
+    -- the numbers the model computed from a raw input, or else of the inputs.
     CASE WHEN kind = 'prediction' AND TRUE THEN drift_bins(
-        's3://closeloop-lake/profiles', 60, model_name, model_version, inputs,
+        's3://closeloop-lake/profiles', 60, model_name, model_version, COALESCE(features, inputs),
         CASE WHEN error IS NULL THEN output END) END AS bins,
     CASE WHEN field IS NULL THEN stats END AS stats,
     rowtime

@@ -25,7 +25,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from closeloop.events.types import Identifier, ModelName, ModelVersion, Timestamp, utc_now
+from closeloop.events.types import Identifier, ModelName, ModelVersion, Number, Timestamp, utc_now
 from closeloop.tasks import TaskError, get_task
 
 __all__ = [
@@ -105,6 +105,11 @@ class PredictionEvent(Event):
     # Any, not JsonValue: the same JSON schema, and JsonValue calls Python per value (60 % of a
     # 32-prediction request). Values come from parsed JSON, which holds nothing else.
     inputs: dict[str, Any] = Field(description="The model's input, feature name to value.")
+    features: dict[str, Number] | None = Field(
+        default=None,
+        description="Numbers the model computed from a raw input (an image, a recording) for drift "
+        "monitoring; null when the inputs themselves are the numbers.",
+    )
     error: str | None = Field(default=None, description="Why the model failed on this input.")
     output: JsonValue = Field(description="The prediction, in the task's shape; null if `error`.")
     scores: dict[str, float] | None = Field(default=None, description="Per-class scores, if any.")
@@ -124,26 +129,33 @@ class PredictionEvent(Event):
         return _task_value(info.data["task"], value, what="output")
 
     def sibling(
-        self, prediction_id: str, inputs: dict[str, Any], output: Any, scores: dict[str, float] | None
+        self,
+        prediction_id: str,
+        inputs: dict[str, Any],
+        output: Any,
+        scores: dict[str, float] | None,
+        features: dict[str, float] | None = None,
     ) -> PredictionEvent:
         """Another served prediction of the same request: this one's model, task, latency and time.
 
         Only what differs is checked: the output's task shape (a wrong one raises the
         constructor's ValidationError). The inputs must be a request's, parsed and validated
-        as `inputs` already, and the id one the gateway made: pydantic's second pass over
-        every input value was a third of the work of a 32-prediction request.
+        as `inputs` already, the features floats, and the id one the gateway made: pydantic's
+        second pass over every input value was a third of the work of a 32-prediction request.
         """
         if self.error is not None:
             raise ValueError("sibling() copies a served prediction, not a failed one")
+        own = {"prediction_id": prediction_id, "inputs": inputs, "scores": scores, "features": features}
         try:
             checked = _task_value(self.task, output, what="output")
         except PydanticCustomError:
-            fields = self.model_dump(exclude={"prediction_id", "inputs", "output", "scores"})
-            return PredictionEvent(
-                prediction_id=prediction_id, inputs=inputs, output=output, scores=scores, **fields
-            )
-        update = {"prediction_id": prediction_id, "inputs": inputs, "output": checked, "scores": scores}
-        return self.model_copy(update=update)
+            fields = self.model_dump(exclude={*own, "output"})
+            return PredictionEvent(output=output, **own, **fields)
+        return self.model_copy(update={**own, "output": checked})
+
+    def monitored(self) -> dict[str, Any]:
+        """What drift is measured on: the features the model computed, or else the inputs."""
+        return self.inputs if self.features is None else self.features
 
 
 class FeedbackEvent(Event):

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, AwareDatetime, Field, PlainSerializer, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, Field, PlainSerializer, Strict, StringConstraints
 
-__all__ = ["Identifier", "ModelName", "Timestamp", "utc_now"]
+__all__ = ["Identifier", "ModelName", "Number", "Timestamp", "utc_now"]
 
 
 def _to_utc(value: datetime) -> datetime:
@@ -36,6 +36,9 @@ Identifier = Annotated[str, StringConstraints(min_length=1, max_length=128, patt
 ModelName = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=r"^[\w.-]+$")]
 
 ModelVersion = Annotated[str, Field(min_length=1, max_length=64)]
+
+#: A JSON number, int or float (NaN and ±Infinity too): never a numeric string or a boolean.
+Number = Annotated[float, Strict()]
 
 
 def utc_now() -> datetime:

@@ -27,7 +27,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXIST, ErrorCode
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from closeloop.errors import CloseloopError
+from closeloop.errors import CloseloopError, InputError
 from closeloop.tasks import Task, get_task
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "LoadedModel",
     "ModelLoadError",
     "ModelUnavailableError",
+    "Predicted",
     "UnknownModelError",
     "load_version",
 ]
@@ -70,17 +71,19 @@ class ModelLoadError(CloseloopError):
     """A champion exists but cannot be served (no task tag, unloadable artifact…)."""
 
 
-class InputError(CloseloopError, ValueError):
-    """An instance does not fit the model's input schema; names the field."""
+@dataclass(frozen=True)
+class Predicted:
+    """What a model answered for a request's inputs, one entry per input in each list."""
 
-    def __init__(self, field: str, reason: str) -> None:
-        self.field = field
-        self.reason = reason
-        super().__init__(f"{field}: {reason}")
+    outputs: list[Any]
+    #: The likeliest classes' scores, if the model has them and the gateway asks.
+    scores: list[dict[str, float]] | None = None
+    #: The numbers drift is measured on, if the model computes them from a raw input (``monitor``).
+    features: list[dict[str, float]] | None = None
 
 
-#: (instances, where they came from: "inputs" or "instances") -> (outputs, scores or None)
-Predictor = Callable[[Sequence[dict[str, Any]], str], tuple[list[Any], list[dict[str, float]] | None]]
+#: (instances, where they came from: "inputs" or "instances") -> what the model answered
+Predictor = Callable[[Sequence[dict[str, Any]], str], Predicted]
 
 
 @dataclass(frozen=True)
@@ -170,16 +173,19 @@ def _predictor(
 ) -> Predictor:
     """The fastest faithful way to call the model.
 
-    For a flavor whose raw model predicts on a matrix (scikit-learn), call it
-    directly: MLflow's own pyfunc wrapper does the same after converting
-    through pandas, which costs more than the prediction. Anything else goes
-    through pyfunc.
+    For a flavor whose raw model predicts on a matrix of numbers
+    (scikit-learn), call it directly: MLflow's own pyfunc wrapper does the
+    same after converting through pandas, which costs more than the
+    prediction. Anything else goes through pyfunc. A raw model with
+    ``monitor(frame)`` (a frame of numbers, a row per input) computes what
+    drift is measured on from raw inputs: each prediction carries its row.
     """
     try:
         raw = model.get_raw_model()
     except (NotImplementedError, AttributeError):
         raw = None
-    if raw is not None and hasattr(raw, "predict") and features:
+    numeric = all(type_name in _NUMERIC for type_name, _ in (columns or {}).values())
+    if raw is not None and hasattr(raw, "predict") and features and numeric:
         has_proba = scores and hasattr(raw, "predict_proba") and hasattr(raw, "classes_")
         if type(raw).__module__.startswith("sklearn"):
             import sklearn
@@ -192,28 +198,48 @@ def _predictor(
             x = _matrix(instances, features, where)
             outputs = raw.predict(x).tolist()
             scores = _scores(raw.predict_proba(x), raw.classes_) if has_proba else None
-            return outputs, scores
+            return Predicted(outputs, scores)
 
         return predict_raw
 
     import pandas as pd
 
-    def predict_pyfunc(instances: Sequence[dict[str, Any]], where: str) -> Any:
+    monitor = getattr(raw, "monitor", None)
+
+    def predict_pyfunc(instances: Sequence[dict[str, Any]], where: str) -> Predicted:
         if columns:
             _check_columns(instances, columns, where)
         frame = pd.DataFrame(list(instances), columns=features or None)
         try:
             result = model.predict(frame)
+            monitored = None if monitor is None else _monitored(monitor(frame), len(frame))
         except MlflowException as exc:
             if exc.error_code != "INVALID_PARAMETER_VALUE":
                 raise
             # The schema enforcement's own error, without the frame it dumps.
             cause = exc.__context__ or exc
             raise InputError(where, str(cause).splitlines()[0][:300]) from exc
+        except InputError as exc:
+            index, _, rest = exc.field.partition(".")
+            if not index.isdigit():
+                raise
+            raise InputError(f"{_field_prefix(where, int(index))}.{rest}", exc.reason) from exc
         values = result.tolist() if hasattr(result, "tolist") else list(result)
-        return values, None
+        return Predicted(values, None, monitored)
 
     return predict_pyfunc
+
+
+#: MLflow column types that hold numbers: the matrix fast path takes only these.
+_NUMERIC = frozenset({"double", "float", "long", "integer"})
+
+
+def _monitored(frame: Any, rows: int) -> list[dict[str, float]]:
+    """A model's monitoring frame as one dict of floats per input; ValueError if it has another shape."""
+    if len(frame) != rows:
+        raise ValueError(f"monitor() gave {len(frame)} rows for {rows} inputs")
+    names = [str(c) for c in frame.columns]
+    return [dict(zip(names, map(float, row), strict=True)) for row in frame.itertuples(index=False)]
 
 
 def load_version(

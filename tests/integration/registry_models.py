@@ -10,6 +10,7 @@ from mlflow import MlflowClient
 from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 
+from closeloop.errors import InputError
 from closeloop.gateway.champions import TASK_TAG
 
 FEATURES = [f"pixel_{i}" for i in range(64)]
@@ -84,4 +85,45 @@ def register_halving(tracking_uri: str, name: str, *, gate: Path | None = None, 
     client.set_model_version_tag(name, version, TASK_TAG, "regression")
     if alias:
         client.set_registered_model_alias(name, "champion", version)
+    return version
+
+
+class TextLengths:
+    """A raw-input model: the length of a text, and two numbers about each text to watch for drift.
+
+    A plain object with scikit-learn's ``predict``, logged with MLflow's sklearn
+    flavour as closeloop's raw-input use cases are; ``monitor`` gives each
+    prediction its features; an empty text is the input's fault (InputError).
+    """
+
+    def predict(self, frame: pd.DataFrame) -> list[float]:
+        for index, text in enumerate(frame["text"]):
+            if not text:
+                raise InputError(f"{index}.text", "must not be empty")
+        return [float(len(text)) for text in frame["text"]]
+
+    def monitor(self, frame: pd.DataFrame) -> pd.DataFrame:
+        texts = frame["text"]
+        return pd.DataFrame(
+            {"words": [len(t.split()) for t in texts], "upper": [sum(map(str.isupper, t)) for t in texts]}
+        )
+
+
+def register_text_lengths(tracking_uri: str, name: str) -> str:
+    """A TextLengths model (regression on a string input), its champion alias set."""
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_experiment(name)
+    example = pd.DataFrame({"text": ["a b", "ABC"]})
+    with mlflow.start_run():
+        info = mlflow.sklearn.log_model(
+            TextLengths(),
+            name="model",
+            registered_model_name=name,
+            input_example=example,
+            pip_requirements=["pandas"],
+        )
+    client = MlflowClient(tracking_uri)
+    version = str(info.registered_model_version)
+    client.set_model_version_tag(name, version, TASK_TAG, "regression")
+    client.set_registered_model_alias(name, "champion", version)
     return version

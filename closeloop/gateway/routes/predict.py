@@ -14,7 +14,13 @@ from fastapi.responses import Response
 from closeloop.errors import CloseloopError
 from closeloop.events import PredictionEvent
 from closeloop.gateway.api_models import BatchPrediction, Prediction, PredictRequest, SinglePrediction
-from closeloop.gateway.champions import InputError, LoadedModel, ModelUnavailableError, UnknownModelError
+from closeloop.gateway.champions import (
+    InputError,
+    LoadedModel,
+    ModelUnavailableError,
+    Predicted,
+    UnknownModelError,
+)
 from closeloop.gateway.http import (
     ApiKey,
     check_api_key,
@@ -72,7 +78,7 @@ async def predict(name: str, request: Request, x_api_key: ApiKey = None) -> Resp
     where = "inputs" if single else "instances"
     model_started = time.perf_counter()
     try:
-        outputs, scores = model.predict(instances, where)
+        predicted = model.predict(instances, where)
     except InputError as exc:
         metrics.failed(ENDPOINT, "invalid_input", name, model.version, status=422)
         loc = ["body", *(int(p) if p.isdigit() else p for p in exc.field.split("."))]
@@ -88,7 +94,7 @@ async def predict(name: str, request: Request, x_api_key: ApiKey = None) -> Resp
     model_seconds = time.perf_counter() - model_started
     latency_ms = model_seconds * 1000
 
-    events = _served_events(model, instances, latency_ms, outputs, scores)
+    events = _served_events(model, instances, latency_ms, predicted)
 
     def locate(index: int, path: list[str]) -> list[str | int]:
         if not path or path[0] != "inputs":
@@ -146,17 +152,16 @@ async def _publish_failures(
 
 
 def _served_events(
-    model: LoadedModel,
-    instances: list[dict[str, Any]],
-    latency_ms: float,
-    outputs: list[Any],
-    scores: list[dict[str, float]] | None,
+    model: LoadedModel, instances: list[dict[str, Any]], latency_ms: float, predicted: Predicted
 ) -> list[PredictionEvent]:
     """One event per input of a served request, all at one time; the first checked in full."""
-    per_input = zip(instances, outputs, scores or [None] * len(outputs), strict=True)
-    instance, output, score = next(per_input)
-    first = _prediction_event(model, instance, latency_ms, output=output, scores=score)
-    return [first, *(first.sibling(_new_id(), i, o, s) for i, o, s in per_input)]
+    none = [None] * len(predicted.outputs)
+    per_input = zip(
+        instances, predicted.outputs, predicted.scores or none, predicted.features or none, strict=True
+    )
+    instance, output, score, features = next(per_input)
+    first = _prediction_event(model, instance, latency_ms, output=output, scores=score, features=features)
+    return [first, *(first.sibling(_new_id(), i, o, s, f) for i, o, s, f in per_input)]
 
 
 def _new_id() -> str:

@@ -108,7 +108,11 @@ def _shape_rules(key: str, field: FieldInfo) -> list[Rule]:
         annotation, *more = get_args(annotation)
         metadata += more
     if annotation is dict or get_origin(annotation) is dict:
-        return [Rule("not_dict", key, "Input should be a valid dictionary", key)]
+        rules = [Rule("not_dict", key, "Input should be a valid dictionary", key)]
+        values = get_args(annotation)[1:]
+        if values and _strip(values[0]) is float:
+            rules.append(Rule("not_number_map", key, "Input should be a valid number", key))
+        return rules
     if annotation is not str:
         return []
     rules = [Rule("not_string", key, "Input should be a valid string", key)]
@@ -121,6 +125,11 @@ def _shape_rules(key: str, field: FieldInfo) -> list[Rule]:
         if (pattern := getattr(constraint, "pattern", None)) is not None:
             rules.append(Rule("no_match", key, f"String should match pattern '{pattern}'", key, pattern))
     return rules
+
+
+def _strip(annotation: object) -> object:
+    """The type inside an ``Annotated``."""
+    return get_args(annotation)[0] if get_origin(annotation) is Annotated else annotation
 
 
 def timing_checks(s: FeedbackJobSettings) -> list[Check]:

@@ -41,6 +41,8 @@ SELECT
     {text("error")} AS error,
     TRY_CAST({member("latency_ms")} AS DOUBLE) AS latency_ms,
     {member("inputs")} AS inputs,
+    -- What drift bins, when the model computed it from a raw input.
+    {member("features")} AS features,
     CAST(NULL AS STRING) AS feedback_id,
     CAST(NULL AS STRING) AS ground_truth,
     CAST(NULL AS STRING) AS source,
@@ -53,7 +55,7 @@ SELECT
     'feedback',
     message_key, body, `partition`, `offset`,
     CAST(NULL AS STRING), CAST(NULL AS STRING), CAST(NULL AS STRING), CAST(NULL AS STRING),
-    CAST(NULL AS STRING), CAST(NULL AS DOUBLE), CAST(NULL AS STRING),
+    CAST(NULL AS STRING), CAST(NULL AS DOUBLE), CAST(NULL AS STRING), CAST(NULL AS STRING),
     -- Feedback without an id is deduplicated by its whole body.
     CASE WHEN {absent("feedback_id")} THEN TO_BASE64(body) ELSE {text("feedback_id")} END,
     {member("ground_truth")},

@@ -30,9 +30,10 @@ SELECT model_name, model_version, task,
     CASE WHEN kind = 'feedback' THEN 1 ELSE 0 END AS feedback,
     CASE WHEN labeled THEN 1 ELSE 0 END AS labeled,
     latency_ms,
-    -- The prediction's bin in each profiled column of its version's reference profile.
+    -- The prediction's bin in each profiled column of its version's reference profile: of
+    -- the numbers the model computed from a raw input, or else of the inputs.
     CASE WHEN kind = 'prediction' AND {sampled} THEN drift_bins(
-        {profiles}, {s.profile_refresh_s}, model_name, model_version, inputs,
+        {profiles}, {s.profile_refresh_s}, model_name, model_version, COALESCE(features, inputs),
         CASE WHEN error IS NULL THEN output END) END AS bins,
     CASE WHEN field IS NULL THEN stats END AS stats,
     rowtime

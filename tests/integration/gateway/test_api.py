@@ -15,7 +15,7 @@ from closeloop.config import Settings
 from closeloop.events import FeedbackEvent, PredictionEvent
 from tests.integration.gateway.conftest import wait_for_model
 from tests.integration.kafka_reading import end_offsets, read_events
-from tests.integration.registry_models import digits_frame, register_halving
+from tests.integration.registry_models import digits_frame, register_halving, register_text_lengths
 from tests.waiting import NotYet, eventually
 
 X, Y = digits_frame()
@@ -226,5 +226,43 @@ def test_a_pyfunc_model_is_served_and_its_failures_are_logged(
             assert event.output is None
             assert event.error is not None and "x must not be negative" in event.error
         assert 'kind="model_error"' in client.get("/metrics").text
+    finally:
+        MlflowClient(settings.mlflow_tracking_uri).delete_registered_model(name)
+
+
+def test_a_raw_input_model_sends_its_monitoring_features_with_each_prediction(
+    client_for: Callable[..., TestClient], settings: Settings, unique_name: str
+) -> None:
+    name = f"{unique_name}-lengths"
+    version = register_text_lengths(settings.mlflow_tracking_uri, name)
+    try:
+        client = client_for(models=[name])
+        wait_for_model(client.get, name, version)
+        since = end_offsets(settings.kafka_bootstrap, settings.topics.predictions)
+        texts = ["Hello big World", "abc"]
+        served = client.post(f"/v1/models/{name}/predict", json={"instances": [{"text": t} for t in texts]})
+        assert served.status_code == 200, served.text
+        assert [p["output"] for p in served.json()["predictions"]] == [15.0, 3.0]
+        events = [
+            e
+            for _, e in read_events(settings.kafka_bootstrap, settings.topics.predictions, since, expected=2)
+        ]
+        assert [(e.inputs, e.features) for e in events if isinstance(e, PredictionEvent)] == [
+            ({"text": "Hello big World"}, {"words": 3.0, "upper": 2.0}),
+            ({"text": "abc"}, {"words": 1.0, "upper": 0.0}),
+        ]
+        assert events[1].monitored() == {"words": 1.0, "upper": 0.0}
+
+        # The model says which input is at fault: a 422 naming it, no error events.
+        since = end_offsets(settings.kafka_bootstrap, settings.topics.predictions)
+        refused = client.post(
+            f"/v1/models/{name}/predict", json={"instances": [{"text": "ok"}, {"text": ""}]}
+        )
+        assert refused.status_code == 422, refused.text
+        (error,) = refused.json()["detail"]
+        assert error["loc"] == ["body", "instances", 1, "text"] and error["msg"] == "must not be empty"
+        single = client.post(f"/v1/models/{name}/predict", json={"inputs": {"text": ""}})
+        assert single.status_code == 422 and single.json()["detail"][0]["loc"] == ["body", "inputs", "text"]
+        assert end_offsets(settings.kafka_bootstrap, settings.topics.predictions) == since
     finally:
         MlflowClient(settings.mlflow_tracking_uri).delete_registered_model(name)

@@ -1,6 +1,7 @@
 """A stream with known answers for the feedback job, and those answers recomputed offline.
 
-The stream mixes three models (classification, regression, OCR) and carries
+The stream mixes three models (classification, regression, OCR: a raw-input
+model, whose predictions carry the features drift is measured on) and carries
 what production throws at the job: out-of-order events, exact duplicates,
 failed predictions, corrections, feedback for unknown predictions, feedback
 that cannot be scored, malformed events, and (in a second phase) events that
@@ -59,7 +60,7 @@ def _features(rng: random.Random, *, drifted: bool) -> dict[str, float]:
 
 
 def profiles(seed: int = 11) -> list[ReferenceProfile]:
-    """Reference profiles of the classifier and the regressor; the OCR model has none."""
+    """Reference profiles of the three models: the OCR model's of its features, not of its text."""
     rng = random.Random(seed)
     rows = [_features(rng, drifted=False) for _ in range(2000)]
     columns = {name: [row[name] for row in rows] for name in ("x0", "x1", "x2")}
@@ -68,6 +69,7 @@ def profiles(seed: int = 11) -> list[ReferenceProfile]:
         build_profile(
             "reg", "3", columns, outputs=[rng.gauss(10, 3) for _ in rows], bins=8, categorical_output=False
         ),
+        build_profile("ocr", "2", columns, bins=8),
     ]
 
 
@@ -126,12 +128,16 @@ def build(seed: int = 7, count: int = 240) -> Scenario:
             chars[rng.randrange(len(chars))] = rng.choice(string.ascii_lowercase)
             output = "".join(chars) if rng.random() < 0.6 else truth
         failed = rng.random() < 0.05
+        numbers = _features(rng, drifted=at > 30 and name in ("clf", "ocr"))
+        # The OCR model's input is an image; the numbers are what it computed from it.
+        raw_input = {"image_png": f"png-{i}"} if task == "ocr" else None
         prediction = PredictionEvent(
             prediction_id=f"p{i}",
             model_name=name,
             model_version=version,
             task=task,
-            inputs=_features(rng, drifted=at > 30 and name == "clf"),
+            inputs=raw_input or numbers,
+            features=numbers if raw_input else None,
             output=None if failed else output,
             error="boom" if failed else None,
             latency_ms=round(rng.uniform(1, 50), 3),
@@ -312,7 +318,7 @@ def expected_metrics(s: Scenario) -> dict[tuple[str, str, str, pd.Timestamp], di
             row["predictions"] += 1
             row["errors"] += p.error is not None
             row["latency"].append(p.latency_ms)
-            row["inputs"].append(p.inputs)
+            row["inputs"].append(p.monitored())
             if p.error is None:
                 row["model_outputs"].append(p.output)
 

@@ -13,6 +13,7 @@ told whether it is broken, here by the oracle, and must put it in its place.
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime
 from typing import Any
 
@@ -58,6 +59,10 @@ PREDICTION_CHANGES: list[dict[str, Any]] = [
     *({"model_version": value} for value in ["", "v" * 64, "v" * 65, EMOJI * 64, EMOJI * 65, 3, False]),
     *({"task": value} for value in ["astrology", "classification ", 5, ["classification"], "regression"]),
     *({"inputs": value} for value in [[], "x", 3, {}, {"nested": {"deep": [None]}}]),
+    *({"features": value} for value in [None, {}, {"a": 1}, {"a": 1.5, "b": -2e300}, {"a": math.nan}]),
+    *({"features": value} for value in [{"a": "1"}, {"a": True}, {"a": None}, {"a": [1]}, {"a": {"b": 1}}]),
+    *({"features": value} for value in [{"a": 1, "b": "x"}, "x", [1], 3, {"a": 1, "latency_ms": -1}]),
+    {"features": {"a": "1"}, "latency_ms": -1},
     {"error": 5},
     {"error": "boom"},
     {"error": "boom", "output": None},

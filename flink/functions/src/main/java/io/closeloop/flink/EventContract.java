@@ -7,8 +7,10 @@ import java.util.List;
 import java.util.Set;
 import java.util.regex.Pattern;
 
+import com.fasterxml.jackson.core.json.JsonReadFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.json.JsonMapper;
 
 /**
  * An event contract's checks, run on the members {@link EventMembers} parsed out: the first broken
@@ -24,6 +26,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
  *   <li>{@code absent}: the member is absent;
  *   <li>{@code not_equal}: present, and its JSON text is not {@code arg};
  *   <li>{@code not_string}, {@code not_dict}: present, and not a JSON string, object;
+ *   <li>{@code not_number_map}: a JSON object with a value that is not a number (NaN and
+ *       ±Infinity are numbers, as Python's json reads them);
  *   <li>{@code too_short}, {@code too_long}: its text has fewer, more than {@code arg} characters
  *       (code points, as Python counts them);
  *   <li>{@code no_match}: its text has no match of the regular expression {@code arg};
@@ -39,6 +43,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
  */
 final class EventContract {
     private static final ObjectMapper JSON = new ObjectMapper();
+    private static final ObjectMapper PYTHON_JSON =
+            JsonMapper.builder().enable(JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS).build();
 
     /** One check on the members ({@code j} at i, {@code t} at k + i). */
     private interface Rule {
@@ -107,6 +113,8 @@ final class EventContract {
                 return (m, k, badTs) -> m[i] != null && m[i].charAt(0) != '"';
             case "not_dict":
                 return (m, k, badTs) -> m[i] != null && m[i].charAt(0) != '{';
+            case "not_number_map":
+                return (m, k, badTs) -> m[i] != null && m[i].charAt(0) == '{' && !allNumbers(m[i]);
             case "too_short":
                 int low = arg.asInt();
                 return (m, k, badTs) -> m[k + i] != null && length(m[k + i]) < low;
@@ -151,6 +159,20 @@ final class EventContract {
 
     private static int length(String text) {
         return text.codePointCount(0, text.length());
+    }
+
+    /** Whether every value of the JSON object is a number. */
+    private static boolean allNumbers(String json) {
+        try {
+            for (JsonNode value : PYTHON_JSON.readTree(json)) {
+                if (!value.isNumber()) {
+                    return false;
+                }
+            }
+            return true;
+        } catch (IOException e) {
+            return false;
+        }
     }
 
     /** Whether the JSON text is a number at least {@code least}; NaN is not. */

@@ -39,7 +39,8 @@ import org.apache.flink.types.Row;
  *
  * <ul>
  *   <li>"prediction": the first copy of a prediction (the gateway delivers at least once, a
- *       retry is an exact copy), at once, at the prediction's time;
+ *       retry is an exact copy), at once, at the prediction's time, with the numbers its model
+ *       computed from a raw input ({@code features}: drift's, never kept in the state);
  *   <li>"feedback": a feedback event, not seen before, whose prediction is at most the label
  *       delay older; {@code labeled} marks the first such feedback, by time and then by arrival
  *       (partition offset), of a prediction that did not fail, and carries the example's task
@@ -77,7 +78,8 @@ import org.apache.flink.types.Row;
                 + "output STRING, error STRING, latency_ms DOUBLE, inputs STRING, ground_truth STRING, "
                 + "source STRING, prediction_ts TIMESTAMP(3), stats MAP<STRING, DOUBLE>, "
                 + "source_topic STRING, field STRING, "
-                + "reason STRING, message_key STRING, body STRING, `partition` INT, `offset` BIGINT>")
+                + "reason STRING, message_key STRING, body STRING, `partition` INT, `offset` BIGINT, "
+                + "features STRING>")
 public class PairJoin extends ProcessTableFunction<Row> {
 
     /** Pending feedback in the order it is judged: by time, then by arrival. */
@@ -278,7 +280,8 @@ public class PairJoin extends ProcessTableFunction<Row> {
                     Row.of(
                             "prediction", false, pair.modelName, pair.modelVersion, pair.task,
                             pair.output, pair.error, input.getFieldAs("latency_ms"), pair.inputs,
-                            null, null, null, null, null, null, null, null, null, null, null));
+                            null, null, null, null, null, null, null, null, null, null, null,
+                            input.getFieldAs("features")));
             return true;
         }
         if (!"feedback".equals(kind)) {
@@ -346,7 +349,7 @@ public class PairJoin extends ProcessTableFunction<Row> {
                     Row.of(
                             "feedback", false, pair.modelName, pair.modelVersion, pair.task, null,
                             pair.error, null, null, null, null, null, null, null, null, null, null,
-                            null, null, null));
+                            null, null, null, null));
             return;
         }
         pair.labeled = true;
@@ -358,7 +361,7 @@ public class PairJoin extends ProcessTableFunction<Row> {
                         "feedback", true, pair.modelName, pair.modelVersion, pair.task, pair.output, null,
                         null, pair.inputs, f.groundTruth, f.source, utc(pair.predictionTs), scored.stats,
                         null, unscorable ? "ground_truth" : null, scored.problem, f.messageKey,
-                        unscorable ? f.body : null, f.partition, f.offset));
+                        unscorable ? f.body : null, f.partition, f.offset, null));
         // Only the label row needs them: what the state keeps from here on is small.
         pair.output = null;
         pair.inputs = null;
@@ -368,7 +371,7 @@ public class PairJoin extends ProcessTableFunction<Row> {
     private static Row unmatched(Feedback f) {
         return Row.of(
                 "dead_letter", false, null, null, null, null, null, null, null, null, null, null,
-                null, null, "prediction_id", null, f.messageKey, f.body, f.partition, f.offset);
+                null, null, "prediction_id", null, f.messageKey, f.body, f.partition, f.offset, null);
     }
 
     private static LocalDateTime utc(long millis) {
