@@ -122,13 +122,15 @@ def feedback_frame(
     for row in unique.itertuples(index=False):
         row_inputs, truth = _decode(row.inputs) or {}, _decode(row.ground_truth)
         values = [row_inputs.get(name) for name in features]
-        if truth is None or any(not isinstance(v, int | float) or isinstance(v, bool) for v in values):
+        if truth is None or not all(map(use_case.input_ok, values)):
             counts["unusable"] += 1
             continue
         records.append(
             [*values, truth, row.prediction_id, row.model_version, _decode(row.output), row.feedback_ts]
         )
     frame = pd.DataFrame(records, columns=columns)
+    if use_case.raw_inputs:
+        return frame, counts
     # JSON gives ints and floats; the model's signature wants one numeric type per feature.
     return frame.astype(dict.fromkeys(features, "float64")), counts
 

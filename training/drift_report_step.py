@@ -70,7 +70,7 @@ def _reference(
 ) -> pd.DataFrame:
     """What the champion was profiled on (``serving_frame``), with its predictions on it."""
     if version is None:
-        return use_case.base_data().train
+        return use_case.with_monitoring(use_case.base_data().train)
     tags = client.get_model_version(use_case.model_name, version).tags
     if DATASET_TAG in tags:
         dataset = load_snapshot(s3_client(settings), tags[DATASET_TAG], splits=("train", "holdout"))
@@ -79,13 +79,13 @@ def _reference(
     else:
         frame = use_case.base_data().train
     model = mlflow.pyfunc.load_model(f"models:/{use_case.model_name}/{version}")
-    return frame.assign(**{PREDICTION: use_case.predict(model, frame)})
+    return use_case.with_monitoring(frame.assign(**{PREDICTION: use_case.predict(model, frame)}))
 
 
 def _current(settings: Settings, use_case: UseCase, start: datetime, end: datetime) -> pd.DataFrame:
     rows = read_labeled(settings, model_name=use_case.model_name, since=start).to_pandas()
     frame, _ = feedback_frame(rows, use_case, start=start, end=end)
-    return frame.rename(columns={"output": PREDICTION})
+    return use_case.with_monitoring(frame.rename(columns={"output": PREDICTION}))
 
 
 def run_drift_report(
@@ -119,7 +119,7 @@ def run_drift_report(
     report = build_drift_report(
         reference,
         current,
-        features=use_case.features(),
+        features=use_case.monitored(),
         task=use_case.task,
         target=TARGET,
         prediction=PREDICTION,

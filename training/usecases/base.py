@@ -63,6 +63,8 @@ class UseCase(ABC):
 
     #: The feature schema: input names, in the order the model takes them.
     feature_names: ClassVar[Sequence[str]]
+    #: Whether the inputs are raw data carried as strings (an image as a base64 PNG) rather than numbers.
+    raw_inputs: ClassVar[bool] = False
     #: The numbers drift is measured on. Empty: the inputs themselves, which must be numbers; a use
     #: case with raw inputs (an image, audio) names what ``monitoring`` computes from them.
     monitoring_names: ClassVar[Sequence[str]] = ()
@@ -77,9 +79,19 @@ class UseCase(ABC):
         """The names of the numbers drift is measured on: ``monitoring_names``, or the inputs."""
         return list(self.monitoring_names or self.feature_names)
 
+    def input_ok(self, value: Any) -> bool:
+        """Whether ``value`` (from a lake row's JSON) can be one of the model's inputs."""
+        if self.raw_inputs:
+            return isinstance(value, str)
+        return isinstance(value, int | float) and not isinstance(value, bool)
+
     def monitoring(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The numbers drift is measured on, of each row of ``frame``: by default its inputs."""
         return frame[self.monitored()]
+
+    def with_monitoring(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``frame`` with the numbers drift is measured on as columns: for raw inputs, added to it."""
+        return frame.join(self.monitoring(frame)) if self.raw_inputs else frame
 
     @abstractmethod
     def base_data(self) -> BaseData:

@@ -68,6 +68,23 @@ def test_feedback_becomes_feature_rows_one_per_prediction() -> None:
     assert counts["duplicates"] == 1
 
 
+class _RawToy(_Toy):
+    name = "raw-toy"
+    feature_names = ("image",)
+    raw_inputs = True
+
+
+def test_raw_inputs_stay_strings_and_numbers_are_not_raw_inputs() -> None:
+    lake = _lake(
+        _lake_row("png", 1, {"image": "iVBORw0KGgo="}, "AB-12"),
+        _lake_row("number", 2, {"image": 7}, "7"),
+        _lake_row("none", 3, {"image": None}, "x"),
+    )
+    frame, counts = feedback_frame(lake, _RawToy())
+    assert frame[["prediction_id", "image", TARGET]].to_numpy().tolist() == [["png", "iVBORw0KGgo=", "AB-12"]]
+    assert counts["unusable"] == 2
+
+
 def test_the_time_window_and_unusable_rows() -> None:
     lake = _lake(
         _lake_row("early", 0, {"a": 1, "b": 1}, 0),

@@ -33,6 +33,7 @@ class OcrUseCase(UseCase):
     categorical_output = True
     profile_output = False
     feature_names = FEATURES
+    raw_inputs = True
     monitoring_names = MONITORING
     param_defaults = DEFAULT_PARAMS
 

@@ -24,9 +24,11 @@ import pandas as pd
 from PIL import Image
 from sklearn.base import BaseEstimator
 
+from closeloop.errors import InputError
 from training.usecases.base import TARGET
 from training.usecases.ocr.data import FEATURES
 from training.usecases.ocr.image import decode, ink
+from training.usecases.ocr.monitoring import MONITORING, line_features
 
 __all__ = ["DEFAULT_PARAMS", "GLYPH", "LineReader", "fit", "glyphs"]
 
@@ -124,7 +126,11 @@ class LineReader(BaseEstimator):
         return self
 
     def predict(self, images: Any) -> list[str]:
-        return [self.read(ink(decode(image))) for image in _images(images)]
+        return [self.read(ink(grey)) for grey in _decoded(images)]
+
+    def monitor(self, images: Any) -> pd.DataFrame:
+        """What drift is measured on, per image (``monitoring``): sent with each prediction."""
+        return pd.DataFrame([line_features(grey) for grey in _decoded(images)], columns=MONITORING)
 
     def read(self, amount: np.ndarray) -> str:
         """The text of one line's ink."""
@@ -134,6 +140,17 @@ class LineReader(BaseEstimator):
         chars = self.classifier_.predict(features)
         spaced = [" " + c if gap > self.space_gap_ else c for c, gap in zip(chars[1:], gaps, strict=True)]
         return str(chars[0]) + "".join(spaced)
+
+
+def _decoded(images: Any) -> list[np.ndarray]:
+    """Each image decoded; InputError naming the first that does not decode, by its index."""
+    decoded = []
+    for index, image in enumerate(_images(images)):
+        try:
+            decoded.append(decode(image))
+        except ValueError as exc:
+            raise InputError(f"{index}.{FEATURES[0]}", str(exc)) from None
+    return decoded
 
 
 def _images(images: Any) -> list[str]:

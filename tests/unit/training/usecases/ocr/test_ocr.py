@@ -11,8 +11,10 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from closeloop.errors import InputError
 from closeloop.tasks import get_task
 from training.usecases import TARGET, BaseData
+from training.usecases.digits import DigitsUseCase
 from training.usecases.ocr import OcrUseCase
 from training.usecases.ocr.data import ALPHABET, FEATURES, HEIGHT, STYLE, encode_png, render_frame
 from training.usecases.ocr.drift import DRIFT_KINDS, drift_frame
@@ -149,3 +151,37 @@ def test_the_reference_profile_bins_the_monitoring_numbers_not_the_text(
 def test_a_line_the_reader_cannot_cut_reads_as_empty(model: Any) -> None:
     blank = encode_png(Image.new("L", (60, HEIGHT), 255))
     assert model.predict([blank]) == [""]
+
+
+def test_the_model_monitors_what_the_use_case_profiles(
+    use_case: OcrUseCase, base: BaseData, model: Any
+) -> None:
+    rows = base.test.iloc[:5]
+    pd.testing.assert_frame_equal(
+        model.monitor(rows[FEATURES]), use_case.monitoring(rows).reset_index(drop=True)
+    )
+
+
+def test_an_image_that_does_not_decode_is_the_inputs_fault_by_its_index(base: BaseData, model: Any) -> None:
+    images = [base.test[FEATURES[0]].iloc[0], "not base64!"]
+    with pytest.raises(InputError) as caught:
+        model.predict(images)
+    assert caught.value.field == "1.image_png" and "base64" in caught.value.reason
+    with pytest.raises(InputError, match=r"^1\.image_png"):
+        model.monitor(pd.DataFrame({FEATURES[0]: images}))
+
+
+def test_drift_is_measured_on_the_monitoring_numbers_beside_the_raw_input(
+    use_case: OcrUseCase, base: BaseData
+) -> None:
+    rows = base.test.iloc[:3]
+    with_numbers = use_case.with_monitoring(rows)
+    assert list(with_numbers.columns) == [*FEATURES, TARGET, *MONITORING]
+    assert use_case.monitored() == MONITORING
+    assert use_case.input_ok("iVBORw0KGgo=") and not use_case.input_ok(3.0)
+    # A use case of numbers measures drift on its inputs, as they are.
+    digits = DigitsUseCase()
+    frame = digits.base_data().test.iloc[:3]
+    assert digits.monitored() == digits.features()
+    assert digits.with_monitoring(frame) is frame
+    assert digits.input_ok(3) and not digits.input_ok(True) and not digits.input_ok("3")
