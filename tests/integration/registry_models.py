@@ -118,6 +118,8 @@ def register_text_lengths(tracking_uri: str, name: str) -> str:
         info = mlflow.sklearn.log_model(
             TextLengths(),
             name="model",
+            # MLflow saves scikit-learn models with skops, which loads only the types it is told to.
+            skops_trusted_types=[f"{TextLengths.__module__}.{TextLengths.__name__}"],
             registered_model_name=name,
             input_example=example,
             pip_requirements=["pandas"],

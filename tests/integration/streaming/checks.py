@@ -100,17 +100,19 @@ def job_for_scenario(settings: Settings, topics: Topics, tmp_path: Path) -> dict
 
 
 def expected_alert_ids(rules: Path, events: list[MetricsEvent]) -> list[str]:
-    """The alerts the rules fire, replayed over the job's own classifier tumbling windows in order."""
+    """The alerts the rules fire, replayed over each model's own tumbling windows in order; sorted."""
     (rule,) = load_rules(rules)
-    state, ids = RuleState(), []
-    clf = sorted(
-        (e for e in events if e.model_name == "clf" and e.window.kind == "tumbling"),
-        key=lambda e: e.window.start,
-    )
-    for event in clf:
-        state, alert = evaluate(rule, state, event)
-        ids += [alert.alert_id] if alert else []
-    return ids
+    ids = []
+    for model in sorted({e.model_name for e in events}):
+        state = RuleState()
+        windows = sorted(
+            (e for e in events if e.model_name == model and e.window.kind == "tumbling"),
+            key=lambda e: e.window.start,
+        )
+        for event in windows:
+            state, alert = evaluate(rule, state, event)
+            ids += [alert.alert_id] if alert else []
+    return sorted(ids)
 
 
 def as_label(value: str) -> str:
