@@ -243,15 +243,18 @@ def test_a_raw_input_model_sends_its_monitoring_features_with_each_prediction(
         served = client.post(f"/v1/models/{name}/predict", json={"instances": [{"text": t} for t in texts]})
         assert served.status_code == 200, served.text
         assert [p["output"] for p in served.json()["predictions"]] == [15.0, 3.0]
-        events = [
-            e
+        # Predictions are keyed by their id, so the two may sit on different partitions
+        # and arrive in either order: match them by input.
+        events = {
+            e.inputs["text"]: e
             for _, e in read_events(settings.kafka_bootstrap, settings.topics.predictions, since, expected=2)
-        ]
-        assert [(e.inputs, e.features) for e in events if isinstance(e, PredictionEvent)] == [
-            ({"text": "Hello big World"}, {"words": 3.0, "upper": 2.0}),
-            ({"text": "abc"}, {"words": 1.0, "upper": 0.0}),
-        ]
-        assert events[1].monitored() == {"words": 1.0, "upper": 0.0}
+            if isinstance(e, PredictionEvent)
+        }
+        assert {text: e.features for text, e in events.items()} == {
+            "Hello big World": {"words": 3.0, "upper": 2.0},
+            "abc": {"words": 1.0, "upper": 0.0},
+        }
+        assert events["abc"].monitored() == {"words": 1.0, "upper": 0.0}
 
         # The model says which input is at fault: a 422 naming it, no error events.
         since = end_offsets(settings.kafka_bootstrap, settings.topics.predictions)
