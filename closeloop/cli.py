@@ -179,16 +179,29 @@ def rollback(
 
 @app.command()
 def demo(
+    use_case: Annotated[
+        str, typer.Option(help="Whose loop to close: digits or ocr (training.usecases.registry).")
+    ] = "digits",
     rate: Annotated[float, typer.Option(help="Predictions per second, over all clients.")] = 30.0,
     clients: Annotated[int, typer.Option(help="Concurrent clients calling the gateway.")] = 4,
     coverage: Annotated[float, typer.Option(help="Share of predictions that get feedback.")] = 0.8,
     drift_kind: Annotated[
-        str, typer.Option(help="thickness, rotation, noise, shift or contrast.")
-    ] = "thickness",
+        str,
+        typer.Option(
+            help="The use case's drift: digits thickness, rotation, noise, shift or contrast; "
+            "ocr blur or font (default: the first)."
+        ),
+    ] = "",
     severity: Annotated[float, typer.Option(help="Drift severity; 1 is strong.")] = 1.0,
     drift_start: Annotated[float, typer.Option(help="Seconds of clean traffic before the drift.")] = 45.0,
     window: Annotated[int, typer.Option(help="The streaming job's window, in seconds.")] = 5,
-    threshold: Annotated[float, typer.Option(help="Live accuracy that counts as recovered.")] = 0.85,
+    threshold: Annotated[
+        float | None,
+        typer.Option(
+            help="Live primary metric that counts as recovered (default: the use case's: "
+            "digits accuracy 0.85, ocr CER 0.1)."
+        ),
+    ] = None,
     timeout: Annotated[float, typer.Option(help="Seconds after the drift before giving up.")] = 300.0,
     keep_running: Annotated[
         bool, typer.Option("--keep-running", help="Leave the stack up afterwards, to explore it.")
@@ -210,6 +223,7 @@ def demo(
 
     try:
         options = DemoOptions(
+            use_case=use_case,
             rate_per_s=rate,
             clients=clients,
             feedback_coverage=coverage,

@@ -39,6 +39,7 @@ __all__ = [
     "registered_by",
     "serving_frame",
     "train_and_register",
+    "trusted_types",
 ]
 
 _log = logging.getLogger(__name__)
@@ -68,6 +69,13 @@ class TrainedVersion:
 def model_requirements() -> list[str]:
     """What serving a scikit-learn model needs, pinned to this environment's versions."""
     return [f"{name}=={package_version(name)}" for name in ("scikit-learn", "numpy", "pandas", "scipy")]
+
+
+def trusted_types(model: Any) -> list[str]:
+    """The model's own class, when it is not scikit-learn's: MLflow saves scikit-learn models with
+    skops, which loads only the types it trusts (scikit-learn's and numpy's, and those named here)."""
+    kind = type(model)
+    return [] if kind.__module__.startswith("sklearn.") else [f"{kind.__module__}.{kind.__qualname__}"]
 
 
 def _scored(prefix: str, scores: Mapping[str, float]) -> dict[str, float]:
@@ -145,6 +153,7 @@ def train_and_register(
             input_example=example,
             pip_requirements=model_requirements(),
             registered_model_name=use_case.model_name,
+            skops_trusted_types=trusted_types(model),
         )
         version = str(info.registered_model_version)
         timings["log_model"] = time.perf_counter() - started

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -73,7 +74,8 @@ def milestones_table(timeline: Timeline, *, title: str = "milestones") -> Table:
 @dataclass
 class LiveView:
     timeline: Timeline
-    threshold: float
+    #: Whether a window's quality counts as recovered (DemoOptions.recovered): the others are red.
+    recovered: Callable[[float], bool]
     drift_threshold: float = 0.25
     phase: str = ""
     traffic: str = ""
@@ -93,7 +95,7 @@ class LiveView:
             table.add_column(column, justify="right")
         for w in self.timeline.windows[-self.rows :]:
             quality = "-" if w.quality is None else f"{w.quality:.3f}"
-            if w.quality is not None and w.labeled and w.quality < self.threshold:
+            if w.quality is not None and w.labeled and not self.recovered(w.quality):
                 quality = f"[red]{quality}[/]"
             psi = "-" if w.max_psi is None else f"{w.max_psi:.2f}"
             if w.max_psi is not None and w.max_psi > self.drift_threshold:

@@ -4,7 +4,7 @@ Each turn (:meth:`LoopMachine.step`) reads what came in since the last one:
 the watcher's events from Kafka, the versions the gateway answered with, the
 loop's retrain run in Airflow. It marks the milestones they prove on the
 timeline, in the order of timeline.STEPS, and tells the live view which one
-it waits for. The turn that finds the new champion's live accuracy recovered
+it waits for. The turn that finds the new champion's live quality recovered
 returns True; one that finds it short, or the loop not closed in time,
 raises DemoFailed naming the first milestone that never came.
 """
@@ -29,7 +29,7 @@ __all__ = ["LoopMachine", "RetrainSource"]
 
 #: Milestones from the last to the first, and what the loop waits for once each is reached.
 _PHASES = {
-    "served": "the new champion serves: waiting for its live accuracy",
+    "served": "the new champion serves: waiting for its live quality",
     "promoted": "promoted: waiting for the gateway to serve it",
     "gated": "gate passed: promoting",
     "trained": "retraining: gate",
@@ -164,13 +164,13 @@ class LoopMachine:
                 needed=self.options.recovery_windows,
             )
             if quality is not None:
-                if quality < self.options.recovery_threshold:
+                if not self.options.recovered(quality):
                     raise self.why_not()
                 self.timeline.mark(
                     "recovered",
                     now,
                     f"live {self.timeline.quality_metric} of version {challenger}: {quality:.3f} "
-                    f"≥ {self.options.recovery_threshold}",
+                    f"{self.options.at_least} {self.options.threshold:g}",
                 )
                 return True
         self.view.traffic = traffic_line(stats)
@@ -203,7 +203,7 @@ class LoopMachine:
             "promoted": f"the retrain run did not move the champion alias: {self.view.retrain.url}",
             "served": f"version {self.challenger} was promoted but the gateway never served it",
             "recovered": f"version {self.challenger}'s live {self.timeline.quality_metric} stayed below "
-            f"{self.options.recovery_threshold} (last windows: {seen})",
+            f"{self.options.threshold:g} (last windows: {seen})",
         }
         why = reasons.get(
             missing, f"the retrain run did not finish its {missing} step: {self.view.retrain.url}"

@@ -51,7 +51,7 @@ def save_summary(
 ) -> tuple[Path, Path]:
     """The plot and the JSON summary, named for the demo's start; their paths."""
     stamp = timeline.started.strftime("%Y%m%dT%H%M%S")
-    plot = save_plot(timeline, output_dir / f"demo-{stamp}.png", threshold=options.recovery_threshold)
+    plot = save_plot(timeline, output_dir / f"demo-{stamp}.png", threshold=options.threshold)
     summary = output_dir / f"demo-{stamp}.json"
     payload = {
         **timeline.to_json(),
@@ -100,7 +100,7 @@ def print_report(
         console.print(
             f"[green bold]the loop closed[/]: version {new_champion} replaced {first_champion} "
             "and live "
-            f"{timeline.quality_metric} recovered above {options.recovery_threshold}"
+            f"{timeline.quality_metric} recovered ({options.at_least} {options.threshold:g})"
             + (f", {breakdown.total_s:.1f} s after the drift" if breakdown.total_s is not None else "")
         )
     else:

@@ -1,10 +1,10 @@
 """`closeloop demo`: the closed loop, end to end, on the real local stack.
 
-Bring the stack up; train and promote a first digits model through the
+Bring the stack up; train and promote a first model of the use case through the
 retrain DAG; submit the streaming job with windows of seconds; send traffic
 with delayed, partial feedback; drift the inputs at a set time; then follow
 the loop on Kafka and through Airflow's REST API until a new champion serves
-and live accuracy has recovered, or say which step did not happen and why.
+and its live quality has recovered, or say which step did not happen and why.
 
 This module only runs the parts in order: setup (stack, first champion, the
 demo's job, the traffic), loop (the state machine over the timeline), settle
@@ -45,9 +45,9 @@ class _DemoRun:
         self.settings = settings
         self.options = options
         self.console = console
-        self.use_case = get_use_case("digits")
+        self.use_case = get_use_case(options.use_case)
         self.timeline = Timeline(datetime.now(UTC), self.use_case.primary_metric)
-        self.view = LiveView(self.timeline, options.recovery_threshold)
+        self.view = LiveView(self.timeline, options.recovered)
         self.say = Narrator(console, self.timeline)
         self.setup = DemoSetup(settings, options, console, self.use_case, self.say)
         self.retrain: RetrainFollower | None = None

@@ -1,7 +1,7 @@
 """What the demo sets up before it follows the loop, and takes down after: the stack, the first
 champion, the demo's own streaming job, and the traffic that will drift.
 
-Bring up what is not running yet; train and promote a first digits model
+Bring up what is not running yet; train and promote a first model
 through the retrain DAG while the demo's job (windows of seconds) starts on
 Flink; wait until the gateway serves that champion. On the way out, cancel
 the demo's job and stop only what the demo started.
@@ -28,7 +28,6 @@ from closeloop.stack.services.airflow import AirflowService
 from closeloop.stack.settings import StackSettings
 from closeloop.waiting import WaitTimeout, wait_until
 from training.usecases import UseCase
-from training.usecases.digits.drift import drift_frame
 
 __all__ = ["STACK_JOB", "DemoSetup"]
 
@@ -121,7 +120,7 @@ class DemoSetup:
         run_id = self.api.trigger(
             self.dag_id,
             # A data window of a tenth of a second: nothing from the lake, so the
-            # first champion has seen clean digits only.
+            # first champion has seen clean base data only.
             {"force": True, "window_days": 1e-6, "min_new_labels": 0},
             note="closeloop demo: the first champion, trained on the base data",
         )
@@ -200,7 +199,7 @@ class DemoSetup:
             self.stack.services["gateway"].url,
             self.use_case.model_name,
             rows,
-            drift_frame(rows, self.options.drift_kind, self.options.drift_severity),
+            self.use_case.drift(rows, self.options.drift_kind, self.options.drift_severity),
             plan,
             features=self.use_case.features(),
             on_prediction=on_prediction,

@@ -70,6 +70,10 @@ class UseCase(ABC):
     monitoring_names: ClassVar[Sequence[str]] = ()
     #: Training hyper-parameters used when a run does not override them.
     param_defaults: ClassVar[Mapping[str, Any]] = {}
+    #: The drifts ``drift`` can put on this use case's inputs, the first the demo's default. Empty: none.
+    drift_kinds: ClassVar[Sequence[str]] = ()
+    #: The live primary metric at which the demo counts a retrained model as recovered.
+    recovery_threshold: ClassVar[float | None] = None
 
     def features(self) -> list[str]:
         """``feature_names``, as a list a DataFrame can be indexed with."""
@@ -92,6 +96,19 @@ class UseCase(ABC):
     def with_monitoring(self, frame: pd.DataFrame) -> pd.DataFrame:
         """``frame`` with the numbers drift is measured on as columns: for raw inputs, added to it."""
         return frame.join(self.monitoring(frame)) if self.raw_inputs else frame
+
+    def meets(self, value: float, threshold: float) -> bool:
+        """Whether a primary metric of ``value`` is as good as ``threshold`` or better."""
+        return value >= threshold if self.higher_is_better else value <= threshold
+
+    def drift(self, frame: pd.DataFrame, kind: str, severity: float = 1.0, seed: int = 0) -> pd.DataFrame:
+        """A copy of ``frame`` (inputs and ``TARGET``), its inputs drifted by ``kind`` (of ``drift_kinds``).
+
+        ``severity`` 0 leaves the rows as they are, 1.0 is a drift that costs
+        the base model most of its quality while a retrain recovers it. The
+        same arguments always give the same rows. ValueError for an unknown kind.
+        """
+        raise ValueError(f"the {self.name} use case has no drift kinds")
 
     @abstractmethod
     def base_data(self) -> BaseData:

@@ -13,6 +13,7 @@ __all__ = ["USE_CASES", "UseCaseError", "get_use_case", "use_case_class", "use_c
 USE_CASES: dict[str, str] = {
     "digits": "training.usecases.digits:DigitsUseCase",
     "diabetes": "training.usecases.diabetes:DiabetesUseCase",
+    "ocr": "training.usecases.ocr:OcrUseCase",
 }
 
 

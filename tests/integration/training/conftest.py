@@ -84,14 +84,13 @@ def dags_test(stack: LocalStack, dags_test_environment: dict[str, str]) -> DagsT
     return run
 
 
-@pytest.fixture
-def clean_champion(settings: Settings) -> str:
-    """A champion trained on the base data alone, as the first retrain would make it."""
+def register_clean_champion(settings: Settings, name: str) -> str:
+    """A champion of use case ``name`` trained on its base data alone, as the first retrain would make it."""
     client = MlflowClient(settings.mlflow_tracking_uri)
-    digits = get_use_case("digits")
+    use_case = get_use_case(name)
     trained = train_and_register(
-        digits,
-        build_dataset(digits, pd.DataFrame()),
+        use_case,
+        build_dataset(use_case, pd.DataFrame()),
         None,
         tracking_uri=settings.mlflow_tracking_uri,
         s3=s3_client(settings),
@@ -99,5 +98,11 @@ def clean_champion(settings: Settings) -> str:
         profiles_prefix=settings.profiles_prefix,
         reason="test: clean champion",
     )
-    client.set_registered_model_alias(digits.model_name, CHAMPION, trained.version)
+    client.set_registered_model_alias(use_case.model_name, CHAMPION, trained.version)
     return trained.version
+
+
+@pytest.fixture
+def clean_champion(settings: Settings) -> str:
+    """A digits champion trained on the base data alone."""
+    return register_clean_champion(settings, "digits")

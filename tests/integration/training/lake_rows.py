@@ -55,7 +55,13 @@ def write_labeled(
                 "prediction_id": uuid.uuid4().hex,
                 "model_version": model_version,
                 "task": use_case.task,
-                "inputs": json.dumps({name: float(value) for name, value in zip(features, row, strict=True)}),
+                "inputs": json.dumps(
+                    {
+                        # Raw inputs (an image) are strings, as the gateway logged them.
+                        name: value if use_case.raw_inputs else float(value)
+                        for name, value in zip(features, row, strict=True)
+                    }
+                ),
                 "output": json.dumps(output),
                 "ground_truth": json.dumps(truth),
                 "source": "test",

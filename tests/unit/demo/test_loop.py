@@ -43,7 +43,7 @@ def _machine(
     fake = FakeRetrain(timeline, **retrain)  # type: ignore[arg-type]
     machine = LoopMachine(
         timeline,
-        LiveView(timeline, options.recovery_threshold),
+        LiveView(timeline, options.recovered),
         options,
         champion="1",
         dag_id="retrain_digits",
@@ -89,7 +89,7 @@ def test_the_loop_closes_through_every_milestone_in_order() -> None:
     machine.on_prediction(0.0, {"model_version": "2"})
     served_at = machine._first_served["2"]
     assert not machine.step(stats, now=served_at)
-    assert machine.view.phase == "the new champion serves: waiting for its live accuracy"
+    assert machine.view.phase == "the new champion serves: waiting for its live quality"
     assert len(retrain.followed) == 2  # followed until promoted, not after
 
     # Windows of the new champion: one with too few labels, then two good ones.

@@ -97,6 +97,6 @@ def test_the_report_says_the_loop_closed_and_how_fast(tmp_path: Path) -> None:
     text = console.export_text()
     assert f"plot:    {tmp_path / 'p.png'}\nsummary: {tmp_path / 's.json'}" in text
     assert (
-        "the loop closed: version 2 replaced 1 and live accuracy recovered above 0.85, 70.0 s after the drift"
+        "the loop closed: version 2 replaced 1 and live accuracy recovered (≥ 0.85), 70.0 s after the drift"
         in text
     )

@@ -91,7 +91,12 @@ def _phase(runs: _Runs, *events: tuple[object, datetime]) -> tuple[SettlePhase, 
     for seconds, step in enumerate(("drift", "alert", "recovered")):
         timeline.mark(step, T0 + timedelta(seconds=seconds * 10))
     loop = LoopMachine(
-        timeline, LiveView(timeline, 0.85), options, champion="1", dag_id="retrain_digits", retrain=runs
+        timeline,
+        LiveView(timeline, options.recovered),
+        options,
+        champion="1",
+        dag_id="retrain_digits",
+        retrain=runs,
     )
     for event, at in events:
         loop.put(event, at)  # type: ignore[arg-type]

@@ -127,8 +127,22 @@ def test_recovery_pools_the_new_versions_first_windows_after_it_serves() -> None
 def test_options_refuse_a_drift_before_two_windows_and_unknown_kinds() -> None:
     with pytest.raises(ValueError, match="two windows"):
         DemoOptions(window_s=10, drift_start_s=15)
-    with pytest.raises(ValueError, match="known kinds: thickness"):
+    with pytest.raises(ValueError, match="for digits; known kinds: thickness"):
         DemoOptions(drift_kind="blur")
+    with pytest.raises(ValueError, match="unknown use case 'mnist'"):
+        DemoOptions(use_case="mnist")
+    with pytest.raises(ValueError, match="diabetes use case has no demo"):
+        DemoOptions(use_case="diabetes")
+
+
+def test_options_take_the_use_case_s_drift_and_threshold_unless_given() -> None:
+    digits, ocr = DemoOptions(), DemoOptions(use_case="ocr")
+    assert (digits.drift_kind, digits.threshold) == ("thickness", 0.85)
+    assert (ocr.drift_kind, ocr.threshold) == ("blur", 0.1)
+    assert DemoOptions(use_case="ocr", drift_kind="font", recovery_threshold=0.05).threshold == 0.05
+    # Accuracy recovers upwards, the character error rate downwards.
+    assert digits.recovered(0.9) and not digits.recovered(0.5)
+    assert ocr.recovered(0.02) and not ocr.recovered(0.5)
 
 
 def test_plot_and_summary_carry_the_run(tmp_path: Path) -> None:

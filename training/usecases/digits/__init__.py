@@ -4,8 +4,8 @@ scikit-learn's bundled copy of the UCI optical digits (1,797 images, ``data``);
 nothing is downloaded. The model is a standardised multinomial logistic
 regression (``model``): it trains in well under a second, and it is sensitive
 to the drifts of ``drift`` (thicker strokes, tilted scans) until retrained on
-drifted examples. ``drift`` is not imported here: it needs scipy, which
-parsing a DAG does not.
+drifted examples. ``drift`` is imported when first used: it needs scipy,
+which parsing a DAG does not.
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ class DigitsUseCase(UseCase):
     categorical_output = True
     feature_names = FEATURES
     param_defaults = DEFAULT_PARAMS
+    drift_kinds = ("thickness", "rotation", "noise", "shift", "contrast")
+    recovery_threshold = 0.85
 
     def base_data(self) -> BaseData:
         """25% test, stratified by digit, the same rows every time."""
@@ -41,3 +43,8 @@ class DigitsUseCase(UseCase):
 
     def train(self, frame: pd.DataFrame, params: Mapping[str, Any]) -> Any:
         return fit(frame, self.merged_params(params))
+
+    def drift(self, frame: pd.DataFrame, kind: str, severity: float = 1.0, seed: int = 0) -> pd.DataFrame:
+        from training.usecases.digits.drift import drift_frame  # scipy: not when a DAG file is parsed
+
+        return drift_frame(frame, kind, severity, seed)

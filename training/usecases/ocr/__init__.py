@@ -17,6 +17,7 @@ import pandas as pd
 
 from training.usecases.base import BaseData, UseCase
 from training.usecases.ocr.data import FEATURES, load_base_data
+from training.usecases.ocr.drift import drift_frame
 from training.usecases.ocr.model import DEFAULT_PARAMS, fit
 from training.usecases.ocr.monitoring import MONITORING, monitoring_frame
 
@@ -36,6 +37,9 @@ class OcrUseCase(UseCase):
     raw_inputs = True
     monitoring_names = MONITORING
     param_defaults = DEFAULT_PARAMS
+    drift_kinds = ("blur", "font")
+    #: Twice the clean target (CER 0.05): the issue's bar for a retrain on drifted feedback.
+    recovery_threshold = 0.1
 
     def base_data(self) -> BaseData:
         """1,500 training and 400 test lines, the same every time."""
@@ -46,3 +50,6 @@ class OcrUseCase(UseCase):
 
     def monitoring(self, frame: pd.DataFrame) -> pd.DataFrame:
         return monitoring_frame(frame[FEATURES[0]])
+
+    def drift(self, frame: pd.DataFrame, kind: str, severity: float = 1.0, seed: int = 0) -> pd.DataFrame:
+        return drift_frame(frame, kind, severity, seed)
