@@ -112,9 +112,15 @@ class Settings(BaseSettings):
     alert_retrain_min_labels: int = Field(
         default=500,
         ge=0,
-        description="An alert-triggered retrain first waits for this many labeled examples newer than "
-        "the alert's window: the newest feedback is held out for the gate, so without them the "
-        "challenger would never train on the data that set the alert off.",
+        description="An alert-triggered retrain first waits for this many labeled examples since the "
+        "first window that broke the alert's rule: the newest feedback is held out for the gate, so "
+        "without them the challenger would never train on the data that set the alert off.",
+    )
+    labels_poll_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="How often a retrain waiting for labeled examples counts them in the lake: often "
+        "enough not to delay an alert's retrain; a count reads one column of the days it needs.",
     )
     profile_min_recent_rows: int = Field(
         default=200,

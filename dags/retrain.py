@@ -18,10 +18,13 @@ meanwhile start the next run.
 2. **wait_for_labels**: with `min_new_labels` > 0, waits (deferred, in the
    triggerer) for that many labeled examples since the champion was trained.
    A run an alert started waits for `CLOSELOOP_ALERT_RETRAIN_MIN_LABELS` (500)
-   examples newer than the alert's window: the newest feedback is held out
-   for the gate, and the challenger must also train on what set the alert off.
+   examples since the condition began (the first window that broke the
+   alert's rule): the newest feedback is held out for the gate, and the
+   challenger must also train on what set the alert off.
 3. **build_dataset**: base data plus the feedback in the lake over the data
-   window, deduplicated; the newest share held out; saved as a snapshot in MinIO.
+   window, deduplicated; the newest share held out (after an alert, the
+   newest share of the feedback since the condition began); saved as a
+   snapshot in MinIO.
 4. **train**: a challenger, logged to MLflow with its reference profile and
    registered as a new version.
 5. **gate**: challenger vs champion on the recent holdout and the base test
@@ -195,11 +198,12 @@ def retrain_dag(
             model_name=info.model_name,
             min_examples="{{ (ti.xcom_pull(task_ids='why') or {}).get('wait_for_labels', 0) }}",
             since="{{ (ti.xcom_pull(task_ids='why') or {}).get('wait_since') or '' }}",
+            poll_interval=settings.labels_poll_s,
             lake_conn_id=lake_conn_id,
         )
 
         @task
-        def build_dataset() -> dict:
+        def build_dataset(reason: dict) -> dict:
             from training.pipeline import build_snapshot
 
             params = get_current_context()["params"]
@@ -208,6 +212,7 @@ def retrain_dag(
                 use_case_name,
                 window_days=float(params["window_days"]),
                 holdout_fraction=float(params["holdout_fraction"]),
+                holdout_since=reason.get("changed_since"),
             )
 
         @task
@@ -240,7 +245,7 @@ def retrain_dag(
             return result
 
         reason = why()
-        snapshot = build_dataset()
+        snapshot = build_dataset(reason)
         reason >> wait_for_labels >> snapshot
         decision = gate(snapshot, train(snapshot, reason))
         PublishEventOperator(

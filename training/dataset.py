@@ -142,14 +142,25 @@ def build_dataset(
     start: datetime | None = None,
     end: datetime | None = None,
     holdout_fraction: float = 0.3,
+    holdout_since: datetime | None = None,
 ) -> Dataset:
-    """Base data and windowed feedback, the most recent ``holdout_fraction`` of the feedback held out."""
+    """Base data and windowed feedback, the most recent ``holdout_fraction`` of the feedback held out.
+
+    With ``holdout_since`` (when the data changed, for a run an alert
+    started), the holdout is that share of the feedback since then: the gate
+    judges the changed data, and the rest of it trains the challenger. Of all
+    the feedback, the holdout would take most of the changed data and leave
+    the challenger little of it to learn from.
+    """
     if not 0.0 <= holdout_fraction < 1.0:
         raise DatasetError(f"holdout_fraction must be in [0, 1), got {holdout_fraction}")
     base = use_case.base_data()
     feedback, counts = feedback_frame(lake_rows, use_case, start=start, end=end)
+    recent = feedback
+    if holdout_since is not None:
+        recent = feedback[feedback["feedback_ts"] >= pd.Timestamp(holdout_since)]
     # Sorted by feedback time: the holdout is the newest rows, never a random sample.
-    n_holdout = round(len(feedback) * holdout_fraction)
+    n_holdout = round(len(recent) * holdout_fraction)
     older, holdout = feedback.iloc[: len(feedback) - n_holdout], feedback.iloc[len(feedback) - n_holdout :]
     # Skipping an empty frame keeps the base data's dtypes (and pandas quiet).
     parts = [base.train, older[base.train.columns]] if len(older) else [base.train]

@@ -26,6 +26,7 @@ from training.promotion import CHAMPION, alias_version, apply_decision, champion
 from training.reasons import (
     EarlierRun,
     answered_already,
+    changed_since,
     describe_trigger,
     labels_to_wait_for,
     stale_alerts,
@@ -78,6 +79,7 @@ def run_reason(
         "stale": stale_alerts(reason, version) or answered_already(reason, earlier),
         "wait_for_labels": wait_for,
         "wait_since": wait_since,
+        "changed_since": changed_since(reason, version),
     }
 
 
@@ -87,21 +89,36 @@ def build_snapshot(
     *,
     window_days: float,
     holdout_fraction: float,
+    holdout_since: str | None = None,
     now: datetime | None = None,
 ) -> dict[str, Any]:
-    """Base data plus the last ``window_days`` of labeled feedback, saved; returns its URI and counts."""
+    """Base data plus the last ``window_days`` of labeled feedback, saved; returns its URI and counts.
+
+    ``holdout_since`` (ISO; the ``changed_since`` of a run an alert started): the holdout is the
+    newest share of the feedback since then (build_dataset)."""
     use_case = get_use_case(use_case_name)
     end = now or datetime.now(UTC)
     start = end - timedelta(days=window_days)
     rows = read_labeled(settings, model_name=use_case.model_name, since=start).to_pandas()
-    dataset = build_dataset(use_case, rows, start=start, end=end, holdout_fraction=holdout_fraction)
+    dataset = build_dataset(
+        use_case,
+        rows,
+        start=start,
+        end=end,
+        holdout_fraction=holdout_fraction,
+        holdout_since=datetime.fromisoformat(holdout_since) if holdout_since else None,
+    )
     snapshot = save_snapshot(
         s3_client(settings),
         settings.artifacts_bucket,
         DATASETS_PREFIX,
         use_case.model_name,
         dataset,
-        metadata={"window_start": start.isoformat(), "window_end": end.isoformat()},
+        metadata={
+            "window_start": start.isoformat(),
+            "window_end": end.isoformat(),
+            "holdout_since": holdout_since,
+        },
     )
     _log.info("dataset snapshot %s: %s", snapshot.uri, snapshot.counts)
     return asdict(snapshot)

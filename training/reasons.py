@@ -13,6 +13,7 @@ __all__ = [
     "EarlierRun",
     "RetrainReason",
     "answered_already",
+    "changed_since",
     "describe_trigger",
     "labels_to_wait_for",
     "stale_alerts",
@@ -42,7 +43,9 @@ class RetrainReason(BaseModel):
     #: The model versions the alerts are about.
     alert_versions: list[str] = []
     #: Per model version, the end of the newest live alert's window about it (ISO, UTC).
-    live_window_ends: dict[str, str] = {}
+    #: Per model version, when the condition its newest live alert reports began (ISO): the start of
+    #: the first window that broke the rule, or the alert's window end where the alert does not say.
+    live_since: dict[str, str] = {}
     alerts: list[AlertArrival] = []
 
 
@@ -84,19 +87,19 @@ def describe_trigger(
         versions = sorted({str(a["model_version"]) for a in alerts if a.get("model_version") is not None})
         # Live alerts (the streaming job's, Prometheus's) judge the newest data; a drift
         # report's alert judges a day of it and waits for nothing.
-        ends: dict[str, str] = {}
+        since: dict[str, str] = {}
         for a in alerts:
             if isinstance(a.get("window"), Mapping) and a.get("source", "flink") != "airflow":
-                version, end = str(a.get("model_version")), str(a["window"]["end"])
-                if version not in ends or _instant(end) > _instant(ends[version]):
-                    ends[version] = end
+                version, began = str(a.get("model_version")), str(a.get("since") or a["window"]["end"])
+                if version not in since or _instant(began) > _instant(since[version]):
+                    since[version] = began
         return RetrainReason(
             trigger="alert",
             summary=detail + more,
             alert_ids=ids,
             alert_kinds=kinds,
             alert_versions=versions,
-            live_window_ends=ends,
+            live_since=since,
             alerts=arrivals,
         )
     if run_type == "scheduled":
@@ -107,6 +110,15 @@ def describe_trigger(
 
 def _instant(stamp: str) -> datetime:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+
+def changed_since(reason: RetrainReason, champion_version: str | None) -> str | None:
+    """When the data a run started by a live alert about the champion began to change (ISO), else None.
+
+    That is the start of the first window that broke the alert's rule: the
+    run waits for labels since then, and its gate judges the newest of them.
+    """
+    return reason.live_since.get(champion_version or "") if reason.trigger == "alert" else None
 
 
 def labels_to_wait_for(
@@ -121,14 +133,16 @@ def labels_to_wait_for(
 
     By default: ``min_new_labels`` since the champion was trained. A run a
     live alert about the champion started waits for at least
-    ``alert_min_labels`` newer than the alert's window, so that its dataset
-    holds the data that set the alert off beyond the newest share the gate
-    holds out. Alerts about other versions (folded into the same run) are old
+    ``alert_min_labels`` since the condition began (the first window that
+    broke the alert's rule), so that its dataset holds the data that set the
+    alert off beyond the newest share the gate holds out. Those windows' labels
+    count: they are the changed data too, and waiting for labels newer than
+    the alert only delays the retrain. Alerts about other versions (folded into the same run) are old
     news and wait for nothing.
     """
-    end = reason.live_window_ends.get(champion_version or "")
-    if reason.trigger == "alert" and end and alert_min_labels > min_new_labels:
-        return alert_min_labels, end
+    since = changed_since(reason, champion_version)
+    if since and alert_min_labels > min_new_labels:
+        return alert_min_labels, since
     return min_new_labels, champion_trained_at
 
 

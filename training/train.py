@@ -174,11 +174,12 @@ def train_and_register(
     for key, value in tags.items():
         client.set_model_version_tag(use_case.model_name, version, key, value)
     _log.info(
-        "registered %s version %s (run %s): %s",
+        "registered %s version %s (run %s): %s; seconds: %s",
         use_case.model_name,
         version,
         run.info.run_id,
         ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()),
+        ", ".join(f"{k} {v:.1f}" for k, v in timings.items()),
     )
     return TrainedVersion(
         model_name=use_case.model_name,

@@ -71,7 +71,7 @@ class RetrainFollower:
         if waited is not None and tasks["wait_for_labels"]["state"] == "success":
             # Not a part of its own: the wait is part of getting the dataset.
             self.timeline.mark(
-                "labels", waited, "task wait_for_labels done: enough labels newer than the alert"
+                "labels", waited, "task wait_for_labels done: enough labels since the alert's condition began"
             )
         for task, step in _TASK_MILESTONES.items():
             ended = _parse(tasks.get(task, {}).get("end_date"))

@@ -253,6 +253,11 @@ class AlertEvent(Event):
     value: float
     threshold: float
     window: Window
+    since: Timestamp | None = Field(
+        default=None,
+        description="Start of the first window of the run of windows that broke the rule: the condition "
+        "holds since then. None where the source does not know (Prometheus, a drift report).",
+    )
     source: Literal["flink", "prometheus", "airflow"] = "flink"
     message: str = ""
 

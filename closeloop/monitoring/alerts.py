@@ -98,6 +98,8 @@ class RuleState:
 
     version: str | None = None
     consecutive: int = 0
+    #: The start of the first window of the current run of windows breaking the rule.
+    streak_start: datetime | None = None
     last_fired: datetime | None = None
     labeled_since_update: int = 0
     #: The end of the last window judged: a replayed window (the job restarting
@@ -159,7 +161,11 @@ def evaluate(
 
     if not _COMPARE[rule.comparison](value, rule.threshold):
         return replace(state, consecutive=0), None
-    state = replace(state, consecutive=state.consecutive + 1)
+    state = replace(
+        state,
+        consecutive=state.consecutive + 1,
+        streak_start=state.streak_start if state.consecutive else event.window.start,
+    )
     end = event.window.end
     cooling = state.last_fired is not None and (end - state.last_fired).total_seconds() < rule.cooldown_s
     if state.consecutive < rule.consecutive or cooling:
@@ -175,6 +181,7 @@ def evaluate(
         value=value,
         threshold=rule.threshold,
         window=event.window,
+        since=state.streak_start,
         source="flink",
         message=(
             f"{rule.metric} = {value:.4g} {rule.comparison} {rule.threshold:g} "

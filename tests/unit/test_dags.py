@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 from airflow.dag_processing.dagbag import DagBag
@@ -15,6 +18,21 @@ from training.usecases import use_case_names
 @pytest.fixture(scope="module")
 def dagbag() -> DagBag:
     return DagBag(dag_folder=str(PROJECT_ROOT / "dags"))
+
+
+@pytest.mark.parametrize("dag_file", ["retrain.py", "drift_report.py"])
+def test_parsing_a_dag_file_does_not_import_the_models_libraries(dag_file: str) -> None:
+    """Every task start parses its DAG file: scikit-learn and scipy (about a second) wait for the task."""
+    script = (
+        f"import runpy, sys; runpy.run_path({str(PROJECT_ROOT / 'dags' / dag_file)!r}); "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'sklearn', 'scipy', 'mlflow'}))"
+    )
+    env = {**os.environ, "PYTHONPATH": f"{PROJECT_ROOT}:{PROJECT_ROOT / 'plugins'}"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]"
 
 
 def test_every_dag_file_imports(dagbag: DagBag) -> None:
@@ -114,18 +132,29 @@ def test_retrain_and_drift_report_tasks_hand_training_the_connections_settings(
         json.dumps({"conn_type": "aws", "login": "k", "password": "conn-secret", "extra": lake}),
     )
     monkeypatch.setenv("AIRFLOW_CONN_CLOSELOOP_MLFLOW", "http://mlflow.conn:5000")
-    given = []
-    monkeypatch.setattr(training.pipeline, "build_snapshot", lambda settings, *a, **k: given.append(settings))
+    given, holdout_since = [], []
+
+    def build_snapshot(settings: object, *args: object, **kwargs: object) -> None:
+        given.append(settings)
+        holdout_since.append(kwargs["holdout_since"])
+
+    monkeypatch.setattr(training.pipeline, "build_snapshot", build_snapshot)
     monkeypatch.setattr(
         training.drift_report_step, "run_drift_report", lambda settings, *a, **k: given.append(settings)
     )
     name = use_case_names()[0]
     params = {"window_days": 1, "holdout_fraction": 0.3, "drift_share_threshold": 0.5, "min_rows": 1}
     context = {"params": params, "dag_run": type("DagRun", (), {"run_after": None})()}
-    for dag_id, task_id in ((f"retrain_{name}", "build_dataset"), (f"drift_report_{name}", "report")):
+    # The run's reason (the why task's XCom) says since when the data changed: the holdout's start.
+    why = {"changed_since": "2026-11-22T10:00:00Z"}
+    for dag_id, task_id, args in (
+        (f"retrain_{name}", "build_dataset", [why]),
+        (f"drift_report_{name}", "report", []),
+    ):
         callable_ = dagbag.dags[dag_id].get_task(task_id).python_callable
         monkeypatch.setitem(callable_.__globals__, "get_current_context", lambda: context)
-        callable_()
+        callable_(*args)
+    assert holdout_since == ["2026-11-22T10:00:00Z"]
     assert [(s.s3_endpoint, s.mlflow_tracking_uri, s.lake_bucket, s.artifacts_bucket) for s in given] == [
         ("http://s3.conn:9000", "http://mlflow.conn:5000", "conn-lake", "conn-arts")
     ] * 2

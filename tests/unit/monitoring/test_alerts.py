@@ -81,7 +81,17 @@ def test_fires_after_the_streak_and_names_everything() -> None:
         0.8,
     )
     assert alert.window.end == T0 + timedelta(minutes=2)
+    # The condition holds since the first window of the streak began.
+    assert alert.since == T0
     assert "for 2 window(s) in a row" in alert.message
+
+
+def test_the_next_streak_starts_where_its_first_bad_window_does() -> None:
+    bad = [window(i, accuracy=0.5) for i in range(2, 6)]
+    alerts = run(ACCURACY, [window(0, accuracy=0.5), window(1, accuracy=0.9), *bad])
+    # The first bad window's streak broke; then 2-3 fire, and 4-5 start a new streak (quiet: cooldown).
+    assert alerts[3] is not None and alerts[3].since == T0 + timedelta(minutes=2)
+    assert alerts[4:] == [None, None]
 
 
 def test_a_good_window_breaks_the_streak() -> None:

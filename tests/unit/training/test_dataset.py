@@ -113,6 +113,17 @@ def test_the_newest_feedback_is_held_out() -> None:
     assert dataset.counts["feedback_train"] == 7 and dataset.counts["holdout"] == 3
 
 
+def test_after_an_alert_the_holdout_is_the_newest_of_the_changed_data() -> None:
+    lake = _lake(*[_lake_row(f"p{i}", 20 - i, {"a": i, "b": 0}, i % 2) for i in range(20)])
+    # The data changed at minute 11: p0..p9 (minutes 20 down to 11) are the changed data.
+    dataset = build_dataset(_Toy(), lake, holdout_fraction=0.3, holdout_since=T0 + timedelta(minutes=11))
+    assert sorted(dataset.holdout["prediction_id"]) == ["p0", "p1", "p2"]
+    # The other seven changed rows train the challenger, with all ten older ones.
+    assert dataset.counts["feedback_train"] == 17 and dataset.counts["holdout"] == 3
+    # Of all the feedback, the same share would hold out six of the ten changed rows.
+    assert build_dataset(_Toy(), lake, holdout_fraction=0.3).counts["holdout"] == 6
+
+
 def test_no_feedback_gives_the_base_data_and_an_empty_holdout() -> None:
     dataset = build_dataset(_Toy(), pd.DataFrame(), holdout_fraction=0.3)
     assert len(dataset.train) == 3

@@ -8,6 +8,7 @@ from training.reasons import (
     EarlierRun,
     RetrainReason,
     answered_already,
+    changed_since,
     describe_trigger,
     labels_to_wait_for,
     stale_alerts,
@@ -65,39 +66,44 @@ def test_alerts_about_a_version_no_longer_champion_are_stale() -> None:
     assert stale_alerts(describe_trigger("scheduled", [], {}), "5") is None
 
 
-def _windowed(alert_id: str, end: str, source: str = "flink", version: str = "3") -> dict:
+def _windowed(
+    alert_id: str, end: str, source: str = "flink", version: str = "3", since: str | None = None
+) -> dict:
     return {
         **_alert(alert_id, version=version),
         "source": source,
         "window": {"start": "2026-11-22T10:00:00Z", "end": end},
+        "since": since,
     }
 
 
-def test_a_live_alert_about_the_champion_waits_for_labels_newer_than_its_window() -> None:
+def test_a_live_alert_about_the_champion_waits_for_labels_since_its_condition_began() -> None:
     live = describe_trigger(
         "asset_triggered",
         [
-            _windowed("a1", "2026-11-22T10:00:05Z"),
-            _windowed("a2", "2026-11-22T10:00:10.000Z"),
-            _windowed("old", "2026-11-22T11:00:00Z", version="2"),
+            _windowed("a1", "2026-11-22T10:00:05Z", since="2026-11-22T09:59:55Z"),
+            _windowed("a2", "2026-11-22T10:00:10.000Z", since="2026-11-22T10:00:00.000Z"),
+            # Prometheus does not say when the condition began: its window's end stands for it.
+            _windowed("old", "2026-11-22T11:00:00Z", source="prometheus", version="2"),
         ],
         {},
     )
-    assert live.live_window_ends == {"3": "2026-11-22T10:00:10.000Z", "2": "2026-11-22T11:00:00Z"}
+    assert live.live_since == {"3": "2026-11-22T10:00:00.000Z", "2": "2026-11-22T11:00:00Z"}
     plan = {
         "min_new_labels": 0,
         "alert_min_labels": 500,
         "champion_version": "3",
         "champion_trained_at": "2026-11-22T09:00:00+00:00",
     }
-    assert labels_to_wait_for(live, **plan) == (500, "2026-11-22T10:00:10.000Z")
+    assert labels_to_wait_for(live, **plan) == (500, "2026-11-22T10:00:00.000Z")
+    assert changed_since(live, "3") == "2026-11-22T10:00:00.000Z" and changed_since(live, "4") is None
     # More asked for by hand wins, counted since the champion was trained.
     assert labels_to_wait_for(live, **{**plan, "min_new_labels": 800}) == (800, "2026-11-22T09:00:00+00:00")
     # Alerts about another version than the champion wait for nothing.
     assert labels_to_wait_for(live, **{**plan, "champion_version": "4"}) == (0, "2026-11-22T09:00:00+00:00")
     # A drift report's alert covers a day of data: no wait beyond the params.
     report = describe_trigger("asset_triggered", [_windowed("r1", "2026-11-22T10:00:10Z", "airflow")], {})
-    assert report.live_window_ends == {}
+    assert report.live_since == {} and changed_since(report, "3") is None
     assert labels_to_wait_for(report, **plan) == (0, "2026-11-22T09:00:00+00:00")
     assert labels_to_wait_for(describe_trigger("manual", [], {}), **plan) == (0, "2026-11-22T09:00:00+00:00")
 

@@ -18,8 +18,8 @@ import pandas as pd
 from training.usecases.base import BaseData, UseCase
 from training.usecases.ocr.data import FEATURES, load_base_data
 from training.usecases.ocr.drift import drift_frame
-from training.usecases.ocr.model import DEFAULT_PARAMS, fit
 from training.usecases.ocr.monitoring import MONITORING, monitoring_frame
+from training.usecases.ocr.params import DEFAULT_PARAMS
 
 __all__ = ["OcrUseCase"]
 
@@ -46,6 +46,8 @@ class OcrUseCase(UseCase):
         return load_base_data()
 
     def train(self, frame: pd.DataFrame, params: Mapping[str, Any]) -> Any:
+        from training.usecases.ocr.model import fit  # scikit-learn: not when a DAG file is parsed
+
         return fit(frame, self.merged_params(params))
 
     def monitoring(self, frame: pd.DataFrame) -> pd.DataFrame:

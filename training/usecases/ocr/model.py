@@ -29,14 +29,12 @@ from training.usecases.base import TARGET
 from training.usecases.ocr.data import FEATURES
 from training.usecases.ocr.image import decode, ink
 from training.usecases.ocr.monitoring import MONITORING, line_features
+from training.usecases.ocr.params import DEFAULT_PARAMS, THRESHOLDS
 
 __all__ = ["DEFAULT_PARAMS", "GLYPH", "LineReader", "fit", "glyphs"]
 
 #: Glyphs are read as GLYPH x GLYPH pixel boxes.
 GLYPH = 20
-_THRESHOLDS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
-#: Trained on the base lines, these read the base test set at a CER of 0.0004; the thresholds are those tried.
-DEFAULT_PARAMS: Mapping[str, Any] = {"C": 1.0, "max_iter": 300, "thresholds": _THRESHOLDS}
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
@@ -84,9 +82,7 @@ def _word_ends(text: str) -> set[int]:
 class LineReader(BaseEstimator):
     """Line images (base64 PNG) to their text; scikit-learn's estimator API, so MLflow can log it."""
 
-    def __init__(
-        self, C: float = 1.0, max_iter: int = 300, thresholds: Sequence[float] = _THRESHOLDS
-    ) -> None:
+    def __init__(self, C: float = 1.0, max_iter: int = 300, thresholds: Sequence[float] = THRESHOLDS) -> None:
         self.C = C
         self.max_iter = max_iter
         self.thresholds = thresholds
