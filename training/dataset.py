@@ -146,6 +146,8 @@ def build_dataset(
 ) -> Dataset:
     """Base data and windowed feedback, the most recent ``holdout_fraction`` of the feedback held out.
 
+    The feedback that trains keeps one row per example (``_without_repeats``).
+
     With ``holdout_since`` (when the data changed, for a run an alert
     started), the holdout is that share of the feedback since then: the gate
     judges the changed data, and the rest of it trains the challenger. Of all
@@ -162,6 +164,7 @@ def build_dataset(
     # Sorted by feedback time: the holdout is the newest rows, never a random sample.
     n_holdout = round(len(recent) * holdout_fraction)
     older, holdout = feedback.iloc[: len(feedback) - n_holdout], feedback.iloc[len(feedback) - n_holdout :]
+    older, counts["repeated"] = _without_repeats(older, list(base.train.columns))
     # Skipping an empty frame keeps the base data's dtypes (and pandas quiet).
     parts = [base.train, older[base.train.columns]] if len(older) else [base.train]
     train = pd.concat(parts, ignore_index=True)
@@ -179,6 +182,20 @@ def build_dataset(
         test=base.test.reset_index(drop=True),
         counts=counts,
     )
+
+
+def _without_repeats(frame: pd.DataFrame, columns: list[str]) -> tuple[pd.DataFrame, int]:
+    """``frame`` with one row (the newest) per example: the same inputs with the same label.
+
+    An example seen again (a client's retry, traffic drawn from a pool of
+    rows) teaches the model nothing new, and thousands of repeated OCR lines
+    take a retrain from seconds to a minute. JSON keys: a label may be a list.
+    """
+    if frame.empty:
+        return frame, 0
+    keys = [json.dumps(row, default=str) for row in frame[columns].itertuples(index=False, name=None)]
+    repeated = pd.Series(keys, index=frame.index).duplicated(keep="last")
+    return frame[~repeated], int(repeated.sum())
 
 
 def _parquet(frame: pd.DataFrame) -> bytes:

@@ -20,6 +20,7 @@ from mlflow import MlflowClient
 from closeloop.config import Settings
 from closeloop.lake import read_labeled
 from closeloop.s3 import s3_client
+from training import import_skops
 from training.dataset import DatasetSnapshot, build_dataset, load_snapshot, save_snapshot
 from training.gate import GateDecision, GatePolicy, Scores, decide
 from training.promotion import CHAMPION, alias_version, apply_decision, champion, model_update
@@ -182,6 +183,7 @@ def gate(
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     dataset = load_snapshot(s3_client(settings), snapshot["uri"], splits=("holdout", "test"))
     name = use_case.model_name
+    import_skops()
 
     challenger = _scores(
         use_case, mlflow.pyfunc.load_model(f"models:/{name}/{version}"), dataset.holdout, dataset.test

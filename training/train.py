@@ -25,6 +25,7 @@ from mlflow.models import infer_signature
 
 from closeloop.gateway.champions import TASK_TAG
 from closeloop.monitoring.profiles import save_profile
+from training import import_skops
 from training.dataset import Dataset, DatasetSnapshot
 from training.usecases import UseCase
 
@@ -87,13 +88,20 @@ def serving_frame(dataset: Dataset, min_recent_rows: int) -> tuple[pd.DataFrame,
 
     Drift is measured against the profile, so it must describe what the
     version will serve. After an alert that is the drifted traffic it was
-    retrained for: the newest feedback, the gate's holdout, once there is
-    enough of it. Profiled on its training data instead (mostly the base data)
-    a version retrained for a drift would keep raising the same drift alert.
-    The holdout is labeled traffic, a sample of what is served.
+    retrained for: the newest feedback, once there is enough of it. Profiled
+    on its training data instead (mostly the base data) a version retrained
+    for a drift would keep raising the same drift alert. The newest feedback
+    is the gate's holdout, topped up with the newest feedback it trained on
+    (the last rows of ``train``): after an alert the holdout is a share of
+    the changed data alone, often fewer rows than ``min_recent_rows``.
     """
-    if len(dataset.holdout) >= min_recent_rows:
-        return dataset.holdout, f"the newest feedback ({len(dataset.holdout)} rows)"
+    holdout = dataset.holdout[list(dataset.train.columns)] if len(dataset.holdout) else dataset.holdout
+    trained_on = min(dataset.counts.get("feedback_train", 0), max(0, min_recent_rows - len(holdout)))
+    recent = holdout
+    if trained_on:
+        recent = pd.concat([dataset.train.tail(trained_on), holdout], ignore_index=True)
+    if len(recent) >= min_recent_rows:
+        return recent, f"the newest feedback ({len(recent)} rows)"
     return dataset.train, f"the training data ({len(dataset.train)} rows)"
 
 
@@ -144,6 +152,7 @@ def train_and_register(
         timings["evaluate"] = time.perf_counter() - started
 
         started = time.perf_counter()
+        import_skops()
         example = dataset.train[features].head(2)
         signature = infer_signature(example, use_case.predict(model, example))
         info = mlflow.sklearn.log_model(

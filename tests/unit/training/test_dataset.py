@@ -124,6 +124,16 @@ def test_after_an_alert_the_holdout_is_the_newest_of_the_changed_data() -> None:
     assert build_dataset(_Toy(), lake, holdout_fraction=0.3).counts["holdout"] == 6
 
 
+def test_an_example_seen_again_trains_once() -> None:
+    rows = [_lake_row(f"p{i}", i, {"a": 1.0, "b": 2.0}, 1) for i in range(6)]
+    rows += [_lake_row("other-label", 7, {"a": 1.0, "b": 2.0}, 0), _lake_row("new", 8, {"a": 5, "b": 2}, 1)]
+    dataset = build_dataset(_Toy(), _lake(*rows), holdout_fraction=0.0)
+    # Six times the same inputs and label: one row. The same inputs with another label stay.
+    assert dataset.counts["repeated"] == 5 and dataset.counts["feedback_train"] == 3
+    feedback = dataset.train.iloc[len(_Toy().base_data().train) :]
+    assert feedback.values.tolist() == [[1.0, 2.0, 1], [1.0, 2.0, 0], [5.0, 2.0, 1]]
+
+
 def test_no_feedback_gives_the_base_data_and_an_empty_holdout() -> None:
     dataset = build_dataset(_Toy(), pd.DataFrame(), holdout_fraction=0.3)
     assert len(dataset.train) == 3

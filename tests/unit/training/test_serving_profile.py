@@ -21,10 +21,28 @@ def test_the_newest_feedback_once_there_is_enough_of_it() -> None:
     base = get_use_case("digits").base_data()
     enough = _dataset(base.test.head(200))
     frame, source = serving_frame(enough, min_recent_rows=200)
-    assert frame is enough.holdout and source == "the newest feedback (200 rows)"
+    assert frame.equals(enough.holdout) and source == "the newest feedback (200 rows)"
     few = _dataset(base.test.head(199))
     frame, source = serving_frame(few, min_recent_rows=200)
     assert frame is few.train and source.startswith("the training data")
+
+
+def test_a_small_holdout_is_topped_up_with_the_newest_feedback_trained_on() -> None:
+    base = get_use_case("digits").base_data()
+    feedback = base.test.iloc[:300]
+    # The newest 120 rows held out, 180 trained on after the base rows (as build_dataset leaves them).
+    dataset = Dataset(
+        train=pd.concat([base.train, feedback.iloc[:180]], ignore_index=True),
+        holdout=feedback.iloc[180:].reset_index(drop=True),
+        test=base.test,
+        counts={"feedback_train": 180},
+    )
+    frame, source = serving_frame(dataset, min_recent_rows=200)
+    assert source == "the newest feedback (200 rows)"
+    assert frame.equals(feedback.iloc[100:].reset_index(drop=True))
+    # Not enough feedback even with what trained: the training data.
+    frame, source = serving_frame(dataset, min_recent_rows=400)
+    assert frame is dataset.train and source.startswith("the training data")
 
 
 def _max_psi(profile_frame: pd.DataFrame, traffic: pd.DataFrame) -> float:

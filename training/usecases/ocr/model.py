@@ -70,6 +70,11 @@ def glyphs(amount: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray
     return features, gaps
 
 
+def _glyph_count(amount: np.ndarray, threshold: float) -> int:
+    """How many glyphs ``glyphs(amount, threshold)`` cuts, without cutting them."""
+    return len(_runs((amount > threshold).any(axis=0)))
+
+
 def _word_ends(text: str) -> set[int]:
     """Indexes of the gaps (between glyphs i and i + 1) that are spaces in ``text``."""
     ends, seen = set(), 0
@@ -93,9 +98,10 @@ class LineReader(BaseEstimator):
         amounts = [ink(decode(image)) for image in _images(images)]
         texts = [str(text) for text in texts]
         wanted = [len(text.replace(" ", "")) for text in texts]
-        # The threshold that cuts the most lines into exactly their characters.
+        # The threshold that cuts the most lines into exactly their characters. Counting the glyphs
+        # needs only the runs of inked columns: cutting them out (glyphs) took half the fit.
         matched = {
-            t: sum(len(glyphs(a, t)[0]) == n for a, n in zip(amounts, wanted, strict=True))
+            t: sum(_glyph_count(a, t) == n for a, n in zip(amounts, wanted, strict=True))
             for t in self.thresholds
         }
         self.threshold_ = max(self.thresholds, key=lambda t: (matched[t], -t))

@@ -18,7 +18,8 @@ from training.usecases.digits import DigitsUseCase
 from training.usecases.ocr import OcrUseCase
 from training.usecases.ocr.data import ALPHABET, FEATURES, HEIGHT, STYLE, encode_png, render_frame
 from training.usecases.ocr.drift import DRIFT_KINDS, drift_frame
-from training.usecases.ocr.image import MAX_PNG_BYTES, decode
+from training.usecases.ocr.image import MAX_PNG_BYTES, decode, ink
+from training.usecases.ocr.model import _glyph_count, glyphs
 from training.usecases.ocr.monitoring import MONITORING
 
 # The clean target, and the retrained one: within the clean target, or 2x it.
@@ -185,3 +186,10 @@ def test_drift_is_measured_on_the_monitoring_numbers_beside_the_raw_input(
     assert digits.monitored() == digits.features()
     assert digits.with_monitoring(frame) is frame
     assert digits.input_ok(3) and not digits.input_ok(True) and not digits.input_ok("3")
+
+
+def test_counting_glyphs_agrees_with_cutting_them(base: BaseData) -> None:
+    for image in base.test[FEATURES[0]].head(30):
+        amount = ink(decode(image))
+        for threshold in (0.1, 0.4, 0.9, 1.0):
+            assert _glyph_count(amount, threshold) == len(glyphs(amount, threshold)[0])
