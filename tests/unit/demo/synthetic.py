@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from closeloop.demo.display import LiveView
+from closeloop.demo.loop import LoopMachine, RetrainSource
+from closeloop.demo.options import DemoOptions
+from closeloop.demo.timeline import Timeline
 from closeloop.events import AlertEvent, FeatureDrift, MetricsEvent, ModelUpdateEvent, Window
 
-__all__ = ["MODEL", "alert", "metrics", "update"]
+__all__ = ["MODEL", "alert", "loop_machine", "metrics", "update"]
 
 MODEL = "closeloop-digits"
 
@@ -61,3 +65,15 @@ def alert(
 
 def update(version: str, previous: str = "1") -> ModelUpdateEvent:
     return ModelUpdateEvent(model_name=MODEL, version=version, previous_version=previous)
+
+
+def loop_machine(timeline: Timeline, options: DemoOptions, retrain: RetrainSource) -> LoopMachine:
+    """The demo's loop over ``timeline``, with version 1 as its first champion."""
+    return LoopMachine(
+        timeline,
+        LiveView(timeline, options.recovered),
+        options,
+        champion="1",
+        dag_id="retrain_digits",
+        retrain=retrain,
+    )

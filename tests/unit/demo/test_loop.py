@@ -7,12 +7,11 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from closeloop.demo.display import LiveView
 from closeloop.demo.loop import LoopMachine
 from closeloop.demo.options import DemoFailed, DemoOptions
 from closeloop.demo.simulator import TrafficStats
 from closeloop.demo.timeline import Timeline
-from tests.unit.demo.synthetic import alert, metrics, update
+from tests.unit.demo.synthetic import alert, loop_machine, metrics, update
 
 OPTIONS = DemoOptions(drift_start_s=20, window_s=5, loop_timeout_s=300, rate_per_s=30)
 
@@ -41,14 +40,7 @@ def _machine(
 ) -> tuple[LoopMachine, FakeRetrain]:
     timeline = Timeline(started, "accuracy")
     fake = FakeRetrain(timeline, **retrain)  # type: ignore[arg-type]
-    machine = LoopMachine(
-        timeline,
-        LiveView(timeline, options.recovered),
-        options,
-        champion="1",
-        dag_id="retrain_digits",
-        retrain=fake,
-    )
+    machine = loop_machine(timeline, options, fake)
     return machine, fake
 
 

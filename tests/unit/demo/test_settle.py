@@ -8,14 +8,12 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
-from closeloop.demo.display import LiveView
-from closeloop.demo.loop import LoopMachine
 from closeloop.demo.options import DemoFailed, DemoOptions
 from closeloop.demo.settle import SettlePhase, record_after_recovery
 from closeloop.demo.simulator import TrafficStats
 from closeloop.demo.stability import Stability
 from closeloop.demo.timeline import Timeline
-from tests.unit.demo.synthetic import alert, metrics, update
+from tests.unit.demo.synthetic import alert, loop_machine, metrics, update
 
 T0 = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
 
@@ -90,14 +88,7 @@ def _phase(runs: _Runs, *events: tuple[object, datetime]) -> tuple[SettlePhase, 
     timeline = Timeline(T0, "accuracy")
     for seconds, step in enumerate(("drift", "alert", "recovered")):
         timeline.mark(step, T0 + timedelta(seconds=seconds * 10))
-    loop = LoopMachine(
-        timeline,
-        LiveView(timeline, options.recovered),
-        options,
-        champion="1",
-        dag_id="retrain_digits",
-        retrain=runs,
-    )
+    loop = loop_machine(timeline, options, runs)
     for event, at in events:
         loop.put(event, at)  # type: ignore[arg-type]
     said: list[str] = []
