@@ -45,7 +45,7 @@ PYTEST_ARGS ?=
 # e.g. make demo DEMO_ARGS="--drift-kind rotation --keep-running"
 DEMO_ARGS ?=
 
-.PHONY: help setup tools prometheus demo test unit lint format lock up down status clean clean-state bench-tools flink/feedback_job.sql
+.PHONY: help setup tools apt-packages demo test unit lint format lock up down status clean clean-state bench-tools flink/feedback_job.sql
 
 help:
 	@echo "make demo     setup, then the closed loop end to end on the local stack (closeloop demo)"
@@ -56,7 +56,7 @@ help:
 	@echo "make lint     ruff check and format check"
 	@echo "make lock     re-pin requirements.txt and flink/requirements.txt from the .in files"
 
-setup: tools prometheus $(SETUP)
+setup: tools apt-packages $(SETUP)
 	@echo "setup complete: $(LOCAL)"
 
 # Fail early, with the fix, when a toolchain the setup builds with is absent.
@@ -125,13 +125,15 @@ $(LOCAL)/compose/compose-spec.json:
 	$(GO) mod download github.com/compose-spec/compose-go/v2@$(COMPOSE_GO_VERSION)
 	cp $(LOCAL)/cache/go/mod/github.com/compose-spec/compose-go/v2@$(COMPOSE_GO_VERSION)/schema/compose-spec.json $@
 
-# Debian's Prometheus and Alertmanager, only if missing.
-prometheus:
-	@if ! command -v prometheus >/dev/null || ! command -v prometheus-alertmanager >/dev/null; then \
-	  echo "==> prometheus and prometheus-alertmanager (apt)"; \
+# Debian's Prometheus and Alertmanager, and espeak-ng (the speech use case's voices), only if missing.
+APT_PACKAGES := prometheus prometheus-alertmanager espeak-ng
+apt-packages:
+	@missing=""; for p in $(APT_PACKAGES); do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "==>$$missing (apt)"; \
 	  $(SUDO) apt-get update -qq && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-	    prometheus prometheus-alertmanager >/dev/null; \
+	    $$missing >/dev/null; \
 	fi
 
 # The benchmarks' load generator (bench/gateway.py), only if missing.

@@ -14,6 +14,7 @@ USE_CASES: dict[str, str] = {
     "digits": "training.usecases.digits:DigitsUseCase",
     "diabetes": "training.usecases.diabetes:DiabetesUseCase",
     "ocr": "training.usecases.ocr:OcrUseCase",
+    "speech": "training.usecases.speech:SpeechUseCase",
 }
 
 

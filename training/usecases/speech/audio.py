@@ -1,0 +1,102 @@
+"""An utterance as the speech model hears it: decoded, mono, RATE Hz, and cut into short frames.
+
+The one normalization of the use case: training, the gateway (through the
+model) and the monitoring features all start from ``decode``; ``frame_levels``
+and ``log_mel`` are the two views of the frames they use.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import wave
+from functools import cache
+
+import numpy as np
+
+from training.usecases.speech.data import RATE
+
+__all__ = ["FRAME", "HOP", "MAX_SECONDS", "MAX_WAV_BYTES", "MEL_BANDS", "decode", "frame_levels", "log_mel"]
+
+#: The largest WAV accepted, decoded from base64: ten seconds at 16-bit 44.1 kHz stereo fit.
+MAX_WAV_BYTES = 2 << 20
+#: The longest utterance accepted: an utterance is a few words.
+MAX_SECONDS = 10.0
+#: Samples per analysis frame (25 ms) and between frames (10 ms).
+FRAME, HOP = 200, 80
+#: Mel bands of the spectrum the model reads.
+MEL_BANDS = 24
+
+_SAMPLE_TYPES = {1: np.uint8, 2: np.dtype("<i2"), 4: np.dtype("<i4")}
+
+
+def decode(wav_base64: str) -> np.ndarray:
+    """The audio as float32 samples in [-1, 1], mono, at RATE Hz.
+
+    ValueError saying what is wrong for anything that is not a PCM WAV file
+    (8, 16 or 32-bit, any channel count and sample rate) in base64 of at most
+    MAX_WAV_BYTES and MAX_SECONDS.
+    """
+    if not isinstance(wav_base64, str):
+        raise ValueError(f"audio must be a base64 string, got {type(wav_base64).__name__}")
+    try:
+        raw = base64.b64decode(wav_base64, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError(f"audio is not valid base64: {exc}") from None
+    if len(raw) > MAX_WAV_BYTES:
+        raise ValueError(f"audio is {len(raw):,} bytes; at most {MAX_WAV_BYTES:,} are accepted")
+    try:
+        with wave.open(io.BytesIO(raw), "rb") as wav:
+            channels, width, rate = wav.getnchannels(), wav.getsampwidth(), wav.getframerate()
+            data = wav.readframes(wav.getnframes())
+    except (wave.Error, EOFError) as exc:
+        raise ValueError(f"audio is not a PCM WAV file: {exc}") from None
+    if width not in _SAMPLE_TYPES:
+        raise ValueError(f"audio must have 8, 16 or 32-bit samples, got {8 * width}-bit")
+    if not 4000 <= rate <= 96000:
+        raise ValueError(f"audio sample rate must be 4000-96000 Hz, got {rate}")
+    samples = np.frombuffer(data[: len(data) // (width * channels) * width * channels], _SAMPLE_TYPES[width])
+    if samples.size // channels > MAX_SECONDS * rate:
+        raise ValueError(f"audio is {samples.size / channels / rate:.1f} s long; at most {MAX_SECONDS:g} s")
+    if width == 1:  # 8-bit WAV is unsigned
+        audio = (samples.astype(np.float32) - 128) / 128
+    else:
+        audio = samples.astype(np.float32) / float(2 ** (8 * width - 1))
+    audio = audio.reshape(-1, channels).mean(axis=1)
+    if rate != RATE:
+        from scipy.signal import resample_poly  # only for audio not recorded at RATE
+
+        gcd = np.gcd(rate, RATE)
+        audio = resample_poly(audio, RATE // gcd, rate // gcd).astype(np.float32)
+    return audio
+
+
+def _frames(audio: np.ndarray) -> np.ndarray:
+    """Overlapping frames of ``audio`` (one per HOP samples), zero-padded to at least one frame."""
+    if audio.size < FRAME:
+        audio = np.pad(audio, (0, FRAME - audio.size))
+    return np.lib.stride_tricks.sliding_window_view(audio, FRAME)[::HOP]
+
+
+def frame_levels(audio: np.ndarray) -> np.ndarray:
+    """The loudness of each frame, in dB of full scale (RMS), floored at -100."""
+    rms = np.sqrt(np.mean(np.square(_frames(audio), dtype=np.float64), axis=1))
+    return 20 * np.log10(np.maximum(rms, 1e-5))
+
+
+@cache
+def _mel_filters() -> np.ndarray:
+    """Triangular filters (MEL_BANDS x FRAME // 2 + 1) over the FFT bins, evenly spaced in mels."""
+    mel = np.linspace(0, 2595 * np.log10(1 + (RATE / 2) / 700), MEL_BANDS + 2)
+    edges = 700 * (10 ** (mel / 2595) - 1)
+    bins = np.fft.rfftfreq(FRAME, 1 / RATE)
+    rising = (bins[None, :] - edges[:-2, None]) / (edges[1:-1] - edges[:-2])[:, None]
+    falling = (edges[2:, None] - bins[None, :]) / (edges[2:] - edges[1:-1])[:, None]
+    return np.maximum(0.0, np.minimum(rising, falling))
+
+
+def log_mel(audio: np.ndarray) -> np.ndarray:
+    """The log mel spectrogram of ``audio``: one row of MEL_BANDS per frame, in dB."""
+    spectrum = np.abs(np.fft.rfft(_frames(audio) * np.hanning(FRAME), axis=1)) ** 2
+    return 10 * np.log10(np.maximum(spectrum @ _mel_filters().T, 1e-10))
