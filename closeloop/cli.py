@@ -180,7 +180,8 @@ def rollback(
 @app.command()
 def demo(
     use_case: Annotated[
-        str, typer.Option(help="Whose loop to close: digits, ocr or speech (training.usecases.registry).")
+        str,
+        typer.Option(help="Whose loop to close: digits, ocr, speech or shapes (training.usecases.registry)."),
     ] = "digits",
     rate: Annotated[float, typer.Option(help="Predictions per second, over all clients.")] = 30.0,
     clients: Annotated[int, typer.Option(help="Concurrent clients calling the gateway.")] = 4,
@@ -189,7 +190,7 @@ def demo(
         str,
         typer.Option(
             help="The use case's drift: digits thickness, rotation, noise, shift or contrast; "
-            "ocr blur or font; speech voice or noise (default: the first)."
+            "ocr blur or font; speech voice or noise; shapes clutter or contrast (default: the first)."
         ),
     ] = "",
     severity: Annotated[float, typer.Option(help="Drift severity; 1 is strong.")] = 1.0,
@@ -199,7 +200,7 @@ def demo(
         float | None,
         typer.Option(
             help="Live primary metric that counts as recovered (default: the use case's: "
-            "digits accuracy 0.85, ocr CER 0.1, speech WER 0.2)."
+            "digits accuracy 0.85, ocr CER 0.1, speech WER 0.2, shapes recall 0.8)."
         ),
     ] = None,
     timeout: Annotated[float, typer.Option(help="Seconds after the drift before giving up.")] = 300.0,

@@ -15,6 +15,7 @@ USE_CASES: dict[str, str] = {
     "diabetes": "training.usecases.diabetes:DiabetesUseCase",
     "ocr": "training.usecases.ocr:OcrUseCase",
     "speech": "training.usecases.speech:SpeechUseCase",
+    "shapes": "training.usecases.shapes:ShapesUseCase",
 }
 
 

@@ -28,7 +28,7 @@ def _score(use_case: UseCase, model_uri: str, rows: pd.DataFrame) -> float:
 @pytest.mark.parametrize(
     ("name", "kind", "broken"),
     # The bar for a drift that visibly degrades live quality.
-    [("ocr", "blur", 0.3), ("speech", "noise", 0.3)],
+    [("ocr", "blur", 0.3), ("speech", "noise", 0.3), ("shapes", "clutter", 0.6)],
 )
 def test_a_model_retrained_on_drifted_feedback_is_promoted(
     settings: Settings, dags_test: DagsTest, lake_prefix: str, name: str, kind: str, broken: float

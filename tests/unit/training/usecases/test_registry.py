@@ -18,7 +18,7 @@ from training.usecases import (
 
 
 def test_the_registry_lists_them_all_and_each_entry_loads_its_use_case() -> None:
-    assert use_case_names() == ["diabetes", "digits", "ocr", "speech"]
+    assert use_case_names() == ["diabetes", "digits", "ocr", "shapes", "speech"]
     for name in USE_CASES:
         use_case = get_use_case(name)
         assert isinstance(use_case, UseCase)
@@ -31,7 +31,8 @@ def test_the_registry_lists_them_all_and_each_entry_loads_its_use_case() -> None
 
 def test_an_unknown_use_case_lists_the_known() -> None:
     with pytest.raises(
-        UseCaseError, match=r"unknown use case 'mnist'; known use cases: diabetes, digits, ocr, speech$"
+        UseCaseError,
+        match=r"unknown use case 'mnist'; known use cases: diabetes, digits, ocr, shapes, speech$",
     ) as err:
         get_use_case("mnist")
     assert isinstance(err.value, CloseloopError) and isinstance(err.value, LookupError)
@@ -48,7 +49,7 @@ def test_a_registry_entry_must_point_at_a_use_case_of_its_name(monkeypatch: pyte
         use_case_class("not_one")
 
 
-@pytest.mark.parametrize("name", ["digits", "ocr", "speech"])
+@pytest.mark.parametrize("name", ["digits", "ocr", "speech", "shapes"])
 def test_a_use_case_with_a_demo_drifts_by_each_kind_it_declares(name: str) -> None:
     use_case = get_use_case(name)
     assert use_case.recovery_threshold is not None

@@ -1,0 +1,60 @@
+"""A scene image as the shapes model sees it: decoded, greyscale, floats in [0, 1], at its own size.
+
+The one normalization of the use case: training, the gateway (through the
+model) and the monitoring features all start from ``decode``. Unlike OCR's
+lines, scenes are not rescaled: the boxes are in the image's own pixels.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+__all__ = ["MAX_PNG_BYTES", "MAX_SIDE_PX", "decode", "ink"]
+
+#: The largest image accepted, decoded from base64: a 64 x 64 scene is about 4 kB.
+MAX_PNG_BYTES = 256 * 1024
+#: The widest and highest image accepted: checked before the pixels are decoded, so a small
+#: file that would decompress to a huge image is refused cheaply.
+MAX_SIDE_PX = 1024
+
+
+def decode(png_base64: str) -> np.ndarray:
+    """The image as greyscale floats in [0, 1] (0 black), its size kept.
+
+    ValueError saying what is wrong for anything that is not a PNG or JPEG
+    image in base64 of at most MAX_PNG_BYTES and MAX_SIDE_PX pixels a side.
+    """
+    if not isinstance(png_base64, str):
+        raise ValueError(f"image must be a base64 string, got {type(png_base64).__name__}")
+    try:
+        raw = base64.b64decode(png_base64, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError(f"image is not valid base64: {exc}") from None
+    if len(raw) > MAX_PNG_BYTES:
+        raise ValueError(f"image is {len(raw):,} bytes; at most {MAX_PNG_BYTES:,} are accepted")
+    try:
+        with Image.open(io.BytesIO(raw)) as opened:
+            if opened.format not in ("PNG", "JPEG"):
+                raise ValueError(f"image must be a PNG or JPEG, got {opened.format}")
+            width, height = opened.size
+            if max(width, height) > MAX_SIDE_PX:
+                raise ValueError(f"image is {width} x {height} pixels; at most {MAX_SIDE_PX} a side")
+            image = opened.convert("L")
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
+        raise ValueError(f"image cannot be decoded: {exc}") from None
+    return np.asarray(image, dtype=np.float64) / 255.0
+
+
+def ink(grey: np.ndarray) -> np.ndarray:
+    """How much darker than the paper each pixel is, 0 for the paper and above (in [0, 1] grey units).
+
+    The paper is the median grey (a scene is mostly paper). The scale is
+    absolute, not the scene's own: an empty scene must not turn its noise
+    into ink.
+    """
+    return np.clip(np.median(grey) - grey, 0.0, None)
