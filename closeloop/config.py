@@ -91,6 +91,10 @@ class Settings(BaseSettings):
         default="profiles",
         description="Reference profiles live at lake_bucket/profiles_prefix/model/version.json.",
     )
+    raw_prefix: str = Field(
+        default="raw",
+        description="Large raw inputs live at lake_bucket/raw_prefix/model/date/prediction_id/input.",
+    )
 
     # Retraining (defaults of the retrain DAGs' params).
     gate_margin: float = Field(

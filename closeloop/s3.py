@@ -15,16 +15,36 @@ if TYPE_CHECKING:  # pyarrow is imported where it is used: the Flink job's envir
 __all__ = ["arrow_filesystem", "ensure_buckets", "minio_client", "s3_client", "s3_filesystem"]
 
 
-def minio_client(endpoint: str, access_key: str, secret_key: str) -> Minio:
+def minio_client(endpoint: str, access_key: str, secret_key: str, *, timeout_s: float | None = None) -> Minio:
     """A client of the store at ``endpoint`` (``http://host:port``), for code that has no Settings
-    (a function shipped to the Flink job)."""
+    (a function shipped to the Flink job).
+
+    ``timeout_s``: give up on a call after about that long, for a caller that answers a request
+    (minio's default retries a store that is away for minutes)."""
     url = urlparse(endpoint)
-    return Minio(url.netloc, access_key=access_key, secret_key=secret_key, secure=url.scheme == "https")
+    http_client = None
+    if timeout_s is not None:
+        import urllib3
+
+        http_client = urllib3.PoolManager(
+            timeout=urllib3.Timeout(connect=min(2.0, timeout_s), read=timeout_s),
+            retries=urllib3.Retry(total=1, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]),
+        )
+    return Minio(
+        url.netloc,
+        access_key=access_key,
+        secret_key=secret_key,
+        secure=url.scheme == "https",
+        http_client=http_client,
+    )
 
 
-def s3_client(settings: Settings) -> Minio:
+def s3_client(settings: Settings, *, timeout_s: float | None = None) -> Minio:
     return minio_client(
-        settings.s3_endpoint, settings.s3_access_key, settings.s3_secret_key.get_secret_value()
+        settings.s3_endpoint,
+        settings.s3_access_key,
+        settings.s3_secret_key.get_secret_value(),
+        timeout_s=timeout_s,
     )
 
 

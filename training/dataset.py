@@ -15,7 +15,7 @@ import io
 import json
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -24,6 +24,7 @@ import pandas as pd
 from minio import Minio
 
 from closeloop.errors import CloseloopError
+from closeloop.raw_inputs import RawInputError, is_uri
 from training.usecases import TARGET, UseCase
 
 __all__ = [
@@ -89,6 +90,7 @@ def feedback_frame(
     *,
     start: datetime | None = None,
     end: datetime | None = None,
+    fetch: Callable[[str], str] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, int]]:
     """Lake rows as a training frame: features, target and FEEDBACK_COLUMNS, one row per prediction.
 
@@ -97,10 +99,20 @@ def feedback_frame(
     prediction labeled twice (a replay, a second label) keeps its first
     label, as the streaming job scores it. Rows whose inputs lack a feature
     or whose ground truth is missing are dropped and counted.
+
+    A raw input the gateway stored in MinIO (``closeloop.raw_inputs``) is in
+    the lake as its URI: ``fetch`` reads it back. Without ``fetch``, or when
+    it fails (RawInputError), its row is dropped and counted as ``unfetched``.
     """
     features = use_case.features()
     columns = [*features, TARGET, *FEEDBACK_COLUMNS]
-    counts = {"feedback_read": len(rows), "feedback_outside_window": 0, "duplicates": 0, "unusable": 0}
+    counts = {
+        "feedback_read": len(rows),
+        "feedback_outside_window": 0,
+        "duplicates": 0,
+        "unusable": 0,
+        "unfetched": 0,
+    }
     if rows.empty:
         return pd.DataFrame(columns=columns), counts
     times = pd.to_datetime(rows["feedback_ts"], utc=True)
@@ -122,6 +134,15 @@ def feedback_frame(
     for row in unique.itertuples(index=False):
         row_inputs, truth = _decode(row.inputs) or {}, _decode(row.ground_truth)
         values = [row_inputs.get(name) for name in features]
+        if use_case.raw_inputs and any(map(is_uri, values)):
+            try:
+                if fetch is None:
+                    raise RawInputError("no store to read raw inputs from")
+                values = [fetch(v) if is_uri(v) else v for v in values]
+            except RawInputError as exc:
+                _log.warning("prediction %s: %s", row.prediction_id, exc)
+                counts["unfetched"] += 1
+                continue
         if truth is None or not all(map(use_case.input_ok, values)):
             counts["unusable"] += 1
             continue
@@ -143,6 +164,7 @@ def build_dataset(
     end: datetime | None = None,
     holdout_fraction: float = 0.3,
     holdout_since: datetime | None = None,
+    fetch: Callable[[str], str] | None = None,
 ) -> Dataset:
     """Base data and windowed feedback, the most recent ``holdout_fraction`` of the feedback held out.
 
@@ -153,11 +175,13 @@ def build_dataset(
     judges the changed data, and the rest of it trains the challenger. Of all
     the feedback, the holdout would take most of the changed data and leave
     the challenger little of it to learn from.
+
+    ``fetch`` reads back the raw inputs stored in MinIO (``feedback_frame``).
     """
     if not 0.0 <= holdout_fraction < 1.0:
         raise DatasetError(f"holdout_fraction must be in [0, 1), got {holdout_fraction}")
     base = use_case.base_data()
-    feedback, counts = feedback_frame(lake_rows, use_case, start=start, end=end)
+    feedback, counts = feedback_frame(lake_rows, use_case, start=start, end=end, fetch=fetch)
     recent = feedback
     if holdout_since is not None:
         recent = feedback[feedback["feedback_ts"] >= pd.Timestamp(holdout_since)]

@@ -27,6 +27,7 @@ from mlflow import MlflowClient
 from closeloop.config import Settings
 from closeloop.events import AlertEvent, Window
 from closeloop.lake import read_labeled
+from closeloop.raw_inputs import RawInputStore
 from closeloop.s3 import s3_client
 from training.dataset import feedback_frame, load_snapshot
 from training.evidently_report import build_drift_report
@@ -84,7 +85,9 @@ def _reference(
 
 def _current(settings: Settings, use_case: UseCase, start: datetime, end: datetime) -> pd.DataFrame:
     rows = read_labeled(settings, model_name=use_case.model_name, since=start).to_pandas()
-    frame, _ = feedback_frame(rows, use_case, start=start, end=end)
+    frame, _ = feedback_frame(
+        rows, use_case, start=start, end=end, fetch=RawInputStore.from_settings(settings).fetch
+    )
     return use_case.with_monitoring(frame.rename(columns={"output": PREDICTION}))
 
 

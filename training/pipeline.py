@@ -19,6 +19,7 @@ from mlflow import MlflowClient
 
 from closeloop.config import Settings
 from closeloop.lake import read_labeled
+from closeloop.raw_inputs import RawInputStore
 from closeloop.s3 import s3_client
 from training import import_skops
 from training.dataset import DatasetSnapshot, build_dataset, load_snapshot, save_snapshot
@@ -108,6 +109,7 @@ def build_snapshot(
         end=end,
         holdout_fraction=holdout_fraction,
         holdout_since=datetime.fromisoformat(holdout_since) if holdout_since else None,
+        fetch=RawInputStore.from_settings(settings).fetch,
     )
     snapshot = save_snapshot(
         s3_client(settings),

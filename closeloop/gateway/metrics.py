@@ -43,6 +43,12 @@ class GatewayMetrics:
             ["model", "version"],
             registry=self.registry,
         )
+        self.raw_inputs_stored = Counter(
+            "closeloop_gateway_raw_inputs_stored",
+            "Raw inputs too large for their event, stored in MinIO instead, by model.",
+            ["model"],
+            registry=self.registry,
+        )
         self.errors = Counter(
             "closeloop_gateway_errors",
             "Requests that failed, by endpoint, model, version and kind.",

@@ -20,6 +20,7 @@ from closeloop.gateway.reloader import ChampionWatcher
 from closeloop.gateway.settings import GatewaySettings
 from closeloop.gateway.spool import DiskSpool
 from closeloop.kafka.dead_letters import dead_letter
+from closeloop.raw_inputs import RawInputStore
 
 __all__ = ["Gateway", "gateway_of"]
 
@@ -35,6 +36,8 @@ class Gateway:
     watcher: ChampionWatcher
     #: Alert ids this process published from Alertmanager's webhook.
     published_alerts: RecentIds
+    #: Where raw inputs too large for an event go.
+    raw_store: RawInputStore
 
     @classmethod
     def build(cls, settings: GatewaySettings, metrics: GatewayMetrics) -> Gateway:
@@ -73,7 +76,10 @@ class Gateway:
             poll_interval_s=settings.reload_poll_s,
             on_invalid=on_invalid,
         )
-        return cls(settings, metrics, pool, publisher, watcher, RecentIds())
+        raw_store = RawInputStore.from_settings(
+            settings, inline_bytes=settings.raw_inline_bytes, timeout_s=settings.registry_timeout_s
+        )
+        return cls(settings, metrics, pool, publisher, watcher, RecentIds(), raw_store)
 
     def start(self) -> None:
         self.publisher.start()

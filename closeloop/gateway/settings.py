@@ -54,6 +54,11 @@ class GatewaySettings(Settings):
         ge=1024,
         description="Largest event logged to Kafka (whose own limit is ~1 MB); a larger one gets 413.",
     )
+    raw_inline_bytes: int = Field(
+        default=256 * 1024,
+        ge=0,
+        description="A raw input (base64) longer than this is stored in MinIO and its event carries the URI.",
+    )
     max_request_bytes: int = Field(
         default=16 << 20, ge=1024, description="Largest request body, on every endpoint; larger gets 413."
     )

@@ -31,6 +31,7 @@ from closeloop.gateway.http import (
     unprocessable,
 )
 from closeloop.gateway.service import Gateway, gateway_of
+from closeloop.raw_inputs import RawInputError
 
 __all__ = ["router"]
 
@@ -95,6 +96,16 @@ async def predict(name: str, request: Request, x_api_key: ApiKey = None) -> Resp
     latency_ms = model_seconds * 1000
 
     events = _served_events(model, instances, latency_ms, predicted)
+    if any(_large(instance, gateway.raw_store.inline_bytes) for instance in instances):
+        try:
+            events, stored = await run_in_threadpool(gateway.raw_store.offload, events)
+        except RawInputError as exc:
+            metrics.failed(ENDPOINT, "raw_store_unavailable", name, model.version)
+            _log.error("%s", exc)
+            raise HTTPException(
+                503, f"the store for large raw inputs is unavailable: {exc}", headers={"Retry-After": "5"}
+            ) from exc
+        metrics.raw_inputs_stored.labels(name).inc(stored)
 
     def locate(index: int, path: list[str]) -> list[str | int]:
         if not path or path[0] != "inputs":
@@ -162,6 +173,11 @@ def _served_events(
     instance, output, score, features = next(per_input)
     first = _prediction_event(model, instance, latency_ms, output=output, scores=score, features=features)
     return [first, *(first.sibling(_new_id(), i, o, s, f) for i, o, s, f in per_input)]
+
+
+def _large(instance: dict[str, Any], inline_bytes: int) -> bool:
+    """Whether an input holds a string (a raw input) too long to travel in its event."""
+    return any(isinstance(value, str) and len(value) > inline_bytes for value in instance.values())
 
 
 def _new_id() -> str:

@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from closeloop.raw_inputs import RawInputError, is_uri
 from training.dataset import DatasetError, build_dataset, feedback_frame
 from training.usecases import TARGET, BaseData, UseCase
 
@@ -83,6 +84,35 @@ def test_raw_inputs_stay_strings_and_numbers_are_not_raw_inputs() -> None:
     frame, counts = feedback_frame(lake, _RawToy())
     assert frame[["prediction_id", "image", TARGET]].to_numpy().tolist() == [["png", "iVBORw0KGgo=", "AB-12"]]
     assert counts["unusable"] == 2
+
+
+def test_raw_inputs_stored_in_minio_are_read_back_and_unreadable_ones_counted() -> None:
+    stored = {"s3://lake/raw/toy/2026-03-01/big/image": "iVBORw0KGgoBIG="}
+
+    def fetch(uri: str) -> str:
+        if uri not in stored:
+            raise RawInputError(f"cannot read the raw input at {uri}")
+        return stored[uri]
+
+    lake = _lake(
+        _lake_row("big", 1, {"image": "s3://lake/raw/toy/2026-03-01/big/image"}, "AB-12"),
+        _lake_row("small", 2, {"image": "iVBORw0KGgo="}, "CD-34"),
+        _lake_row("gone", 3, {"image": "s3://lake/raw/toy/2026-03-01/gone/image"}, "EF-56"),
+    )
+    frame, counts = feedback_frame(lake, _RawToy(), fetch=fetch)
+    assert frame[["prediction_id", "image"]].to_numpy().tolist() == [
+        ["big", "iVBORw0KGgoBIG="],
+        ["small", "iVBORw0KGgo="],
+    ]
+    assert (counts["unfetched"], counts["unusable"]) == (1, 0)
+    # Without a store to read from, a stored input cannot train: its row is counted, not kept as a URI.
+    frame, counts = feedback_frame(lake, _RawToy())
+    assert list(frame["prediction_id"]) == ["small"] and counts["unfetched"] == 2
+
+
+def test_uris_of_stored_inputs_are_told_from_the_inputs_themselves() -> None:
+    assert is_uri("s3://closeloop-lake/raw/m/2026-03-01/p/audio_wav")
+    assert not is_uri("UklGRiQAAABXQVZF") and not is_uri(3) and not is_uri(None)
 
 
 def test_the_time_window_and_unusable_rows() -> None:

@@ -17,7 +17,10 @@ import numpy as np
 
 from training.usecases.speech.data import RATE
 
-__all__ = ["FRAME", "HOP", "MAX_SECONDS", "MAX_WAV_BYTES", "MEL_BANDS", "decode", "frame_levels", "log_mel"]
+__all__ = [
+    *("FRAME", "HOP", "MAX_SECONDS", "MAX_WAV_BYTES", "MEL_BANDS"),
+    *("decode", "frame_levels", "log_mel", "noise_floor"),
+]
 
 #: The largest WAV accepted, decoded from base64: ten seconds at 16-bit 44.1 kHz stereo fit.
 MAX_WAV_BYTES = 2 << 20
@@ -28,6 +31,8 @@ FRAME, HOP = 200, 80
 #: Mel bands of the spectrum the model reads.
 MEL_BANDS = 24
 
+# Frames quieter than this hold no sound at all: 16-bit audio's quantization noise is about -100 dB.
+_SILENCE_DB = -90.0
 _SAMPLE_TYPES = {1: np.uint8, 2: np.dtype("<i2"), 4: np.dtype("<i4")}
 
 
@@ -83,6 +88,16 @@ def frame_levels(audio: np.ndarray) -> np.ndarray:
     """The loudness of each frame, in dB of full scale (RMS), floored at -100."""
     rms = np.sqrt(np.mean(np.square(_frames(audio), dtype=np.float64), axis=1))
     return 20 * np.log10(np.maximum(rms, 1e-5))
+
+
+def noise_floor(levels: np.ndarray) -> float:
+    """The level of the background between words: the quietest tenth of the frames that hold any sound.
+
+    Digital silence (a recording padded with zeros) is not the background:
+    counted, it would put the floor at -100 dB and every pause above it.
+    """
+    sounding = levels[levels > _SILENCE_DB]
+    return float(np.percentile(sounding if sounding.size else levels, 10))
 
 
 @cache

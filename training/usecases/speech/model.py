@@ -24,7 +24,7 @@ from sklearn.base import BaseEstimator
 
 from closeloop.errors import InputError
 from training.usecases.base import TARGET
-from training.usecases.speech.audio import decode, frame_levels, log_mel
+from training.usecases.speech.audio import decode, frame_levels, log_mel, noise_floor
 from training.usecases.speech.data import FEATURES
 from training.usecases.speech.monitoring import MONITORING, utterance_features
 from training.usecases.speech.params import THRESHOLDS
@@ -48,7 +48,7 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
 
 def words(levels: np.ndarray, threshold: float) -> list[tuple[int, int]]:
     """The [start, end) frames of each word of an utterance's frame levels (``audio.frame_levels``)."""
-    floor, peak = np.percentile(levels, 10), levels.max()
+    floor, peak = noise_floor(levels), levels.max()
     merged: list[tuple[int, int]] = []
     for start, end in _runs(levels > floor + threshold * (peak - floor)):
         if merged and start - merged[-1][1] < MIN_PAUSE:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from training.usecases.speech.audio import decode, frame_levels, log_mel
+from training.usecases.speech.audio import decode, frame_levels, log_mel, noise_floor
 from training.usecases.speech.data import RATE
 
 __all__ = ["MONITORING", "monitoring_frame", "utterance_features"]
@@ -27,7 +27,7 @@ MONITORING = [
 def utterance_features(audio: np.ndarray) -> dict[str, float]:
     """The monitoring features of one decoded utterance (``audio.decode``)."""
     levels = frame_levels(audio)
-    floor, peak = float(np.percentile(levels, 10)), float(levels.max())
+    floor, peak = noise_floor(levels), float(levels.max())
     speech = levels > (floor + peak) / 2
     # The spectrum's centre of mass over the frames with speech, from the mel bands' power.
     power = 10 ** (log_mel(audio)[speech] / 10)

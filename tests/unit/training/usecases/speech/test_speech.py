@@ -17,7 +17,7 @@ from closeloop.errors import InputError
 from closeloop.tasks import get_task
 from training.usecases import TARGET, BaseData
 from training.usecases.speech import SpeechUseCase
-from training.usecases.speech.audio import MAX_SECONDS, MAX_WAV_BYTES, decode, frame_levels
+from training.usecases.speech.audio import MAX_SECONDS, MAX_WAV_BYTES, decode, frame_levels, noise_floor
 from training.usecases.speech.data import FEATURES, RATE, STYLE, VOCABULARY, encode_wav, render_frame, speak
 from training.usecases.speech.drift import DRIFT_KINDS, drift_frame
 from training.usecases.speech.model import words
@@ -163,6 +163,10 @@ def test_words_are_cut_where_the_pauses_are() -> None:
     for text in ["go", "stop left", "three eight six"]:
         audio = speak(text, STYLE, rng)
         assert len(words(frame_levels(audio), 0.3)) == len(text.split()), text
+        # Padded with digital silence, as a recorder or an editor leaves it: the pauses are still pauses.
+        padded = np.pad(audio, (0, 5 * RATE))
+        assert noise_floor(frame_levels(padded)) == pytest.approx(noise_floor(frame_levels(audio)), abs=1)
+        assert len(words(frame_levels(padded), 0.3)) == len(text.split()), text
 
 
 def test_the_reference_profile_bins_the_monitoring_numbers_not_the_text(
