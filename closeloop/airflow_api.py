@@ -70,6 +70,11 @@ class AirflowApi:
             "PATCH", f"/dags/{dag_id}/dagRuns/{run_id}", params={"update_mask": ["note"]}, json={"note": note}
         )
 
+    def fail_run(self, dag_id: str, run_id: str, note: str) -> None:
+        """Mark an unfinished run failed (its unfinished tasks with it), saying why in its note."""
+        self._call("PATCH", f"/dags/{dag_id}/dagRuns/{run_id}", json={"state": "failed"})
+        self.set_note(dag_id, run_id, note)
+
     def run(self, dag_id: str, run_id: str) -> dict[str, Any]:
         return self._call("GET", f"/dags/{dag_id}/dagRuns/{run_id}")
 

@@ -117,6 +117,7 @@ class DemoSetup:
     def first_champion(self) -> str:
         """A manual retrain run that forces a model trained on the base data alone to champion."""
         self._wait_for_dag()
+        self._clear_the_way()
         run_id = self.api.trigger(
             self.dag_id,
             # A data window of a tenth of a second: nothing from the lake, so the
@@ -157,6 +158,24 @@ class DemoSetup:
             raise DemoFailed(
                 "streaming job", f"not running 60 s after submission: {job.probe().detail}"
             ) from exc
+
+    def _clear_the_way(self) -> None:
+        """Fail the DAG's unfinished runs: one at a time runs, and the first champion replaces the
+        model they would retrain.
+
+        An alert-driven run of an earlier demo that stopped before it had its
+        labels would otherwise wait for them for hours, and the first
+        champion's run behind it.
+        """
+        for run in self.api.runs(self.dag_id, limit=20):
+            if run["state"] in ("queued", "running"):
+                self.api.fail_run(
+                    self.dag_id, run["dag_run_id"], "closeloop demo: superseded by a new first champion"
+                )
+                self.say(
+                    f"[yellow]marked {self.dag_id} run {run['dag_run_id']} ({run['state']}) failed[/]: "
+                    "it would hold up the first champion, which replaces the model it retrains"
+                )
 
     def wait_until_served(self, version: str, timeout_s: float = 90.0) -> None:
         """Until the gateway answers with ``version`` (it reloads on the model-update event)."""
