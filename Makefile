@@ -146,7 +146,7 @@ demo: setup
 	$(VENV)/bin/closeloop demo $(DEMO_ARGS)
 
 test: setup lint
-	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest --durations=30 $(PYTEST_ARGS)
 
 unit: setup
 	$(VENV)/bin/python -m pytest -m "not integration" $(PYTEST_ARGS)

@@ -121,7 +121,7 @@ class Settings(BaseSettings):
         "without them the challenger would never train on the data that set the alert off.",
     )
     labels_poll_s: float = Field(
-        default=5.0,
+        default=2.0,
         gt=0,
         description="How often a retrain waiting for labeled examples counts them in the lake: often "
         "enough not to delay an alert's retrain; a count reads one column of the days it needs.",

@@ -39,7 +39,8 @@ class DemoFeedbackJob(FeedbackJobService):
             # The gateway stamps feedback when it arrives: the streams are nearly in order.
             "CLOSELOOP_OUT_OF_ORDERNESS_S": "1",
             "CLOSELOOP_IDLE_TIMEOUT_S": str(max(2 * self.window_s, 5)),
-            "CLOSELOOP_CHECKPOINT_INTERVAL_S": str(self.window_s),
+            # The lake is written on checkpoints: an alert's retrain counts the labels there.
+            "CLOSELOOP_CHECKPOINT_INTERVAL_S": str(min(self.window_s, 2)),
             "CLOSELOOP_STATE_BACKEND": "hashmap",
             "CLOSELOOP_START_FROM_MS": str(self.start_from_ms),
         }

@@ -24,12 +24,12 @@ import pandas as pd
 from PIL import Image
 from sklearn.base import BaseEstimator
 
-from closeloop.errors import InputError
 from training.usecases.base import TARGET
 from training.usecases.ocr.data import FEATURES
 from training.usecases.ocr.image import decode, ink
 from training.usecases.ocr.monitoring import MONITORING, line_features
 from training.usecases.ocr.params import DEFAULT_PARAMS, THRESHOLDS
+from training.usecases.raw_inputs import column, decode_each
 
 __all__ = ["DEFAULT_PARAMS", "GLYPH", "LineReader", "fit", "glyphs"]
 
@@ -95,7 +95,7 @@ class LineReader(BaseEstimator):
     def fit(self, images: Any, texts: Sequence[str]) -> LineReader:
         from sklearn.linear_model import LogisticRegression
 
-        amounts = [ink(decode(image)) for image in _images(images)]
+        amounts = [ink(decode(image)) for image in column(images, FEATURES[0])]
         texts = [str(text) for text in texts]
         wanted = [len(text.replace(" ", "")) for text in texts]
         # The threshold that cuts the most lines into exactly their characters. Counting the glyphs
@@ -146,20 +146,7 @@ class LineReader(BaseEstimator):
 
 def _decoded(images: Any) -> list[np.ndarray]:
     """Each image decoded; InputError naming the first that does not decode, by its index."""
-    decoded = []
-    for index, image in enumerate(_images(images)):
-        try:
-            decoded.append(decode(image))
-        except ValueError as exc:
-            raise InputError(f"{index}.{FEATURES[0]}", str(exc)) from None
-    return decoded
-
-
-def _images(images: Any) -> list[str]:
-    """The base64 images of a frame's image column, a column, or a list."""
-    if isinstance(images, pd.DataFrame):
-        images = images[FEATURES[0]] if FEATURES[0] in images else images.iloc[:, 0]
-    return list(images)
+    return decode_each(images, FEATURES[0], decode)
 
 
 def fit(frame: pd.DataFrame, params: Mapping[str, Any]) -> LineReader:

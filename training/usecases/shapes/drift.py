@@ -25,12 +25,11 @@ are. Precision / recall of the default model on the 400 test scenes (clean:
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 
 from training.usecases.base import TARGET
+from training.usecases.raw_inputs import check_drift
 from training.usecases.shapes.data import FEATURES, STYLE, Style, encode_png, render_scene
 
 __all__ = ["DRIFT_KINDS", "drift_frame", "drift_style"]
@@ -55,12 +54,7 @@ def drift_frame(frame: pd.DataFrame, kind: str, severity: float = 1.0, seed: int
     ValueError for an unknown kind, a negative or non-finite severity, or a
     frame without the layouts.
     """
-    if kind not in DRIFT_KINDS:
-        raise ValueError(f"unknown drift kind {kind!r}; known kinds: {', '.join(DRIFT_KINDS)}")
-    if not 0 <= severity < math.inf:  # NaN fails both comparisons
-        raise ValueError(f"drift severity must be a finite number >= 0, got {severity!r}")
-    if TARGET not in frame.columns:
-        raise ValueError(f"frame lacks the layout column {TARGET!r}: a scene is drifted by drawing it again")
+    check_drift(frame, kind, DRIFT_KINDS, severity, "draws each layout again")
     if severity == 0:
         return frame.copy()
     style, rng = drift_style(kind, float(severity)), np.random.default_rng(seed)

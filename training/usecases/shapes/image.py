@@ -7,12 +7,12 @@ lines, scenes are not rescaled: the boxes are in the image's own pixels.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import io
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+
+from training.usecases.raw_inputs import b64_file
 
 __all__ = ["MAX_PNG_BYTES", "MAX_SIDE_PX", "decode", "ink"]
 
@@ -29,14 +29,7 @@ def decode(png_base64: str) -> np.ndarray:
     ValueError saying what is wrong for anything that is not a PNG or JPEG
     image in base64 of at most MAX_PNG_BYTES and MAX_SIDE_PX pixels a side.
     """
-    if not isinstance(png_base64, str):
-        raise ValueError(f"image must be a base64 string, got {type(png_base64).__name__}")
-    try:
-        raw = base64.b64decode(png_base64, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise ValueError(f"image is not valid base64: {exc}") from None
-    if len(raw) > MAX_PNG_BYTES:
-        raise ValueError(f"image is {len(raw):,} bytes; at most {MAX_PNG_BYTES:,} are accepted")
+    raw = b64_file(png_base64, "image", MAX_PNG_BYTES)
     try:
         with Image.open(io.BytesIO(raw)) as opened:
             if opened.format not in ("PNG", "JPEG"):

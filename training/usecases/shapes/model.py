@@ -32,9 +32,9 @@ from PIL import Image
 from scipy import ndimage
 from sklearn.base import BaseEstimator
 
-from closeloop.errors import InputError
 from closeloop.tasks.detection import IOU_THRESHOLD
 from training.usecases.base import TARGET
+from training.usecases.raw_inputs import column, decode_each
 from training.usecases.shapes.data import FEATURES, MAX_SIDE
 from training.usecases.shapes.image import decode
 from training.usecases.shapes.monitoring import MONITORING, scene_features
@@ -133,7 +133,7 @@ class ShapeDetector(BaseEstimator):
         from sklearn.linear_model import LogisticRegression
         from threadpoolctl import threadpool_limits
 
-        amounts = [ink_above_paper(decode(image)) for image in _images(images)]
+        amounts = [ink_above_paper(decode(image)) for image in column(images, FEATURES[0])]
         truths = [np.array([o["box"] for o in t], dtype=np.float64).reshape(-1, 4) for t in targets]
         labels = [[str(o["label"]) for o in t] for t in targets]
         self.threshold_, self.min_area_ = self._choose(amounts, truths)
@@ -211,20 +211,7 @@ class ShapeDetector(BaseEstimator):
 
 def _decoded(images: Any) -> list[np.ndarray]:
     """Each image decoded; InputError naming the first that does not decode, by its index."""
-    decoded = []
-    for index, image in enumerate(_images(images)):
-        try:
-            decoded.append(decode(image))
-        except ValueError as exc:
-            raise InputError(f"{index}.{FEATURES[0]}", str(exc)) from None
-    return decoded
-
-
-def _images(images: Any) -> list[str]:
-    """The base64 images of a frame's image column, a column, or a list."""
-    if isinstance(images, pd.DataFrame):
-        images = images[FEATURES[0]] if FEATURES[0] in images else images.iloc[:, 0]
-    return list(images)
+    return decode_each(images, FEATURES[0], decode)
 
 
 def fit(frame: pd.DataFrame, params: Mapping[str, Any]) -> ShapeDetector:

@@ -7,14 +7,13 @@ and ``log_mel`` are the two views of the frames they use.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import io
 import wave
 from functools import cache
 
 import numpy as np
 
+from training.usecases.raw_inputs import b64_file
 from training.usecases.speech.data import RATE
 
 __all__ = [
@@ -43,14 +42,7 @@ def decode(wav_base64: str) -> np.ndarray:
     (8, 16 or 32-bit, any channel count and sample rate) in base64 of at most
     MAX_WAV_BYTES and MAX_SECONDS.
     """
-    if not isinstance(wav_base64, str):
-        raise ValueError(f"audio must be a base64 string, got {type(wav_base64).__name__}")
-    try:
-        raw = base64.b64decode(wav_base64, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise ValueError(f"audio is not valid base64: {exc}") from None
-    if len(raw) > MAX_WAV_BYTES:
-        raise ValueError(f"audio is {len(raw):,} bytes; at most {MAX_WAV_BYTES:,} are accepted")
+    raw = b64_file(wav_base64, "audio", MAX_WAV_BYTES)
     try:
         with wave.open(io.BytesIO(raw), "rb") as wav:
             channels, width, rate = wav.getnchannels(), wav.getsampwidth(), wav.getframerate()

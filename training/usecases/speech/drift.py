@@ -21,6 +21,7 @@ import random
 import pandas as pd
 
 from training.usecases.base import TARGET
+from training.usecases.raw_inputs import check_drift
 from training.usecases.speech.data import FEATURES, STYLE, encode_wav, speak
 
 __all__ = ["DRIFT_KINDS", "drift_frame"]
@@ -39,12 +40,7 @@ def drift_frame(frame: pd.DataFrame, kind: str, severity: float = 1.0, seed: int
     ValueError for an unknown kind, a negative or non-finite severity, or a
     frame without the transcript.
     """
-    if kind not in DRIFT_KINDS:
-        raise ValueError(f"unknown drift kind {kind!r}; known kinds: {', '.join(DRIFT_KINDS)}")
-    if not 0 <= severity < float("inf"):
-        raise ValueError(f"drift severity must be a finite number >= 0, got {severity!r}")
-    if TARGET not in frame.columns:
-        raise ValueError(f"frame lacks the transcript column {TARGET!r}: drifting an utterance says it again")
+    check_drift(frame, kind, DRIFT_KINDS, severity, "says each transcript again")
     if severity == 0:
         return frame.copy()
     rng = random.Random(seed)

@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
-from closeloop.errors import InputError
 from training.usecases.base import TARGET
+from training.usecases.raw_inputs import column, decode_each
 from training.usecases.speech.audio import decode, frame_levels, log_mel, noise_floor
 from training.usecases.speech.data import FEATURES
 from training.usecases.speech.monitoring import MONITORING, utterance_features
@@ -81,7 +81,7 @@ class UtteranceReader(BaseEstimator):
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
-        decoded = [decode(wav) for wav in _audio(audio)]
+        decoded = [decode(wav) for wav in column(audio, FEATURES[0])]
         levels = [frame_levels(a) for a in decoded]
         said = [str(text).split() for text in transcripts]
         matched = {
@@ -123,20 +123,7 @@ class UtteranceReader(BaseEstimator):
 
 def _decoded(audio: Any) -> list[np.ndarray]:
     """Each utterance decoded; InputError naming the first that does not decode, by its index."""
-    decoded = []
-    for index, wav in enumerate(_audio(audio)):
-        try:
-            decoded.append(decode(wav))
-        except ValueError as exc:
-            raise InputError(f"{index}.{FEATURES[0]}", str(exc)) from None
-    return decoded
-
-
-def _audio(audio: Any) -> list[str]:
-    """The base64 WAVs of a frame's audio column, a column, or a list."""
-    if isinstance(audio, pd.DataFrame):
-        audio = audio[FEATURES[0]] if FEATURES[0] in audio else audio.iloc[:, 0]
-    return list(audio)
+    return decode_each(audio, FEATURES[0], decode)
 
 
 def fit(frame: pd.DataFrame, params: Mapping[str, Any]) -> UtteranceReader:

@@ -219,7 +219,7 @@ def test_drift_keeps_the_layouts_and_is_reproducible(base: BaseData) -> None:
     for severity in (-1.0, float("nan"), float("inf")):
         with pytest.raises(ValueError, match=">= 0"):
             drift_frame(rows, "clutter", severity)
-    with pytest.raises(ValueError, match="layout column"):
+    with pytest.raises(ValueError, match="draws each layout again"):
         drift_frame(rows[FEATURES], "clutter")
 
 

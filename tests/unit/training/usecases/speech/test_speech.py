@@ -132,7 +132,7 @@ def test_drift_keeps_the_transcripts_and_is_reproducible(use_case: SpeechUseCase
         drift_frame(rows, "echo")
     with pytest.raises(ValueError, match=">= 0"):
         drift_frame(rows, "noise", -1)
-    with pytest.raises(ValueError, match="transcript column"):
+    with pytest.raises(ValueError, match="says each transcript again"):
         drift_frame(rows[FEATURES], "noise")
 
 
