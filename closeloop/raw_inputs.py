@@ -46,12 +46,10 @@ class RawInputStore:
     def __init__(
         self, client: Minio, bucket: str, prefix: str = "raw", inline_bytes: int = 256 * 1024
     ) -> None:
-        self.client, self.bucket, self.prefix, self.inline_bytes = (
-            client,
-            bucket,
-            prefix.strip("/"),
-            inline_bytes,
-        )
+        self.client = client
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.inline_bytes = inline_bytes
 
     @classmethod
     def from_settings(
@@ -60,6 +58,10 @@ class RawInputStore:
         """The store of ``settings``' lake bucket and ``raw_prefix``."""
         client = s3_client(settings, timeout_s=timeout_s)
         return cls(client, settings.lake_bucket, settings.raw_prefix, inline_bytes=inline_bytes)
+
+    def too_large(self, value: Any) -> bool:
+        """Whether an input value is a raw input too long to travel in its event."""
+        return isinstance(value, str) and len(value) > self.inline_bytes and not is_uri(value)
 
     def key(self, event: PredictionEvent, name: str) -> str:
         return f"{self.prefix}/{event.model_name}/{event.ts:%Y-%m-%d}/{event.prediction_id}/{name}"
@@ -73,11 +75,7 @@ class RawInputStore:
         """
         out, stored = [], 0
         for event in events:
-            large = {
-                name: value
-                for name, value in event.inputs.items()
-                if isinstance(value, str) and len(value) > self.inline_bytes and not is_uri(value)
-            }
+            large = {name: value for name, value in event.inputs.items() if self.too_large(value)}
             uris = {}
             for name, value in large.items():
                 try:

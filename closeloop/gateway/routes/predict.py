@@ -96,7 +96,8 @@ async def predict(name: str, request: Request, x_api_key: ApiKey = None) -> Resp
     latency_ms = model_seconds * 1000
 
     events = _served_events(model, instances, latency_ms, predicted)
-    if any(_large(instance, gateway.raw_store.inline_bytes) for instance in instances):
+    store = gateway.raw_store
+    if any(store.too_large(value) for instance in instances for value in instance.values()):
         try:
             events, stored = await run_in_threadpool(gateway.raw_store.offload, events)
         except RawInputError as exc:
@@ -173,11 +174,6 @@ def _served_events(
     instance, output, score, features = next(per_input)
     first = _prediction_event(model, instance, latency_ms, output=output, scores=score, features=features)
     return [first, *(first.sibling(_new_id(), i, o, s, f) for i, o, s, f in per_input)]
-
-
-def _large(instance: dict[str, Any], inline_bytes: int) -> bool:
-    """Whether an input holds a string (a raw input) too long to travel in its event."""
-    return any(isinstance(value, str) and len(value) > inline_bytes for value in instance.values())
 
 
 def _new_id() -> str:

@@ -88,7 +88,12 @@ def clf_prediction(prediction_id: str, output: int, ts: datetime) -> PredictionE
 
 
 def _flush(at: timedelta, name: str) -> tuple[Message, Message]:
-    ts = T0 + at
+    return flush_messages(T0 + at, name)
+
+
+def flush_messages(ts: datetime, name: str) -> tuple[Message, Message]:
+    """A prediction and its feedback at ``ts``, for the predictions and feedback topics: sent after
+    everything else, at a later time, they move both sources' watermarks past every window before it."""
     prediction = PredictionEvent(
         prediction_id=name,
         model_name=FLUSH,

@@ -21,12 +21,13 @@ import pandas as pd
 from fastapi.testclient import TestClient
 
 from closeloop.config import Settings, Topics
-from closeloop.events import FeedbackEvent, MetricsEvent, PredictionEvent, encode
+from closeloop.events import MetricsEvent, PredictionEvent
 from closeloop.tasks import get_task
 from tests.integration.gateway.conftest import (
     client_for,  # noqa: F401 (a fixture)
     wait_for_model,
 )
+from tests.integration.streaming import scenario
 from tests.integration.streaming.checks import collect
 from tests.integration.training.conftest import register_clean_champion
 from tests.waiting import NotYet, eventually
@@ -45,22 +46,6 @@ def _examples(name: str, kind: str) -> pd.DataFrame:
     return pd.concat(
         [rows.iloc[:half], use_case.drift(rows.iloc[half:], kind, 1.0, seed=5)], ignore_index=True
     )
-
-
-def _flush(topics: Topics, send: Callable, at: datetime) -> None:
-    """A prediction and its feedback far after everything: both sources' watermarks close every window."""
-    prediction = PredictionEvent(
-        prediction_id="flush",
-        model_name="flush",
-        model_version="0",
-        task="regression",
-        inputs={},
-        output=0.0,
-        latency_ms=0.0,
-        ts=at,
-    )
-    send(topics.predictions, [("flush", encode(prediction))])
-    send(topics.feedback, [("flush", encode(FeedbackEvent(prediction_id="flush", ground_truth=0.0, ts=at)))])
 
 
 def test_live_quality_of_raw_inputs_is_the_plug_ins_on_what_the_gateway_answered(
@@ -92,7 +77,12 @@ def test_live_quality_of_raw_inputs_is_the_plug_ins_on_what_the_gateway_answered
             answered[body["prediction_id"]] = (model_name, body["output"], row[TARGET])
     feedback = [{"prediction_id": pid, "ground_truth": truth} for pid, (_, _, truth) in answered.items()]
     assert client.post("/v1/feedback", json=feedback).status_code == 202
-    _flush(topics, send, datetime.now(UTC) + timedelta(seconds=120))
+    # Far after everything: both sources' watermarks close every window.
+    flush_prediction, flush_feedback = scenario.flush_messages(
+        datetime.now(UTC) + timedelta(seconds=120), "flush"
+    )
+    send(topics.predictions, [flush_prediction])
+    send(topics.feedback, [flush_feedback])
 
     # Which window each prediction fell in, from the events the gateway logged.
     logged = [
