@@ -143,7 +143,7 @@ def feedback_frame(
                 _log.warning("prediction %s: %s", row.prediction_id, exc)
                 counts["unfetched"] += 1
                 continue
-        if truth is None or not all(map(use_case.input_ok, values)):
+        if truth is None or not use_case.inputs_ok(values):
             counts["unusable"] += 1
             continue
         records.append(

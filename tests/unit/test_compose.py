@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from closeloop.config import PROJECT_ROOT, Settings
+from closeloop.stack.services.airflow import EXECUTOR
 
 COMPOSE = PROJECT_ROOT / "docker-compose.yaml"
 SCHEMA = PROJECT_ROOT / ".local" / "compose" / "compose-spec.json"
@@ -308,9 +309,10 @@ def test_flink_checkpoints_live_in_a_bucket_the_stack_creates(services: dict[str
 
 
 def test_airflow_executor_switch(services: dict[str, dict]) -> None:
-    """LocalExecutor by default; the celery profile brings the broker and workers, and nothing else."""
+    """The stack's LocalExecutor by default; the celery profile brings the broker and workers, and nothing
+    else."""
     executor = services["airflow-scheduler"]["environment"]["AIRFLOW__CORE__EXECUTOR"]
-    assert executor == "${CLOSELOOP_AIRFLOW_EXECUTOR:-LocalExecutor}"
+    assert executor == f"${{CLOSELOOP_AIRFLOW_EXECUTOR:-{EXECUTOR}}}"
     celery = {n for n, s in services.items() if "celery" in s.get("profiles", [])}
     assert celery == {"redis", "airflow-worker"}
     broker = services["airflow-worker"]["environment"]["AIRFLOW__CELERY__BROKER_URL"]

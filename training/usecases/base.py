@@ -27,6 +27,9 @@ __all__ = ["TARGET", "BaseData", "UseCase"]
 
 #: The column of a training frame that holds the ground truth.
 TARGET = "target"
+# What a lake row's JSON may give as a model's input: a raw input's base64 or URI, or a number.
+_RAW = frozenset({str})
+_NUMBERS = frozenset({int, float})
 
 
 @dataclass(frozen=True)
@@ -83,11 +86,11 @@ class UseCase(ABC):
         """The names of the numbers drift is measured on: ``monitoring_names``, or the inputs."""
         return list(self.monitoring_names or self.feature_names)
 
-    def input_ok(self, value: Any) -> bool:
-        """Whether ``value`` (from a lake row's JSON) can be one of the model's inputs."""
-        if self.raw_inputs:
-            return isinstance(value, str)
-        return isinstance(value, int | float) and not isinstance(value, bool)
+    def inputs_ok(self, values: Sequence[Any]) -> bool:
+        """Whether every one of ``values`` can be one of the model's inputs (JSON gives exact types: a
+        boolean is not a number here, so ``type``, not ``isinstance``; one set per row, as a retrain
+        checks tens of thousands of rows)."""
+        return {type(value) for value in values} <= (_RAW if self.raw_inputs else _NUMBERS)
 
     def monitoring(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The numbers drift is measured on, of each row of ``frame``: by default its inputs."""

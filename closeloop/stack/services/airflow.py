@@ -15,6 +15,8 @@ from closeloop.stack.service import Health, Service, http_probe
 __all__ = ["AirflowService"]
 
 _COMPONENTS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
+#: The executor, by the path Airflow imports it from (plugins/ is on its sys.path).
+EXECUTOR = "closeloop_airflow.executors.preloading_local.PreloadingLocalExecutor"
 
 
 class AirflowService(Service):
@@ -138,7 +140,8 @@ class AirflowService(Service):
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             # Retrains must react to alerts as soon as their DAG is deployed.
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            # LocalExecutor, with the retrain tasks' libraries imported before its workers fork.
+            "AIRFLOW__CORE__EXECUTOR": EXECUTOR,
             "AIRFLOW__CORE__PARALLELISM": str(s.airflow_parallelism),
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base_url}/execution/",
             "AIRFLOW__API__HOST": s.host,

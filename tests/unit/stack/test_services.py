@@ -92,7 +92,10 @@ def test_airflow_environment(settings: StackSettings, layout: Layout) -> None:
     assert env["AIRFLOW__CORE__DAGS_FOLDER"] == str(PROJECT_ROOT / "dags")
     assert env["AIRFLOW__CORE__PLUGINS_FOLDER"] == str(PROJECT_ROOT / "plugins")
     assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "False"
-    assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+    assert (
+        env["AIRFLOW__CORE__EXECUTOR"]
+        == "closeloop_airflow.executors.preloading_local.PreloadingLocalExecutor"
+    )
     assert float(env["AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT"]) > 5
     assert env["PATH"].startswith(str(layout.venv / "bin"))
     connection = json.loads(env["AIRFLOW_CONN_KAFKA_DEFAULT"])

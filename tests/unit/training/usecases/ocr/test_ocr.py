@@ -179,13 +179,14 @@ def test_drift_is_measured_on_the_monitoring_numbers_beside_the_raw_input(
     with_numbers = use_case.with_monitoring(rows)
     assert list(with_numbers.columns) == [*FEATURES, TARGET, *MONITORING]
     assert use_case.monitored() == MONITORING
-    assert use_case.input_ok("iVBORw0KGgo=") and not use_case.input_ok(3.0)
+    assert use_case.inputs_ok(["iVBORw0KGgo="]) and not use_case.inputs_ok(["iVBORw0KGgo=", 3.0])
     # A use case of numbers measures drift on its inputs, as they are.
     digits = DigitsUseCase()
     frame = digits.base_data().test.iloc[:3]
     assert digits.monitored() == digits.features()
     assert digits.with_monitoring(frame) is frame
-    assert digits.input_ok(3) and not digits.input_ok(True) and not digits.input_ok("3")
+    assert digits.inputs_ok([3, 0.5]) and digits.inputs_ok([])
+    assert not digits.inputs_ok([3, True]) and not digits.inputs_ok(["3"]) and not digits.inputs_ok([None])
 
 
 def test_counting_glyphs_agrees_with_cutting_them(base: BaseData) -> None:
