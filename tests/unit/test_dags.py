@@ -20,7 +20,7 @@ def dagbag() -> DagBag:
     return DagBag(dag_folder=str(PROJECT_ROOT / "dags"))
 
 
-@pytest.mark.parametrize("dag_file", ["retrain.py", "drift_report.py"])
+@pytest.mark.parametrize("dag_file", ["retrain.py", "drift_report.py", "batch_predict.py"])
 def test_parsing_a_dag_file_does_not_import_the_models_libraries(dag_file: str) -> None:
     """Every task start parses its DAG file: scikit-learn and scipy (about a second) wait for the task."""
     script = (
@@ -39,8 +39,9 @@ def test_every_dag_file_imports(dagbag: DagBag) -> None:
     assert dagbag.import_errors == {}
 
 
-def test_each_use_case_gets_a_retrain_and_a_drift_report_dag(dagbag: DagBag) -> None:
-    expected = {f"{kind}_{name}" for name in use_case_names() for kind in ("retrain", "drift_report")}
+def test_each_use_case_gets_a_retrain_a_drift_report_and_a_batch_predict_dag(dagbag: DagBag) -> None:
+    kinds = ("retrain", "drift_report", "batch_predict")
+    expected = {f"{kind}_{name}" for name in use_case_names() for kind in kinds}
     assert expected <= set(dagbag.dag_ids)
     assert len(use_case_names()) >= 2
 
@@ -106,6 +107,15 @@ def test_retrain_and_drift_report_reach_the_services_through_the_default_connect
     assert retrain.get_task("publish_update").kafka_config_id == "kafka_default"
     drift_report = dagbag.dags[f"drift_report_{name}"]
     assert drift_report.get_task("publish_alert").kafka_config_id == "kafka_default"
+
+
+@pytest.mark.parametrize("name", use_case_names())
+def test_batch_predict_runs_by_hand_on_a_folder_with_an_alias(dagbag: DagBag, name: str) -> None:
+    dag = dagbag.dags[f"batch_predict_{name}"]
+    assert type(dag.timetable).__name__ == "NullTimetable"  # by hand only
+    assert set(dag.task_ids) == {"predict"}
+    assert dag.params["alias"] == "champion"
+    assert dag.params["folder"].startswith("s3://") and dag.params["folder"].rstrip("/").endswith(name)
 
 
 def test_platform_check_takes_each_connection_as_a_param(dagbag: DagBag) -> None:
