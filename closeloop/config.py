@@ -39,6 +39,9 @@ class Topics:
         self.alerts = f"{prefix}.alerts"
         self.dlq = f"{prefix}.dlq"
         self.model_updates = f"{prefix}.model-updates"
+        # Stream inference: model-ready inputs in, answers out for the applications.
+        self.requests = f"{prefix}.requests"
+        self.results = f"{prefix}.results"
 
     def all(self) -> list[str]:
         return list(vars(self).values())

@@ -10,6 +10,8 @@ from closeloop.events.models import (
     MetricsEvent,
     ModelUpdateEvent,
     PredictionEvent,
+    RequestEvent,
+    ResultEvent,
     Window,
 )
 from closeloop.events.serde import EVENT_TYPES, FieldError, InvalidEventError, decode, encode
@@ -27,6 +29,8 @@ __all__ = [
     "MetricsEvent",
     "ModelUpdateEvent",
     "PredictionEvent",
+    "RequestEvent",
+    "ResultEvent",
     "Window",
     "decode",
     "encode",

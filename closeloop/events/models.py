@@ -38,6 +38,8 @@ __all__ = [
     "MetricsEvent",
     "ModelUpdateEvent",
     "PredictionEvent",
+    "RequestEvent",
+    "ResultEvent",
     "Window",
 ]
 
@@ -276,6 +278,53 @@ class ModelUpdateEvent(Event):
     reference_profile: str | None = Field(default=None, description="URI of the version's reference profile.")
     run_id: str | None = None
     reason: str | None = None
+
+
+class RequestEvent(Event):
+    """One model-ready input to predict, from a streaming application or the preprocessing job.
+
+    Stream inference answers it with a prediction event and a result event,
+    both carrying ``request_id``: a request delivered twice gets the same
+    prediction id, which the streaming job deduplicates.
+    """
+
+    SCHEMA = "closeloop.request.v1"
+    KEY = "request_id"
+
+    schema_: Literal["closeloop.request.v1"] = _schema_field(SCHEMA)
+    request_id: Identifier = Field(description="Chosen by the sender; its result is keyed by it.")
+    model_name: ModelName
+    inputs: dict[str, Any] = Field(
+        description="The model's input, feature name to value, as the gateway takes it."
+    )
+    source: str | None = Field(
+        default=None, max_length=128, description="Who sent it: an application, a job."
+    )
+
+
+class ResultEvent(Event):
+    """A request's answer, for the applications that read results from Kafka."""
+
+    SCHEMA = "closeloop.result.v1"
+    KEY = "request_id"
+
+    schema_: Literal["closeloop.result.v1"] = _schema_field(SCHEMA)
+    request_id: Identifier
+    prediction_id: Identifier | None = Field(
+        default=None, description="The prediction event's id, for feedback; null if nothing was predicted."
+    )
+    model_name: ModelName
+    model_version: ModelVersion | None = Field(default=None, description="The version that answered, if any.")
+    output: JsonValue = Field(default=None, description="The prediction; null if `error`.")
+    scores: dict[str, float] | None = None
+    error: str | None = Field(default=None, description="Why there is no prediction: a bad input, no model.")
+    latency_ms: NonNegativeFloat = 0.0
+
+    @model_validator(mode="after")
+    def _output_or_error(self) -> ResultEvent:
+        if self.error is not None and self.output is not None:
+            raise ValueError("output must be null when error is set")
+        return self
 
 
 class DeadLetterEvent(Event):

@@ -21,6 +21,8 @@ from closeloop.events.models import (
     MetricsEvent,
     ModelUpdateEvent,
     PredictionEvent,
+    RequestEvent,
+    ResultEvent,
 )
 
 __all__ = ["EVENT_TYPES", "FieldError", "InvalidEventError", "decode", "encode", "field_errors"]
@@ -30,7 +32,16 @@ E = TypeVar("E", bound=Event)
 #: Every event type by the value of its `schema` field.
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.SCHEMA: cls
-    for cls in (PredictionEvent, FeedbackEvent, MetricsEvent, AlertEvent, ModelUpdateEvent, DeadLetterEvent)
+    for cls in (
+        PredictionEvent,
+        FeedbackEvent,
+        MetricsEvent,
+        AlertEvent,
+        ModelUpdateEvent,
+        DeadLetterEvent,
+        RequestEvent,
+        ResultEvent,
+    )
 }
 
 

@@ -105,6 +105,8 @@ def test_topics_follow_the_prefix() -> None:
         "closeloop.alerts",
         "closeloop.dlq",
         "closeloop.model-updates",
+        "closeloop.requests",
+        "closeloop.results",
     ]
     assert make(topic_prefix="staging").topics.alerts == "staging.alerts"
 

@@ -20,6 +20,8 @@ from closeloop.events import (
     MetricsEvent,
     ModelUpdateEvent,
     PredictionEvent,
+    RequestEvent,
+    ResultEvent,
     Window,
     decode,
     encode,
@@ -80,6 +82,10 @@ EXAMPLES = [
     ModelUpdateEvent(
         model_name="digits", version="4", previous_version="3", reference_profile="s3://lake/p.json"
     ),
+    RequestEvent(request_id="r-1", model_name="closeloop-digits", inputs={"pixel_0": 0.0}, source="app"),
+    ResultEvent(
+        request_id="r-1", prediction_id="p-2", model_name="closeloop-digits", model_version="3", output=7
+    ),
     DeadLetterEvent.wrap(
         b"\xff not utf-8",
         reason="(event): not JSON",
@@ -115,7 +121,7 @@ def test_keys_co_partition_predictions_and_feedback() -> None:
 def test_a_dead_letter_keeps_the_original_bytes() -> None:
     import base64
 
-    letter = EXAMPLES[6]
+    [letter] = [e for e in EXAMPLES if isinstance(e, DeadLetterEvent)]
     assert isinstance(letter, DeadLetterEvent)
     assert base64.b64decode(letter.original_base64) == b"\xff not utf-8"
     assert letter.original is None  # not UTF-8
@@ -285,3 +291,10 @@ def test_window_must_end_after_it_starts() -> None:
 def test_events_are_immutable() -> None:
     with pytest.raises(ValueError, match="frozen"):
         EXAMPLES[2].source = "someone else"  # type: ignore[misc]
+
+
+def test_a_result_has_an_output_or_an_error_not_both() -> None:
+    failed = ResultEvent(request_id="r", model_name="m", error="0.pixel_0: missing")
+    assert failed.output is None and failed.prediction_id is None
+    with pytest.raises(InvalidEventError, match="output must be null"):
+        decode(encode(failed).replace(b'"output":null', b'"output":7'))
