@@ -27,12 +27,13 @@ class ChampionWatcher:
         topic: str,
         poll_interval_s: float,
         on_invalid: InvalidHandler | None = None,
+        name: str = "gateway",
     ) -> None:
         self._pool = pool
         self._poll_interval_s = poll_interval_s
         # Every replica must see every update: from now on, in no group.
         self._updates = EventFollower(
-            bootstrap, [topic], name="gateway-model-updates", expected=ModelUpdateEvent, on_invalid=on_invalid
+            bootstrap, [topic], name=f"{name}-model-updates", expected=ModelUpdateEvent, on_invalid=on_invalid
         )
         self._stopping = threading.Event()
         self._poller = threading.Thread(target=self._poll, name="alias-poll", daemon=True)

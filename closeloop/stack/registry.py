@@ -9,6 +9,7 @@ from closeloop.stack.services.alertmanager import AlertmanagerService
 from closeloop.stack.services.feedback_job import FeedbackJobService
 from closeloop.stack.services.flink import FlinkService
 from closeloop.stack.services.gateway import GatewayService
+from closeloop.stack.services.inference import InferenceService
 from closeloop.stack.services.kafka import KafkaService
 from closeloop.stack.services.metrics_exporter import MetricsExporterService
 from closeloop.stack.services.minio import MinioService
@@ -29,6 +30,7 @@ SERVICE_TYPES: tuple[type[Service], ...] = (
     FlinkService,
     FeedbackJobService,
     GatewayService,
+    InferenceService,
     MetricsExporterService,
     AlertmanagerService,
     PrometheusService,

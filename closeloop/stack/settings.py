@@ -51,6 +51,7 @@ class StackSettings(FlinkClusterSettings):
     metrics_exporter_port: int = Field(
         default=9105, description="The live model metrics of closeloop.metrics, as Prometheus gauges."
     )
+    inference_port: int = Field(default=9106, description="Stream inference's /metrics.")
 
     # What the stack creates.
     kafka_partitions: int = Field(

@@ -37,6 +37,7 @@ _SECRET_KEY = re.compile(r"PASSWORD|SECRET|FERNET|JWT|TOKEN|API_KEY")
 def setting_fields() -> dict[str, object]:
     """``CLOSELOOP_<NAME>`` → field, over Settings and every subclass (gateway, streaming job, stack, …)."""
     import closeloop.gateway.settings
+    import closeloop.inference.settings
     import closeloop.monitoring.exporter
     import closeloop.stack.settings
     import closeloop.streaming.settings  # noqa: F401 - registers the subclass

@@ -31,6 +31,7 @@ COUNTERPARTS = {
 # Programs of closeloop's own in compose, which read closeloop's settings.
 CLOSELOOP_PROGRAMS = [
     "gateway",
+    "inference",
     "metrics-exporter",
     *COUNTERPARTS["airflow"],
     "flink-jobmanager",

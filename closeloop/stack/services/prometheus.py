@@ -19,6 +19,7 @@ SCRAPE_JOBS = (
     "flink",
     "gateway",
     "metrics-exporter",
+    "inference",
     "alertmanager",
 )
 

@@ -24,7 +24,7 @@ from closeloop.inference.stream import StreamInference, prediction_id_of
 from closeloop.kafka.admin import ensure_topics
 from closeloop.kafka.publish import publish_events
 from closeloop.stack.manager import LocalStack
-from tests.integration.kafka_reading import read_events
+from tests.integration.kafka_reading import end_offsets, read_events
 from tests.integration.training.conftest import register_clean_champion
 from tests.waiting import NotYet, eventually
 from training.usecases import get_use_case
@@ -175,3 +175,27 @@ def test_two_replicas_in_one_group_share_the_partitions(
         served = [s.answered(DIGITS.model_name, "served") for s in (one, two)]
     assert all(r.error is None for r in results.values())
     assert sum(served) >= 80 and min(served) > 0, served
+
+
+def test_the_stacks_service_answers_on_the_stacks_topics(settings: Settings, stack: LocalStack) -> None:
+    """`closeloop up` runs it: a request on closeloop.requests is answered on closeloop.results."""
+    version = register_clean_champion(settings, "digits")
+    since = end_offsets(settings.kafka_bootstrap, settings.topics.results)
+    [request] = _requests(1, start=int(uuid.uuid4().int % 400))
+    request = request.model_copy(update={"request_id": f"stack-{uuid.uuid4().hex}"})
+    publish_events(settings.kafka_bootstrap, settings.topics.requests, [request])
+
+    @eventually(timeout=120, interval=1)
+    def answered() -> ResultEvent:
+        for key, event in read_events(
+            settings.kafka_bootstrap, settings.topics.results, since, expected=1000, timeout=2
+        ):
+            if key == request.request_id and isinstance(event, ResultEvent):
+                return event
+        raise NotYet("no result yet")
+
+    result = answered()
+    # The service may still serve the version before this test's until its update arrives.
+    assert result.error is None and result.output is not None and result.model_version is not None
+    assert int(result.model_version) <= int(version)
+    assert result.prediction_id == prediction_id_of(request.request_id)
