@@ -39,6 +39,8 @@ class Topics:
         self.alerts = f"{prefix}.alerts"
         self.dlq = f"{prefix}.dlq"
         self.model_updates = f"{prefix}.model-updates"
+        # Raw inputs from streaming applications (recordings, images), before preprocessing.
+        self.raw = f"{prefix}.raw"
         # Stream inference: model-ready inputs in, answers out for the applications.
         self.requests = f"{prefix}.requests"
         self.results = f"{prefix}.results"

@@ -9,6 +9,7 @@ JSON Schemas, generated from these classes (``closeloop schemas --write``).
 from __future__ import annotations
 
 import base64
+import binascii
 import uuid
 from typing import Any, ClassVar, Literal
 
@@ -25,7 +26,15 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from closeloop.events.types import Identifier, ModelName, ModelVersion, Number, Timestamp, utc_now
+from closeloop.events.types import (
+    Identifier,
+    ModelName,
+    ModelVersion,
+    Number,
+    Timestamp,
+    UseCaseName,
+    utc_now,
+)
 from closeloop.tasks import TaskError, get_task
 
 __all__ = [
@@ -38,6 +47,7 @@ __all__ = [
     "MetricsEvent",
     "ModelUpdateEvent",
     "PredictionEvent",
+    "RawEvent",
     "RequestEvent",
     "ResultEvent",
     "Window",
@@ -300,6 +310,51 @@ class RequestEvent(Event):
     source: str | None = Field(
         default=None, max_length=128, description="Who sent it: an application, a job."
     )
+
+
+class RawEvent(Event):
+    """A raw input from a streaming application, before preprocessing: a recording or an image.
+
+    The file travels in ``data`` (base64) or, when too large for Kafka, is in
+    MinIO and named by ``uri`` (``s3://bucket/key``): exactly one of the two.
+    Any common format: WAV or PCM audio at any rate and channel count, PNG
+    or JPEG images of any size; the use case's preprocessing normalizes it.
+    """
+
+    SCHEMA = "closeloop.raw.v1"
+    KEY = "raw_id"
+
+    schema_: Literal["closeloop.raw.v1"] = _schema_field(SCHEMA)
+    raw_id: Identifier = Field(description="Chosen by the sender; the request made of it carries it.")
+    use_case: UseCaseName = Field(description="The use case whose model it is for: speech, ocr, shapes, …")
+    media: Literal["audio", "image"]
+    content_type: str | None = Field(
+        default=None, max_length=128, description="audio/wav, image/png, image/jpeg…; else sniffed."
+    )
+    data: str | None = Field(default=None, description="The file, base64.")
+    uri: str | None = Field(
+        default=None, pattern=r"^s3://[^/]+/.+", max_length=1024, description="The file in MinIO."
+    )
+    source: str | None = Field(default=None, max_length=128, description="Who sent it: an app, a device.")
+
+    @field_validator("data")
+    @classmethod
+    def _base64(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                if not base64.b64decode(value, validate=True):
+                    raise ValueError("empty")
+            except (binascii.Error, ValueError) as exc:
+                raise PydanticCustomError(
+                    "base64", "must be a non-empty base64 file: {reason}", {"reason": str(exc)}
+                ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _data_or_uri(self) -> RawEvent:
+        if (self.data is None) == (self.uri is None):
+            raise ValueError("give the file as data (base64) or as uri (s3://…), one of the two")
+        return self
 
 
 class ResultEvent(Event):

@@ -21,6 +21,7 @@ from closeloop.events.models import (
     MetricsEvent,
     ModelUpdateEvent,
     PredictionEvent,
+    RawEvent,
     RequestEvent,
     ResultEvent,
 )
@@ -39,6 +40,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         AlertEvent,
         ModelUpdateEvent,
         DeadLetterEvent,
+        RawEvent,
         RequestEvent,
         ResultEvent,
     )

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, AwareDatetime, Field, PlainSerializer, Strict, StringConstraints
 
-__all__ = ["Identifier", "ModelName", "Number", "Timestamp", "utc_now"]
+__all__ = ["Identifier", "ModelName", "Number", "Timestamp", "UseCaseName", "utc_now"]
 
 
 def _to_utc(value: datetime) -> datetime:
@@ -34,6 +34,8 @@ Identifier = Annotated[str, StringConstraints(min_length=1, max_length=128, patt
 
 #: A registered model's name, as MLflow's registry allows it.
 ModelName = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=r"^[\w.-]+$")]
+#: A use case's registered name (training/usecases/registry.py): lower case, digits and underscores.
+UseCaseName = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")]
 
 ModelVersion = Annotated[str, Field(min_length=1, max_length=64)]
 

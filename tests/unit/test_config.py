@@ -105,6 +105,7 @@ def test_topics_follow_the_prefix() -> None:
         "closeloop.alerts",
         "closeloop.dlq",
         "closeloop.model-updates",
+        "closeloop.raw",
         "closeloop.requests",
         "closeloop.results",
     ]

@@ -20,6 +20,7 @@ from closeloop.events import (
     MetricsEvent,
     ModelUpdateEvent,
     PredictionEvent,
+    RawEvent,
     RequestEvent,
     ResultEvent,
     Window,
@@ -82,6 +83,7 @@ EXAMPLES = [
     ModelUpdateEvent(
         model_name="digits", version="4", previous_version="3", reference_profile="s3://lake/p.json"
     ),
+    RawEvent(raw_id="a-1", use_case="speech", media="audio", content_type="audio/wav", data="UklGRg=="),
     RequestEvent(request_id="r-1", model_name="closeloop-digits", inputs={"pixel_0": 0.0}, source="app"),
     ResultEvent(
         request_id="r-1", prediction_id="p-2", model_name="closeloop-digits", model_version="3", output=7
@@ -298,3 +300,25 @@ def test_a_result_has_an_output_or_an_error_not_both() -> None:
     assert failed.output is None and failed.prediction_id is None
     with pytest.raises(InvalidEventError, match="output must be null"):
         decode(encode(failed).replace(b'"output":null', b'"output":7'))
+
+
+def test_a_raw_input_is_its_bytes_or_a_minio_uri_not_both() -> None:
+    by_uri = RawEvent(raw_id="i-1", use_case="ocr", media="image", uri="s3://closeloop-lake/in/1.png")
+    assert decode(encode(by_uri)) == by_uri
+    cases = {
+        "as uri": {},
+        "one of the two": {"data": "UklGRg==", "uri": "s3://b/k"},
+        "data: must be a non-empty base64 file": {"data": "not base64!"},
+        "uri: String should match": {"uri": "http://elsewhere/k"},
+        "use_case: String should match": {"use_case": "Speech Recognition", "data": "UklGRg=="},
+    }
+    for reason, fields in cases.items():
+        event = {
+            "schema": "closeloop.raw.v1",
+            "raw_id": "a",
+            "use_case": "speech",
+            "media": "audio",
+            **fields,
+        }
+        with pytest.raises(InvalidEventError, match=reason):
+            decode(json.dumps(event))
