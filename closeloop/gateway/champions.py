@@ -300,7 +300,9 @@ class ChampionPool:
         registry: CollectorRegistry,
         cache: Path,
         scores: bool = False,
+        metrics_prefix: str = "closeloop_gateway",
     ) -> None:
+        """``metrics_prefix`` names the pool's metrics after the program that serves it."""
         self.alias = alias
         self._scores = scores
         self._tracking_uri = tracking_uri
@@ -311,19 +313,19 @@ class ChampionPool:
         self._loading: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
         self.reloads = Counter(
-            "closeloop_gateway_model_reloads",
+            f"{metrics_prefix}_model_reloads",
             "Champion loads by model and outcome (loaded, failed).",
             ["model", "outcome"],
             registry=registry,
         )
         self.served = Gauge(
-            "closeloop_gateway_model_version",
+            f"{metrics_prefix}_model_version",
             "1 for the version each model is served at.",
             ["model", "version"],
             registry=registry,
         )
         self.load_failing = Gauge(
-            "closeloop_gateway_model_load_failing",
+            f"{metrics_prefix}_model_load_failing",
             "1 while a model's champion cannot be loaded (the previous version keeps serving).",
             ["model"],
             registry=registry,

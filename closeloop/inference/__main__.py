@@ -37,6 +37,7 @@ def main() -> None:
         registry=registry,
         cache=settings.state / "inference" / "models",
         scores=settings.scores,
+        metrics_prefix="closeloop_inference",
     )
     watcher = ChampionWatcher(
         pool,

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 from confluent_kafka import Producer
 from prometheus_client import CollectorRegistry
@@ -199,3 +200,8 @@ def test_the_stacks_service_answers_on_the_stacks_topics(settings: Settings, sta
     assert result.error is None and result.output is not None and result.model_version is not None
     assert int(result.model_version) <= int(version)
     assert result.prediction_id == prediction_id_of(request.request_id)
+    # Its /metrics, which Prometheus scrapes: the requests it served and the version it serves.
+    text = httpx.get(stack.services["inference"].url + "/metrics", timeout=10).text
+    assert f'closeloop_inference_requests_total{{model="{DIGITS.model_name}",outcome="served"}}' in text
+    served = f'model="{DIGITS.model_name}",version="{result.model_version}"'
+    assert f"closeloop_inference_model_version{{{served}}} 1.0" in text

@@ -6,11 +6,10 @@ model) and the monitoring features all start from ``decode``.
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
+from closeloop.media.image import decode_image
 from training.usecases.ocr.data import HEIGHT
 from training.usecases.raw_inputs import b64_file
 
@@ -29,13 +28,7 @@ def decode(png_base64: str) -> np.ndarray:
     image in base64 of at most MAX_PNG_BYTES.
     """
     raw = b64_file(png_base64, "image", MAX_PNG_BYTES)
-    try:
-        with Image.open(io.BytesIO(raw)) as opened:
-            if opened.format not in ("PNG", "JPEG"):
-                raise ValueError(f"image must be a PNG or JPEG, got {opened.format}")
-            image = opened.convert("L")
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
-        raise ValueError(f"image cannot be decoded: {exc}") from None
+    image = decode_image(raw)
     if image.height != HEIGHT:
         width = max(1, round(image.width * HEIGHT / image.height))
         if width > _MAX_WIDTH:

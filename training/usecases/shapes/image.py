@@ -7,11 +7,9 @@ lines, scenes are not rescaled: the boxes are in the image's own pixels.
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
+from closeloop.media.image import decode_image
 from training.usecases.raw_inputs import b64_file
 
 __all__ = ["MAX_PNG_BYTES", "MAX_SIDE_PX", "decode", "ink"]
@@ -30,16 +28,7 @@ def decode(png_base64: str) -> np.ndarray:
     image in base64 of at most MAX_PNG_BYTES and MAX_SIDE_PX pixels a side.
     """
     raw = b64_file(png_base64, "image", MAX_PNG_BYTES)
-    try:
-        with Image.open(io.BytesIO(raw)) as opened:
-            if opened.format not in ("PNG", "JPEG"):
-                raise ValueError(f"image must be a PNG or JPEG, got {opened.format}")
-            width, height = opened.size
-            if max(width, height) > MAX_SIDE_PX:
-                raise ValueError(f"image is {width} x {height} pixels; at most {MAX_SIDE_PX} a side")
-            image = opened.convert("L")
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
-        raise ValueError(f"image cannot be decoded: {exc}") from None
+    image = decode_image(raw, max_side=MAX_SIDE_PX)
     return np.asarray(image, dtype=np.float64) / 255.0
 
 

@@ -7,12 +7,11 @@ and ``log_mel`` are the two views of the frames they use.
 
 from __future__ import annotations
 
-import io
-import wave
 from functools import cache
 
 import numpy as np
 
+from closeloop.media.audio import decode_wav
 from training.usecases.raw_inputs import b64_file
 from training.usecases.speech.data import RATE
 
@@ -32,7 +31,6 @@ MEL_BANDS = 24
 
 # Frames quieter than this hold no sound at all: 16-bit audio's quantization noise is about -100 dB.
 _SILENCE_DB = -90.0
-_SAMPLE_TYPES = {1: np.uint8, 2: np.dtype("<i2"), 4: np.dtype("<i4")}
 
 
 def decode(wav_base64: str) -> np.ndarray:
@@ -42,31 +40,7 @@ def decode(wav_base64: str) -> np.ndarray:
     (8, 16 or 32-bit, any channel count and sample rate) in base64 of at most
     MAX_WAV_BYTES and MAX_SECONDS.
     """
-    raw = b64_file(wav_base64, "audio", MAX_WAV_BYTES)
-    try:
-        with wave.open(io.BytesIO(raw), "rb") as wav:
-            channels, width, rate = wav.getnchannels(), wav.getsampwidth(), wav.getframerate()
-            data = wav.readframes(wav.getnframes())
-    except (wave.Error, EOFError) as exc:
-        raise ValueError(f"audio is not a PCM WAV file: {exc}") from None
-    if width not in _SAMPLE_TYPES:
-        raise ValueError(f"audio must have 8, 16 or 32-bit samples, got {8 * width}-bit")
-    if not 4000 <= rate <= 96000:
-        raise ValueError(f"audio sample rate must be 4000-96000 Hz, got {rate}")
-    samples = np.frombuffer(data[: len(data) // (width * channels) * width * channels], _SAMPLE_TYPES[width])
-    if samples.size // channels > MAX_SECONDS * rate:
-        raise ValueError(f"audio is {samples.size / channels / rate:.1f} s long; at most {MAX_SECONDS:g} s")
-    if width == 1:  # 8-bit WAV is unsigned
-        audio = (samples.astype(np.float32) - 128) / 128
-    else:
-        audio = samples.astype(np.float32) / float(2 ** (8 * width - 1))
-    audio = audio.reshape(-1, channels).mean(axis=1)
-    if rate != RATE:
-        from scipy.signal import resample_poly  # only for audio not recorded at RATE
-
-        gcd = np.gcd(rate, RATE)
-        audio = resample_poly(audio, RATE // gcd, rate // gcd).astype(np.float32)
-    return audio
+    return decode_wav(b64_file(wav_base64, "audio", MAX_WAV_BYTES), rate=RATE, max_seconds=MAX_SECONDS)
 
 
 def _frames(audio: np.ndarray) -> np.ndarray:

@@ -11,17 +11,16 @@ all there is about how an utterance sounds, so a drift is a change of style
 from __future__ import annotations
 
 import base64
-import io
 import random
 import shutil
 import subprocess
-import wave
 from dataclasses import dataclass, replace
 from functools import cache
 
 import numpy as np
 import pandas as pd
 
+from closeloop.media.audio import encode_wav as wav_file
 from training.usecases.base import TARGET, BaseData
 
 __all__ = [
@@ -122,13 +121,7 @@ def speak(text: str, style: Style, rng: random.Random) -> np.ndarray:
 
 def encode_wav(audio: np.ndarray) -> str:
     """Samples at RATE Hz as a 16-bit mono WAV file in base64: what a client sends the gateway."""
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(RATE)
-        out.writeframes((np.clip(audio, -1.0, 1.0) * 32767).astype("<i2").tobytes())
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
+    return base64.b64encode(wav_file(audio, RATE)).decode("ascii")
 
 
 def transcripts(count: int, rng: random.Random) -> list[str]:
