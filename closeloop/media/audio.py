@@ -47,13 +47,19 @@ def decode_wav(raw: bytes, *, rate: int, max_seconds: float) -> np.ndarray:
     return audio
 
 
-def encode_wav(audio: np.ndarray, rate: int) -> bytes:
-    """Float samples in [-1, 1] as a 16-bit mono PCM WAV file (clipped)."""
-    samples = (np.clip(audio, -1.0, 1.0) * 32767).astype("<i2")
+def encode_wav(audio: np.ndarray, rate: int, *, width: int = 2) -> bytes:
+    """Float samples in [-1, 1] as a mono PCM WAV file (clipped) of ``width`` bytes a sample: 2
+    (16-bit, what clients send) or 4 (32-bit, which keeps float32 samples as they are)."""
+    if width not in (2, 4):
+        raise ValueError(f"width must be 2 or 4 bytes, got {width}")
+    full_scale = 2 ** (8 * width - 1) - 1
+    # 32-bit in float64: float32 cannot hold 2**31 - 1, and would wrap a full-scale sample around.
+    clipped = np.clip(audio if width == 2 else audio.astype(np.float64), -1.0, 1.0)
+    samples = (clipped * full_scale).astype(f"<i{width}")
     buffer = io.BytesIO()
     with wave.open(buffer, "wb") as out:
         out.setnchannels(1)
-        out.setsampwidth(2)
+        out.setsampwidth(width)
         out.setframerate(rate)
         out.writeframes(samples.tobytes())
     return buffer.getvalue()

@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from closeloop.media.normalize import AudioSpec, ImageSpec
 from closeloop.monitoring.profiles import ReferenceProfile, build_profile
 from closeloop.tasks import get_task
 
@@ -68,6 +69,9 @@ class UseCase(ABC):
     feature_names: ClassVar[Sequence[str]]
     #: Whether the inputs are raw data carried as strings (an image as a base64 PNG) rather than numbers.
     raw_inputs: ClassVar[bool] = False
+    #: For raw inputs: the file the model takes, as data (closeloop.media.normalize), which the
+    #: preprocessing of raw events reads from flink/raw_inputs.json (training.usecases.raw_specs).
+    raw_spec: ClassVar[AudioSpec | ImageSpec | None] = None
     #: The numbers drift is measured on. Empty: the inputs themselves, which must be numbers; a use
     #: case with raw inputs (an image, audio) names what ``monitoring`` computes from them.
     monitoring_names: ClassVar[Sequence[str]] = ()

@@ -12,6 +12,7 @@ from PIL import Image
 
 from closeloop.media.audio import decode_wav, encode_wav
 from closeloop.media.image import decode_image
+from closeloop.media.normalize import AudioSpec, ImageSpec, normalize
 
 RATE = 8000
 
@@ -84,3 +85,43 @@ def test_other_images_and_oversized_ones_are_refused() -> None:
     Image.new("L", (300, 20)).save(png, "PNG")
     with pytest.raises(ValueError, match="300 x 20 pixels; at most 256 a side"):
         decode_image(png.getvalue(), max_side=256)
+
+
+def test_a_16_bit_file_is_what_clients_send_and_32_bit_keeps_float32_samples() -> None:
+    tone = _tone(RATE)
+    for width, tolerance in ((2, 2 / 32767), (4, 1e-7)):
+        file = encode_wav(tone, RATE, width=width)
+        with wave.open(io.BytesIO(file)) as wav:
+            assert (wav.getsampwidth(), wav.getnchannels(), wav.getframerate()) == (width, 1, RATE)
+        assert np.abs(decode_wav(file, rate=RATE, max_seconds=10) - tone).max() <= tolerance
+    full = encode_wav(np.array([1.0, -1.0, 2.0], dtype=np.float32), RATE, width=4)
+    assert decode_wav(full, rate=RATE, max_seconds=10).tolist() == pytest.approx([1.0, -1.0, 1.0], abs=1e-9)
+
+
+def test_normalizing_hands_the_model_the_samples_and_pixels_of_the_original() -> None:
+    speech = AudioSpec(feature="audio_wav", rate=RATE, max_seconds=10, max_bytes=1 << 20)
+    cd = _wav(np.repeat(_tone(44100)[:, None], 2, axis=1), 44100)
+    normalized = normalize(speech, cd)
+    with wave.open(io.BytesIO(normalized)) as wav:
+        assert (wav.getnchannels(), wav.getframerate(), wav.getsampwidth()) == (1, RATE, 4)
+    direct = decode_wav(cd, rate=RATE, max_seconds=10)
+    assert np.abs(decode_wav(normalized, rate=RATE, max_seconds=10) - direct).max() < 1e-7
+
+    image = ImageSpec(feature="image_png", max_bytes=1 << 20, max_side=64)
+    jpeg = io.BytesIO()
+    Image.effect_noise((40, 20), 60).convert("RGB").save(jpeg, "JPEG")
+    png = normalize(image, jpeg.getvalue())
+    assert png.startswith(b"\x89PNG")
+    assert np.array_equal(np.asarray(decode_image(png)), np.asarray(decode_image(jpeg.getvalue())))
+
+
+def test_normalizing_refuses_what_the_spec_does_not_accept() -> None:
+    speech = AudioSpec(feature="audio_wav", rate=RATE, max_seconds=10, max_bytes=100)
+    with pytest.raises(ValueError, match="audio is empty"):
+        normalize(speech, b"")
+    with pytest.raises(ValueError, match="audio is 8,044 bytes; at most 100"):
+        normalize(speech, encode_wav(_tone(RATE), RATE))
+    with pytest.raises(ValueError, match="image must be a PNG or JPEG"):
+        gif = io.BytesIO()
+        Image.new("L", (4, 4)).save(gif, "GIF")
+        normalize(ImageSpec(feature="image_png", max_bytes=1 << 20), gif.getvalue())

@@ -15,9 +15,11 @@ from typing import Any
 
 import pandas as pd
 
+from closeloop.media.normalize import ImageSpec
 from training.usecases.base import BaseData, UseCase
 from training.usecases.ocr.data import FEATURES, load_base_data
 from training.usecases.ocr.drift import drift_frame
+from training.usecases.ocr.image import MAX_PNG_BYTES
 from training.usecases.ocr.monitoring import MONITORING, monitoring_frame
 from training.usecases.ocr.params import DEFAULT_PARAMS
 
@@ -35,6 +37,7 @@ class OcrUseCase(UseCase):
     profile_output = False
     feature_names = FEATURES
     raw_inputs = True
+    raw_spec = ImageSpec(feature=FEATURES[0], max_bytes=MAX_PNG_BYTES)
     monitoring_names = MONITORING
     param_defaults = DEFAULT_PARAMS
     drift_kinds = ("blur", "font")

@@ -16,9 +16,11 @@ from typing import Any
 
 import pandas as pd
 
+from closeloop.media.normalize import ImageSpec
 from training.usecases.base import BaseData, UseCase
 from training.usecases.shapes.data import FEATURES, load_base_data
 from training.usecases.shapes.drift import DRIFT_KINDS, drift_frame
+from training.usecases.shapes.image import MAX_PNG_BYTES, MAX_SIDE_PX
 from training.usecases.shapes.monitoring import MONITORING, monitoring_frame
 from training.usecases.shapes.params import DEFAULT_PARAMS
 
@@ -36,6 +38,7 @@ class ShapesUseCase(UseCase):
     profile_output = False
     feature_names = FEATURES
     raw_inputs = True
+    raw_spec = ImageSpec(feature=FEATURES[0], max_bytes=MAX_PNG_BYTES, max_side=MAX_SIDE_PX)
     monitoring_names = MONITORING
     param_defaults = DEFAULT_PARAMS
     drift_kinds = DRIFT_KINDS

@@ -17,8 +17,10 @@ from typing import Any
 
 import pandas as pd
 
+from closeloop.media.normalize import AudioSpec
 from training.usecases.base import BaseData, UseCase
-from training.usecases.speech.data import FEATURES, load_base_data
+from training.usecases.speech.audio import MAX_SECONDS, MAX_WAV_BYTES
+from training.usecases.speech.data import FEATURES, RATE, load_base_data
 from training.usecases.speech.drift import drift_frame
 from training.usecases.speech.monitoring import MONITORING, monitoring_frame
 from training.usecases.speech.params import DEFAULT_PARAMS
@@ -37,6 +39,7 @@ class SpeechUseCase(UseCase):
     profile_output = False
     feature_names = FEATURES
     raw_inputs = True
+    raw_spec = AudioSpec(feature=FEATURES[0], rate=RATE, max_seconds=MAX_SECONDS, max_bytes=MAX_WAV_BYTES)
     monitoring_names = MONITORING
     param_defaults = DEFAULT_PARAMS
     drift_kinds = ("voice", "noise")
