@@ -16,14 +16,15 @@ model hears: they belong here only once the model's decoding does them too.
 from __future__ import annotations
 
 import io
+from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, TypeAdapter
 
 from closeloop.media.audio import decode_wav, encode_wav
 from closeloop.media.image import decode_image
 
-__all__ = ["AudioSpec", "ImageSpec", "RawSpec", "normalize"]
+__all__ = ["AudioSpec", "ImageSpec", "RawInput", "RawSpec", "load_raw_inputs", "normalize"]
 
 
 class AudioSpec(BaseModel):
@@ -53,6 +54,20 @@ class ImageSpec(BaseModel):
 
 
 RawSpec = Annotated[AudioSpec | ImageSpec, Field(discriminator="media")]
+
+
+class RawInput(BaseModel):
+    """One use case's entry in the generated file: the model its requests name, and its spec."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model_name: str
+    spec: RawSpec
+
+
+def load_raw_inputs(path: Path) -> dict[str, RawInput]:
+    """The generated file of raw-input specs (training.usecases.raw_specs), by use case name."""
+    return TypeAdapter(dict[str, RawInput]).validate_json(path.read_bytes())
 
 
 def normalize(spec: AudioSpec | ImageSpec, raw: bytes) -> bytes:

@@ -10,6 +10,7 @@ import json
 import sys
 
 from closeloop.config import PROJECT_ROOT
+from closeloop.media.normalize import RawInput
 from training.usecases.registry import USE_CASES, use_case_class
 
 __all__ = ["SPEC_FILE", "raw_specs_json", "stale"]
@@ -18,12 +19,13 @@ SPEC_FILE = PROJECT_ROOT / "flink" / "raw_inputs.json"
 
 
 def raw_specs_json() -> str:
-    """Use case name -> its raw_spec, for every registered use case of raw inputs."""
+    """Use case name -> its model's name and its raw_spec, for every registered use case of raw inputs."""
     specs = {}
     for name in USE_CASES:
-        spec = use_case_class(name).raw_spec
-        if spec is not None:
-            specs[name] = spec.model_dump(mode="json")
+        use_case = use_case_class(name)
+        if use_case.raw_spec is not None:
+            entry = RawInput(model_name=use_case.model_name, spec=use_case.raw_spec)
+            specs[name] = entry.model_dump(mode="json")
     return json.dumps(specs, indent=2, sort_keys=True) + "\n"
 
 

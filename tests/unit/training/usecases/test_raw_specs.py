@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 from scipy.signal import resample_poly
 
-from closeloop.media.normalize import AudioSpec, ImageSpec, normalize
+from closeloop.media.normalize import AudioSpec, ImageSpec, load_raw_inputs, normalize
 from training.usecases import get_use_case, use_case_names
 from training.usecases.ocr.image import decode as ocr_decode
 from training.usecases.raw_specs import SPEC_FILE, stale
@@ -30,6 +30,13 @@ DECODERS: dict[str, Callable[[str], np.ndarray]] = {
 
 def test_the_spec_file_is_up_to_date() -> None:
     assert not stale(), f"{SPEC_FILE} is stale: python -m training.usecases.raw_specs --write"
+
+
+def test_the_file_reads_back_as_each_use_cases_model_and_spec() -> None:
+    entries = load_raw_inputs(SPEC_FILE)
+    assert set(entries) == {n for n in use_case_names() if get_use_case(n).raw_inputs}
+    for name, entry in entries.items():
+        assert (entry.model_name, entry.spec) == (get_use_case(name).model_name, get_use_case(name).raw_spec)
 
 
 @pytest.mark.parametrize("name", use_case_names())
