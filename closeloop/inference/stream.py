@@ -199,7 +199,7 @@ class StreamInference:
             by_model.setdefault(request.model_name, []).append((message, request))
         for name, requests in by_model.items():
             try:
-                model = self.pool.get(name) or self.pool.ensure(name)
+                model = self.pool.ensure(name)
             except UnknownModelError as exc:
                 for message, request in requests:
                     events += self._refused(message, request, FieldError("model_name", str(exc)))
@@ -245,17 +245,7 @@ class StreamInference:
     ) -> list[_Outcome]:
         none: list[Any] = [None] * len(requests)
         predictions = [
-            PredictionEvent(
-                prediction_id=prediction_id_of(request.request_id),
-                model_name=model.name,
-                model_version=model.version,
-                task=model.task.name,
-                inputs=request.inputs,
-                features=features,
-                output=output,
-                scores=scores,
-                latency_ms=latency_ms,
-            )
+            _prediction(model, request, latency_ms, output=output, scores=scores, features=features)
             for request, output, scores, features in zip(
                 requests, predicted.outputs, predicted.scores or none, predicted.features or none, strict=True
             )
@@ -269,15 +259,7 @@ class StreamInference:
             logged, _ = self.raw_store.offload(predictions)
         outcomes = []
         for request, prediction, event in zip(requests, predictions, logged, strict=True):
-            result = ResultEvent(
-                request_id=request.request_id,
-                prediction_id=prediction.prediction_id,
-                model_name=model.name,
-                model_version=model.version,
-                output=prediction.output,
-                scores=prediction.scores,
-                latency_ms=latency_ms,
-            )
+            result = _result(request, prediction)
             outcomes.append(
                 _Outcome([(self.topics.predictions, event), (self.topics.results, result)], "served")
             )
@@ -287,24 +269,8 @@ class StreamInference:
         self, model: LoadedModel, request: RequestEvent, exc: Exception, latency_ms: float
     ) -> _Outcome:
         reason = f"model {model.name} version {model.version} failed: {type(exc).__name__}: {exc}"[:500]
-        prediction = PredictionEvent(
-            prediction_id=prediction_id_of(request.request_id),
-            model_name=model.name,
-            model_version=model.version,
-            task=model.task.name,
-            inputs=request.inputs,
-            output=None,
-            error=reason,
-            latency_ms=latency_ms,
-        )
-        result = ResultEvent(
-            request_id=request.request_id,
-            prediction_id=prediction.prediction_id,
-            model_name=model.name,
-            model_version=model.version,
-            error=reason,
-            latency_ms=latency_ms,
-        )
+        prediction = _prediction(model, request, latency_ms, output=None, error=reason)
+        result = _result(request, prediction)
         return _Outcome([(self.topics.predictions, prediction), (self.topics.results, result)], "model_error")
 
     def _refused(
@@ -350,6 +316,36 @@ class StreamInference:
             else:  # nothing committed yet: from where the group starts
                 partition.offset = -2  # OFFSET_BEGINNING, as auto.offset.reset says
                 self._consumer.seek(partition)
+
+
+def _prediction(
+    model: LoadedModel, request: RequestEvent, latency_ms: float, **outcome: Any
+) -> PredictionEvent:
+    """The prediction event of one request: ``output`` (``scores``, ``features``) if served, ``error`` if
+    not; its id derived from the request's."""
+    return PredictionEvent(
+        prediction_id=prediction_id_of(request.request_id),
+        model_name=model.name,
+        model_version=model.version,
+        task=model.task.name,
+        inputs=request.inputs,
+        latency_ms=latency_ms,
+        **outcome,
+    )
+
+
+def _result(request: RequestEvent, prediction: PredictionEvent) -> ResultEvent:
+    """A request's result: what its prediction event says."""
+    return ResultEvent(
+        request_id=request.request_id,
+        prediction_id=prediction.prediction_id,
+        model_name=prediction.model_name,
+        model_version=prediction.model_version,
+        output=prediction.output,
+        scores=prediction.scores,
+        error=prediction.error,
+        latency_ms=prediction.latency_ms,
+    )
 
 
 def _input_field(field: str) -> str:
