@@ -48,8 +48,9 @@ def decode_wav(raw: bytes, *, rate: int, max_seconds: float) -> np.ndarray:
 
 
 def encode_wav(audio: np.ndarray, rate: int, *, width: int = 2) -> bytes:
-    """Float samples in [-1, 1] as a mono PCM WAV file (clipped) of ``width`` bytes a sample: 2
-    (16-bit, what clients send) or 4 (32-bit, which keeps float32 samples as they are)."""
+    """Float samples in [-1, 1] as a PCM WAV file (clipped) of ``width`` bytes a sample: 2 (16-bit,
+    what clients send) or 4 (32-bit, which keeps float32 samples as they are). Mono for samples in
+    one dimension; a channel per column for frames by channels."""
     if width not in (2, 4):
         raise ValueError(f"width must be 2 or 4 bytes, got {width}")
     full_scale = 2 ** (8 * width - 1) - 1
@@ -58,7 +59,7 @@ def encode_wav(audio: np.ndarray, rate: int, *, width: int = 2) -> bytes:
     samples = (clipped * full_scale).astype(f"<i{width}")
     buffer = io.BytesIO()
     with wave.open(buffer, "wb") as out:
-        out.setnchannels(1)
+        out.setnchannels(1 if audio.ndim == 1 else audio.shape[1])
         out.setsampwidth(width)
         out.setframerate(rate)
         out.writeframes(samples.tobytes())

@@ -11,10 +11,8 @@ small ones are still served.
 from __future__ import annotations
 
 import base64
-import io
 import json
 import random
-import wave
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +25,7 @@ from scipy.signal import resample_poly
 
 from closeloop.config import Settings
 from closeloop.events import PredictionEvent
+from closeloop.media.audio import encode_wav as wav_file
 from closeloop.raw_inputs import RawInputStore, is_uri
 from tests.integration.gateway.conftest import free_port, wait_for_model
 from tests.integration.kafka_reading import end_offsets, read_events
@@ -48,14 +47,7 @@ def _long_recording(audio: np.ndarray) -> str:
     """``audio`` (8 kHz) as a 9 s, 44.1 kHz stereo WAV in base64, silence after the words."""
     cd = resample_poly(audio, 441, 80)
     cd = np.pad(cd, (0, 9 * 44100 - cd.size))
-    samples = (np.clip(cd, -1, 1) * 32767).astype("<i2")
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as out:
-        out.setnchannels(2)
-        out.setsampwidth(2)
-        out.setframerate(44100)
-        out.writeframes(np.repeat(samples, 2).tobytes())
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
+    return base64.b64encode(wav_file(np.repeat(cd[:, None], 2, axis=1), 44100)).decode("ascii")
 
 
 def _predict(client: TestClient, audio_wav: str) -> Any:

@@ -13,7 +13,6 @@ import io
 import json
 import random
 import uuid
-import wave
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +24,7 @@ from closeloop.airflow_api import AirflowApiError
 from closeloop.config import Settings
 from closeloop.events import PredictionEvent
 from closeloop.gateway.champions import load_version
+from closeloop.media.audio import encode_wav as wav_file
 from closeloop.s3 import s3_client
 from closeloop.stack.manager import LocalStack
 from closeloop.stack.services.airflow import AirflowService
@@ -39,14 +39,8 @@ SPEECH = get_use_case("speech")
 
 def _cd_stereo(audio: np.ndarray) -> bytes:
     """``audio`` (8 kHz) as a 44.1 kHz stereo WAV file."""
-    samples = (np.clip(resample_poly(audio, 441, 80), -1, 1) * 32767).astype("<i2")
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as out:
-        out.setnchannels(2)
-        out.setsampwidth(2)
-        out.setframerate(44100)
-        out.writeframes(np.repeat(samples, 2).tobytes())
-    return buffer.getvalue()
+    cd = resample_poly(audio, 441, 80)
+    return wav_file(np.repeat(cd[:, None], 2, axis=1), 44100)
 
 
 def test_a_folder_of_recordings_is_predicted_and_a_broken_one_is_named(

@@ -125,3 +125,11 @@ def test_normalizing_refuses_what_the_spec_does_not_accept() -> None:
         gif = io.BytesIO()
         Image.new("L", (4, 4)).save(gif, "GIF")
         normalize(ImageSpec(feature="image_png", max_bytes=1 << 20), gif.getvalue())
+
+
+def test_frames_by_channels_make_a_file_of_as_many_channels() -> None:
+    left, right = _tone(RATE), _tone(RATE, hz=660.0)
+    file = encode_wav(np.stack([left, right], axis=1), RATE)
+    with wave.open(io.BytesIO(file)) as wav:
+        assert (wav.getnchannels(), wav.getnframes()) == (2, left.size)
+    assert np.abs(decode_wav(file, rate=RATE, max_seconds=10) - (left + right) / 2).max() <= 2 / 32767

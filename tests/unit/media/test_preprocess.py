@@ -34,14 +34,8 @@ def _fetch(uri: str) -> bytes:
 
 def _cd(seconds: float = 0.3) -> bytes:
     t = np.arange(int(44100 * seconds)) / 44100
-    samples = (0.3 * np.sin(2 * np.pi * 300 * t) * 32767).astype("<i2")
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as out:
-        out.setnchannels(2)
-        out.setsampwidth(2)
-        out.setframerate(44100)
-        out.writeframes(np.repeat(samples, 2).tobytes())
-    return buffer.getvalue()
+    tone = 0.3 * np.sin(2 * np.pi * 300 * t)
+    return encode_wav(np.repeat(tone[:, None], 2, axis=1), 44100)
 
 
 def _run(event: RawEvent | bytes) -> Preprocessed:

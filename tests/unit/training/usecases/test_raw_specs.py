@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 from scipy.signal import resample_poly
 
+from closeloop.media.audio import encode_wav
 from closeloop.media.normalize import AudioSpec, ImageSpec, load_raw_inputs, normalize
 from training.usecases import get_use_case, use_case_names
 from training.usecases.ocr.image import decode as ocr_decode
@@ -58,14 +59,8 @@ def _variants(spec: AudioSpec | ImageSpec, original: bytes) -> list[bytes]:
     if isinstance(spec, AudioSpec):
         with wave.open(io.BytesIO(original)) as wav:
             samples = np.frombuffer(wav.readframes(wav.getnframes()), "<i2").astype(np.float64) / 32768
-        cd = np.clip(resample_poly(samples, 441, spec.rate // 100), -1, 1)
-        buffer = io.BytesIO()
-        with wave.open(buffer, "wb") as out:
-            out.setnchannels(2)
-            out.setsampwidth(2)
-            out.setframerate(44100)
-            out.writeframes(np.repeat((cd * 32767).astype("<i2"), 2).tobytes())
-        return [original, buffer.getvalue()]
+        cd = resample_poly(samples, 441, spec.rate // 100)
+        return [original, encode_wav(np.repeat(cd[:, None], 2, axis=1), 44100)]
     buffer = io.BytesIO()
     Image.open(io.BytesIO(original)).convert("RGB").save(buffer, "JPEG", quality=90)
     return [original, buffer.getvalue()]
