@@ -31,8 +31,11 @@ class FlinkClusterSettings(Settings):
         default="9249-9250", description="Prometheus reporter port range: JobManager, TaskManager."
     )
     flink_jobmanager_memory: str = "1024m"
-    flink_taskmanager_memory: str = "4096m"
-    flink_task_slots: int = 4
+    # The stack runs two jobs at one subtask per partition (2 + 2 slots): room is left for a third
+    # (a test's, a bench's) at parallelism 2, with each slot's managed memory (RocksDB's) as
+    # large as 4 slots of 4096m had.
+    flink_taskmanager_memory: str = "6144m"
+    flink_task_slots: int = 6
 
 
 def merge(base: dict, overlay: dict) -> dict:

@@ -92,18 +92,21 @@ class RawInputStore:
             out.append(event.model_copy(update={"inputs": {**event.inputs, **uris}}) if uris else event)
         return out, stored
 
-    def fetch(self, uri: str) -> str:
-        """The raw input a URI points at, as the base64 string the model takes; RawInputError if absent."""
+    def read(self, uri: str) -> bytes:
+        """The file a URI points at; RawInputError if it is not a stored input's URI or cannot be read."""
         parsed = urlparse(uri)
         if parsed.scheme != SCHEME.removesuffix("://") or not parsed.netloc or not parsed.path.strip("/"):
             raise RawInputError(f"not a URI of a stored raw input: {uri!r:.200}")
         try:
             response = self.client.get_object(parsed.netloc, parsed.path.lstrip("/"))
             try:
-                data = response.read()
+                return response.read()
             finally:
                 response.close()
                 response.release_conn()
         except Exception as exc:  # an S3 error (no such key) or the store being away
             raise RawInputError(f"cannot read the raw input at {uri}: {exc}") from exc
-        return base64.b64encode(data).decode("ascii")
+
+    def fetch(self, uri: str) -> str:
+        """The raw input a URI points at, as the base64 string the model takes; RawInputError if absent."""
+        return base64.b64encode(self.read(uri)).decode("ascii")

@@ -14,6 +14,7 @@ from closeloop.stack.services.kafka import KafkaService
 from closeloop.stack.services.metrics_exporter import MetricsExporterService
 from closeloop.stack.services.minio import MinioService
 from closeloop.stack.services.mlflow import MlflowService
+from closeloop.stack.services.preprocess_job import PreprocessJobService
 from closeloop.stack.services.prometheus import PrometheusService
 from closeloop.stack.services.statsd_exporter import StatsdExporterService
 from closeloop.stack.settings import StackSettings
@@ -29,6 +30,7 @@ SERVICE_TYPES: tuple[type[Service], ...] = (
     AirflowService,
     FlinkService,
     FeedbackJobService,
+    PreprocessJobService,
     GatewayService,
     InferenceService,
     MetricsExporterService,

@@ -21,7 +21,7 @@ from closeloop.stack.services.airflow import EXECUTOR
 COMPOSE = PROJECT_ROOT / "docker-compose.yaml"
 SCHEMA = PROJECT_ROOT / ".local" / "compose" / "compose-spec.json"
 # Run to completion, then stay down (`restart: "no"`); everything else has a healthcheck.
-ONE_SHOT = {"kafka-init", "minio-init", "airflow-init", "feedback-job"}
+ONE_SHOT = {"kafka-init", "minio-init", "airflow-init", "feedback-job", "preprocess-job"}
 # Read by compose alone: the local stack has no Postgres, no executor switch, and
 # generates its Airflow secrets.
 COMPOSE_ONLY = {
@@ -39,6 +39,7 @@ def setting_fields() -> dict[str, object]:
     import closeloop.gateway.settings
     import closeloop.inference.settings
     import closeloop.monitoring.exporter
+    import closeloop.preprocessing.settings
     import closeloop.stack.settings
     import closeloop.streaming.settings  # noqa: F401 - registers the subclass
 

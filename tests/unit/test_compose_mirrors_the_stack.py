@@ -20,6 +20,7 @@ from closeloop.stack.service import Service
 from closeloop.stack.services.airflow import AirflowService
 from closeloop.stack.services.flink import FlinkService
 from closeloop.stack.services.gateway import GatewayService
+from closeloop.stack.services.preprocess_job import PreprocessJobService
 from closeloop.stack.settings import StackSettings
 
 COMPOSE = PROJECT_ROOT / "docker-compose.yaml"
@@ -37,6 +38,7 @@ CLOSELOOP_PROGRAMS = [
     "flink-jobmanager",
     "flink-taskmanager",
     "feedback-job",
+    "preprocess-job",
 ]
 # Config files only compose mounts: the local stack has no Postgres, and writes
 # Prometheus' targets for its own addresses.
@@ -121,7 +123,7 @@ def test_published_ports_are_the_local_stack_ports(
         if variable in settings_ports:
             assert settings_ports[variable] == default, variable
     for name, service in local.items():
-        if name == "feedback-job":
+        if name in ("feedback-job", "preprocess-job"):
             continue  # listens on nothing; it is Flink's REST port
         assert str(service.port) in published.values(), f"{name}'s port {service.port} is not published"
 
@@ -256,6 +258,18 @@ def test_feedback_job_is_submitted_as_the_local_stack_submits_it(
     assert ours[1:-1] == [a.replace("s3:/b", "s3://b") for a in local[1:-1]]
     assert Path(ours[-1]).relative_to(PROJECT_ROOT) == Path(local[-1]).relative_to(layout.project)
     assert "--fromSavepoint" not in submit.submit_command(None)
+
+
+def test_preprocess_job_is_submitted_as_the_local_stack_submits_it(
+    settings: StackSettings, layout: Layout, services: dict[str, dict]
+) -> None:
+    submit = _load_script("submit_job")
+    local = PreprocessJobService(settings, layout)
+    ours = submit.submit_command(None, "preprocess")
+    theirs = FlinkService(settings, layout).submit_command(local.job_file, detached=True)
+    assert ours[1:-1] == theirs[1:-1]
+    assert Path(ours[-1]).relative_to(PROJECT_ROOT) == Path(theirs[-1]).relative_to(layout.project)
+    assert services["preprocess-job"]["command"][-1] == "preprocess"
 
 
 def _config_files(services: dict[str, dict]) -> set[str]:

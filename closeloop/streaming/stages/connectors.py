@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from closeloop.config import Settings
 from closeloop.streaming.settings import FeedbackJobSettings
 from closeloop.streaming.stages.literals import EPOCH, interval, quote
 
@@ -56,7 +57,8 @@ CREATE TABLE {name} (
 )"""
 
 
-def kafka_sink(name: str, topic: str, s: FeedbackJobSettings) -> str:
+def kafka_sink(name: str, topic: str, s: Settings) -> str:
+    """Events as ``k`` (key) and ``v`` (the event's JSON), at least once."""
     return f"""
 CREATE TABLE {name} (
     k STRING,

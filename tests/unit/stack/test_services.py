@@ -17,6 +17,7 @@ from closeloop.stack.services.feedback_job import FeedbackJobService
 from closeloop.stack.services.flink import FlinkService
 from closeloop.stack.services.kafka import KafkaService
 from closeloop.stack.services.metrics_exporter import MetricsExporterService
+from closeloop.stack.services.preprocess_job import PreprocessJobService
 from closeloop.stack.services.prometheus import SCRAPE_JOBS, PrometheusService
 from closeloop.stack.settings import StackSettings
 
@@ -109,7 +110,7 @@ def test_flink_conf_keeps_distribution_defaults_under_ours(settings: StackSettin
     flink.prepare()
     conf = yaml.safe_load((flink.conf_dir / "config.yaml").read_text())
     assert conf["rest"]["port"] == 8081
-    assert conf["taskmanager"]["memory"]["process"]["size"] == "4096m"
+    assert conf["taskmanager"]["memory"]["process"]["size"] == "6144m"
     assert conf["metrics"]["reporter"]["prom"]["port"] == "9249-9250"
     assert conf["python"]["executable"] == str(layout.flink_venv / "bin" / "python")
     assert "--add-opens=java.base/java.util=ALL-UNNAMED" in conf["env"]["java"]["opts"]["all"]
@@ -214,3 +215,21 @@ def test_a_running_job_is_healthy(
     monkeypatch.setattr(FeedbackJobService, "_get", lambda self, path: answers[path])
     health = FeedbackJobService(settings, layout).probe()
     assert health.ok and health.detail == "job abababab RUNNING"
+
+
+def test_the_preprocess_job_starts_afresh_from_its_groups_offsets(
+    settings: StackSettings, layout: Layout, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Stateless but for its offsets: never resumed from a checkpoint, even when one is there."""
+    monkeypatch.setenv("CLOSELOOP_PREPROCESS_JOB_NAME", "pre-under-test")
+    job = PreprocessJobService(settings, layout)
+    checkpoint = Path(job.checkpoints_dir.removeprefix("file://")) / job.job_name / ("cd" * 16) / "chk-3"
+    checkpoint.mkdir(parents=True)
+    (checkpoint / "_metadata").write_bytes(b"")
+    assert job.resume_from() is None
+    assert "--fromSavepoint" not in job.flink.submit_command(job.job_file, detached=True)
+    env = job.environment()
+    assert env["CLOSELOOP_PREPROCESS_JOB_NAME"] == "pre-under-test"
+    assert env["CLOSELOOP_KAFKA_BOOTSTRAP"] == settings.kafka_bootstrap
+    monkeypatch.setenv("CLOSELOOP_RAW_INPUTS", str(tmp_path / "none.json"))
+    assert any("raw-input specs" in m for m in PreprocessJobService(settings, layout).missing())
