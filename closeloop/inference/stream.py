@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, Message, Producer, TopicPartition
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from closeloop.config import Topics
@@ -48,6 +48,7 @@ from closeloop.gateway.champions import (
     Predicted,
     UnknownModelError,
 )
+from closeloop.kafka.consume import take_batch
 from closeloop.kafka.dead_letters import dead_letter
 from closeloop.kafka.publish import PublishError
 from closeloop.raw_inputs import RawInputError, RawInputStore
@@ -168,11 +169,7 @@ class StreamInference:
 
     def step(self, timeout_s: float = 1.0) -> int:
         """Consume up to a batch, answer it, wait for its events, commit; how many messages it held."""
-        messages = [
-            m
-            for m in self._consumer.consume(self.batch_size, timeout_s)
-            if m.error() is None or m.error().code() != KafkaError._PARTITION_EOF
-        ]
+        messages = take_batch(self._consumer, self.batch_size, timeout_s)
         if not messages:
             return 0
         started = time.perf_counter()
@@ -180,7 +177,7 @@ class StreamInference:
         for message in broken:
             _log.warning("consumer error: %s", message.error())
         events = self.answer([m for m in messages if m.error() is None])
-        self._send(events)
+        self.publish(events)
         self._consumer.commit(asynchronous=False)
         self.batch_seconds.observe(time.perf_counter() - started)
         return len(messages)
@@ -293,7 +290,8 @@ class StreamInference:
             message, error, topic=self.topics.requests, rejected_by="inference"
         )
 
-    def _send(self, events: list[tuple[str, Event]]) -> None:
+    def publish(self, events: list[tuple[str, Event]]) -> None:
+        """Send ``events`` (topic, event) and wait for each; PublishError if any is not acknowledged."""
         errors: list[str] = []
 
         def delivered(error: object, _message: object) -> None:

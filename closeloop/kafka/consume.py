@@ -22,12 +22,29 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 
 from closeloop.events import Event, InvalidEventError, decode
 
-__all__ = ["EventFollower", "EventHandler", "InvalidHandler", "kafka_time"]
+__all__ = ["EventFollower", "EventHandler", "InvalidHandler", "kafka_time", "take_batch"]
 
 _log = logging.getLogger(__name__)
 
 EventHandler = Callable[[Event, Message], None]
 InvalidHandler = Callable[[Message, InvalidEventError], None]
+
+
+def take_batch(consumer: Consumer, max_messages: int, timeout_s: float) -> list[Message]:
+    """Up to ``max_messages`` of what has arrived, waiting at most ``timeout_s`` for the first one.
+
+    ``Consumer.consume(n, timeout)`` waits for all ``n`` until the timeout: a
+    quiet topic's one message would wait the whole timeout. Here a batch is
+    what is there once something is: large under load, one message at once
+    when quiet. End-of-partition notices are left out.
+    """
+    messages = consumer.consume(max_messages, 0)
+    if not messages:
+        first = consumer.poll(timeout_s)
+        if first is None:
+            return []
+        messages = [first, *consumer.consume(max_messages - 1, 0)] if max_messages > 1 else [first]
+    return [m for m in messages if m.error() is None or m.error().code() != KafkaError._PARTITION_EOF]
 
 
 def kafka_time(message: Message) -> datetime:
