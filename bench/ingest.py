@@ -54,7 +54,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 from confluent_kafka import Consumer, Producer, TopicPartition
 from flink_taskmanager import CpuSampler, cpu_list, pin, taskmanager_pid
 from mlflow import MlflowClient
@@ -73,13 +72,11 @@ from closeloop.media.audio import encode_wav
 from closeloop.media.normalize import load_raw_inputs
 from closeloop.media.preprocess import preprocess
 from closeloop.raw_inputs import RawInputStore
-from closeloop.s3 import s3_client
 from closeloop.stack.manager import LocalStack
 from closeloop.stack.services.preprocess_job import PreprocessJobService
 from closeloop.stack.settings import get_stack_settings
 from closeloop.waiting import wait_until
-from training.dataset import build_dataset
-from training.train import train_and_register
+from training.train import train_on_base_data
 from training.usecases import get_use_case
 from training.usecases.ocr.data import STYLE as OCR_STYLE
 from training.usecases.ocr.data import render_line, text_lines
@@ -444,16 +441,7 @@ def ensure_champions(settings: Settings) -> None:
         except Exception:  # none registered yet
             pass
         console.log(f"training a clean {name} champion")
-        trained = train_and_register(
-            use_case,
-            build_dataset(use_case, pd.DataFrame()),
-            None,
-            tracking_uri=settings.mlflow_tracking_uri,
-            s3=s3_client(settings),
-            profiles_bucket=settings.lake_bucket,
-            profiles_prefix=settings.profiles_prefix,
-            reason="bench: clean champion",
-        )
+        trained = train_on_base_data(use_case, settings, reason="bench: clean champion")
         client.set_registered_model_alias(use_case.model_name, "champion", trained.version)
 
 

@@ -17,11 +17,22 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, Self
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import BeforeValidator, Field, SecretStr, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-__all__ = ["LOCAL_STACK_DEFAULTS", "PROJECT_ROOT", "Settings", "Topics", "env_file", "get_settings"]
+__all__ = [
+    "LOCAL_STACK_DEFAULTS",
+    "PROJECT_ROOT",
+    "UNSET_IF_EMPTY",
+    "Settings",
+    "Topics",
+    "env_file",
+    "get_settings",
+]
+
+#: For an optional setting: compose passes `${CLOSELOOP_<NAME>:-}`, empty when the user set nothing.
+UNSET_IF_EMPTY = BeforeValidator(lambda value: None if value == "" else value)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 

@@ -23,10 +23,12 @@ from minio import Minio
 from mlflow import MlflowClient
 from mlflow.models import infer_signature
 
+from closeloop.config import Settings
 from closeloop.gateway.champions import TASK_TAG
 from closeloop.monitoring.profiles import save_profile
+from closeloop.s3 import s3_client
 from training import import_skops
-from training.dataset import Dataset, DatasetSnapshot
+from training.dataset import Dataset, DatasetSnapshot, build_dataset
 from training.usecases import UseCase
 
 __all__ = [
@@ -40,6 +42,7 @@ __all__ = [
     "registered_by",
     "serving_frame",
     "train_and_register",
+    "train_on_base_data",
     "trusted_types",
 ]
 
@@ -197,6 +200,24 @@ def train_and_register(
         profile_uri=profile_uri,
         metrics=metrics,
         timings_s=timings,
+    )
+
+
+def train_on_base_data(
+    use_case: UseCase, settings: Settings, *, reason: str, trained_by: str | None = None
+) -> TrainedVersion:
+    """A version of the use case's model trained on its base data alone, as the first retrain makes
+    it, registered in the MLflow of ``settings`` with its profile in their lake bucket."""
+    return train_and_register(
+        use_case,
+        build_dataset(use_case, pd.DataFrame()),
+        None,
+        tracking_uri=settings.mlflow_tracking_uri,
+        s3=s3_client(settings),
+        profiles_bucket=settings.lake_bucket,
+        profiles_prefix=settings.profiles_prefix,
+        reason=reason,
+        trained_by=trained_by,
     )
 
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from closeloop.config import PROJECT_ROOT, Settings
+from closeloop.config import PROJECT_ROOT, UNSET_IF_EMPTY, Settings
 
 __all__ = ["PreprocessJobSettings"]
 
@@ -21,7 +21,7 @@ class PreprocessJobSettings(Settings):
         description="What each use case's model takes (generated: python -m training.usecases.raw_specs "
         "--write), read at submission.",
     )
-    preprocess_parallelism: int | None = Field(
+    preprocess_parallelism: Annotated[int | None, UNSET_IF_EMPTY] = Field(
         default=None,
         ge=1,
         description="The job's parallelism; unset: the partitions of the raw topic.",
@@ -38,12 +38,6 @@ class PreprocessJobSettings(Settings):
     preprocess_bundle_ms: int = Field(
         default=20,
         ge=1,
-        description="How long the job buffers raw events before its Python worker takes them: "
+        description="How long the job buffers raw events before its Python function takes them: "
         "a bound on the latency it adds.",
     )
-
-    @field_validator("preprocess_parallelism", mode="before")
-    @classmethod
-    def _empty_is_unset(cls, value: object) -> object:
-        # Compose passes `${CLOSELOOP_PREPROCESS_PARALLELISM:-}`: empty when the user set nothing.
-        return None if value == "" else value

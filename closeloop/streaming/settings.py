@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
-from closeloop.config import PROJECT_ROOT, Settings
+from closeloop.config import PROJECT_ROOT, UNSET_IF_EMPTY, Settings
 
 __all__ = ["FeedbackJobSettings", "load_job_settings"]
 
@@ -69,7 +69,7 @@ class FeedbackJobSettings(Settings):
         description="Where the job keeps its checkpoints (file://, s3://), in a folder named after "
         "the job; unset: the cluster's execution.checkpointing.dir.",
     )
-    job_parallelism: int | None = Field(
+    job_parallelism: Annotated[int | None, UNSET_IF_EMPTY] = Field(
         default=None,
         ge=1,
         description="The job's parallelism; unset: the partitions of its input topics (the larger "
@@ -81,12 +81,6 @@ class FeedbackJobSettings(Settings):
         description="Read the topics from this time (epoch ms) instead of the job's committed offsets "
         "(earliest for a new job): a short-lived job, like the demo's, skips the topics' history.",
     )
-
-    @field_validator("job_parallelism", mode="before")
-    @classmethod
-    def _empty_is_unset(cls, value: object) -> object:
-        # Compose passes `${CLOSELOOP_JOB_PARALLELISM:-}`: empty when the user set nothing.
-        return None if value == "" else value
 
     @model_validator(mode="after")
     def _sliding_is_a_multiple(self) -> FeedbackJobSettings:

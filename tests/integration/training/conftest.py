@@ -6,17 +6,14 @@ import json
 import subprocess
 from collections.abc import Callable
 
-import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
 from closeloop.config import Settings
-from closeloop.s3 import s3_client
 from closeloop.stack.manager import LocalStack
 from closeloop.stack.services.airflow import AirflowService
-from training.dataset import build_dataset
 from training.promotion import CHAMPION
-from training.train import train_and_register
+from training.train import train_on_base_data
 from training.usecases import get_use_case
 
 DagsTest = Callable[..., subprocess.CompletedProcess[str]]
@@ -88,16 +85,7 @@ def register_clean_champion(settings: Settings, name: str) -> str:
     """A champion of use case ``name`` trained on its base data alone, as the first retrain would make it."""
     client = MlflowClient(settings.mlflow_tracking_uri)
     use_case = get_use_case(name)
-    trained = train_and_register(
-        use_case,
-        build_dataset(use_case, pd.DataFrame()),
-        None,
-        tracking_uri=settings.mlflow_tracking_uri,
-        s3=s3_client(settings),
-        profiles_bucket=settings.lake_bucket,
-        profiles_prefix=settings.profiles_prefix,
-        reason="test: clean champion",
-    )
+    trained = train_on_base_data(use_case, settings, reason="test: clean champion")
     client.set_registered_model_alias(use_case.model_name, CHAMPION, trained.version)
     return trained.version
 

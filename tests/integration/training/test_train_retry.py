@@ -4,30 +4,17 @@ from __future__ import annotations
 
 import uuid
 
-import pandas as pd
 from mlflow import MlflowClient
 
 from closeloop.config import Settings
-from closeloop.s3 import s3_client
-from training.dataset import build_dataset
-from training.train import TRAINED_BY_TAG, TrainedVersion, train_and_register
+from training.train import TRAINED_BY_TAG, TrainedVersion, train_on_base_data
 from training.usecases import get_use_case
 
 DIGITS = get_use_case("digits")
 
 
 def _train(settings: Settings, trained_by: str) -> TrainedVersion:
-    return train_and_register(
-        DIGITS,
-        build_dataset(DIGITS, pd.DataFrame()),
-        None,
-        tracking_uri=settings.mlflow_tracking_uri,
-        s3=s3_client(settings),
-        profiles_bucket=settings.lake_bucket,
-        profiles_prefix=settings.profiles_prefix,
-        reason="test: retried train",
-        trained_by=trained_by,
-    )
+    return train_on_base_data(DIGITS, settings, reason="test: retried train", trained_by=trained_by)
 
 
 def _versions(client: MlflowClient) -> set[str]:
