@@ -15,6 +15,7 @@ from closeloop.kafka.admin import ensure_topics
 from closeloop.stack.manager import LocalStack
 from closeloop.stack.process import ProcessRecord
 from closeloop.stack.services.flink import FlinkService
+from tests.waiting import NotYet, eventually
 
 JOB = Path(__file__).parent / "flink_jobs" / "kafka_passthrough.py"
 
@@ -81,6 +82,15 @@ def test_up_restarts_a_cluster_whose_taskmanager_died(stack: LocalStack) -> None
     before = ProcessRecord.load(stack.layout.run, "flink")
     assert before is not None and len(before.pids) == 2
     taskmanager = before.pids[1]  # start-cluster.sh: the JobManager, then the TaskManager
+
+    # The stack's feedback job runs its window function in Python workers the TaskManager starts.
+    @eventually(timeout=120, interval=1)
+    def python_workers() -> list[psutil.Process]:
+        if found := psutil.Process(taskmanager).children(recursive=True):
+            return found
+        raise NotYet("the TaskManager has started no Python worker yet")
+
+    workers = python_workers()
     psutil.Process(taskmanager).kill()
     psutil.Process(taskmanager).wait(timeout=30)
 
@@ -89,5 +99,7 @@ def test_up_restarts_a_cluster_whose_taskmanager_died(stack: LocalStack) -> None
     after = ProcessRecord.load(stack.layout.run, "flink")
     assert after is not None and set(after.pids).isdisjoint(before.pids)
     assert f"flink: part of it died (pid {taskmanager}): restarting it" in messages
+    # Its workers outlived it, adopted by init: `up` stopped them rather than leave them running.
+    assert not [w.pid for w in workers if w.is_running() and w.status() != psutil.STATUS_ZOMBIE]
     assert FlinkService(stack.settings, stack.layout).probe().ok
     stack.up()  # the stack's own feedback job went down with the cluster: it resumes

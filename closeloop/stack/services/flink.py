@@ -9,15 +9,17 @@ and the S3 filesystem) assembled in the state directory.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import psutil
 import yaml
 
 from closeloop.errors import StackError
 from closeloop.flink_config import merge, render_config
 from closeloop.private_files import write_private
-from closeloop.stack.process import ProcessRecord
+from closeloop.stack.process import ProcessRecord, stop
 from closeloop.stack.service import Health, Service, http_probe
 
 __all__ = ["FlinkService"]
@@ -81,6 +83,7 @@ class FlinkService(Service):
 
     def prepare(self) -> None:
         super().prepare()
+        self.stop_orphaned_workers()
         self._write_conf()
         self._link_dir(
             self.lib_dir,
@@ -163,6 +166,27 @@ class FlinkService(Service):
                 raise StackError(f"flink: start-cluster.sh wrote no {pid_file.name}; see {self.log_path}")
             pids.extend(int(line) for line in pid_file.read_text().split())
         return ProcessRecord(service=self.name, pids=pids, command=command)
+
+    def terminate(self, record: ProcessRecord, *, report: Callable[[str], None]) -> None:
+        super().terminate(record, report=report)
+        if orphans := self.stop_orphaned_workers():
+            report(f"stopped the Python workers of a TaskManager that died: {orphans}")
+
+    def stop_orphaned_workers(self) -> list[int]:
+        """Stop PyFlink's Python workers whose TaskManager died (a `kill -9`): they outlive it,
+        adopted by init, and hold their memory until stopped. Their pids.
+
+        Known by their command, the runner script of this stack's PyFlink: start-cluster.sh
+        daemonizes the cluster, so its processes carry no stack marker.
+        """
+        runner = str(self.layout.pyflink / "bin" / "pyflink-udf-runner.sh")
+        orphans = [
+            proc
+            for proc in psutil.process_iter(["ppid", "cmdline"])
+            if proc.info["ppid"] == 1 and runner in (proc.info["cmdline"] or [])
+        ]
+        stop(orphans)
+        return [p.pid for p in orphans]
 
     def submit_command(
         self, script: Path, *args: str, detached: bool = False, savepoint: Path | None = None
