@@ -539,50 +539,22 @@ def main() -> None:
     prefixes = [f"bench-ingest-{run}-flink", f"bench-ingest-{run}-python"]
     python, flink = Side("one python process"), Side("flink + inference")
     common = {"live_seconds": args.live_seconds, "timeout": args.timeout}
+
+    def measure(side: Side, *, backlog: bool, live_rate: float | None) -> None:
+        if side is flink:
+            start, prefix = pipeline(stack, prefixes[0], cpus, args.inference_replicas), prefixes[0]
+        else:
+            start, prefix = baseline_process(prefixes[1], cpus), prefixes[1]
+        run_side(side, settings, start, prefix, files, backlog=backlog, live_rate=live_rate, **common)
+
     try:
         # Backlogs one side at a time; then both live at one rate, half the slowest backlog rate.
-        run_side(
-            python,
-            settings,
-            baseline_process(prefixes[1], cpus),
-            prefixes[1],
-            files,
-            backlog=True,
-            live_rate=None,
-            **common,
-        )
-        rate = args.live_rate or 0.5 * min(python.audio_per_s, python.image_per_s)
-        run_side(
-            flink,
-            settings,
-            pipeline(stack, prefixes[0], cpus, args.inference_replicas),
-            prefixes[0],
-            files,
-            backlog=True,
-            live_rate=None,
-            **common,
-        )
-        rate = args.live_rate or 0.5 * min(rate * 2, flink.audio_per_s, flink.image_per_s)
-        run_side(
-            flink,
-            settings,
-            pipeline(stack, prefixes[0], cpus, args.inference_replicas),
-            prefixes[0],
-            files,
-            backlog=False,
-            live_rate=rate,
-            **common,
-        )
-        run_side(
-            python,
-            settings,
-            baseline_process(prefixes[1], cpus),
-            prefixes[1],
-            files,
-            backlog=False,
-            live_rate=rate,
-            **common,
-        )
+        measure(python, backlog=True, live_rate=None)
+        measure(flink, backlog=True, live_rate=None)
+        rates = (python.audio_per_s, python.image_per_s, flink.audio_per_s, flink.image_per_s)
+        rate = args.live_rate or 0.5 * min(rates)
+        measure(flink, backlog=False, live_rate=rate)
+        measure(python, backlog=False, live_rate=rate)
     finally:
         cleanup(settings, prefixes)
     report([flink, python])

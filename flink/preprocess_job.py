@@ -71,7 +71,7 @@ def main() -> None:
     settings = PreprocessJobSettings.load()
     sql = build_sql(settings)
     if args.print_sql:
-        print(";\n".join(statement.strip("\n") for statement in sql.statements()) + ";")
+        print(sql.render(), end="")
         return
     t_env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
     configure(t_env, settings)

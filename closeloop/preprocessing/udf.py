@@ -1,9 +1,10 @@
 """The preprocessing job's one Python function: a raw event to the row its sink writes.
 
-It runs in PyFlink's Python worker, once per raw event: the work per event
-(decoding and resampling a recording, re-encoding an image) is large beside
-the call, so a row function costs little over a vectorized one and keeps
-each event's failure its own.
+It runs once per raw event, in the TaskManager's JVM by default (PyFlink's
+thread mode; see PreprocessJobSettings.preprocess_python_mode): the work
+per event (decoding and resampling a recording, re-encoding an image) is
+large beside the call, so a row function costs little over a vectorized one
+and keeps each event's failure its own.
 """
 
 from __future__ import annotations

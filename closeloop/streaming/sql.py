@@ -54,13 +54,15 @@ class JobSql:
 
     steps: list[str]
     inserts: list[str]
+    #: What `render` writes above the statements.
+    header: str = ""
 
     def statements(self) -> list[str]:
         return [*self.steps, *self.inserts]
 
     def render(self) -> str:
         """The statements as one script, as `--print-sql` prints them."""
-        return _HEADER + ";\n".join(statement.strip("\n") for statement in self.statements()) + ";\n"
+        return self.header + ";\n".join(statement.strip("\n") for statement in self.statements()) + ";\n"
 
 
 _HEADER = """-- The feedback job's SQL with the default settings, as
@@ -103,4 +105,4 @@ def build_sql(s: FeedbackJobSettings) -> JobSql:
         facts_view(s),
     ]
     inserts = [dead_letters_insert(s, topics), metrics_insert(s), lake_insert()]
-    return JobSql(steps=steps, inserts=inserts)
+    return JobSql(steps=steps, inserts=inserts, header=_HEADER)
