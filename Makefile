@@ -125,8 +125,9 @@ $(LOCAL)/compose/compose-spec.json:
 	$(GO) mod download github.com/compose-spec/compose-go/v2@$(COMPOSE_GO_VERSION)
 	cp $(LOCAL)/cache/go/mod/github.com/compose-spec/compose-go/v2@$(COMPOSE_GO_VERSION)/schema/compose-spec.json $@
 
-# Debian's Prometheus and Alertmanager, and espeak-ng (the speech use case's voices), only if missing.
-APT_PACKAGES := prometheus prometheus-alertmanager espeak-ng
+# Debian's Prometheus and Alertmanager, espeak-ng (the speech use case's voices) and Chromium
+# (the Airflow plugin's browser tests, driven by Playwright), only if missing.
+APT_PACKAGES := prometheus prometheus-alertmanager espeak-ng chromium
 apt-packages:
 	@missing=""; for p in $(APT_PACKAGES); do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

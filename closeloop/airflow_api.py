@@ -23,6 +23,11 @@ FINISHED = ("success", "failed")
 class AirflowApiError(CloseloopError):
     """Airflow's API refused a call or a run did not finish in time; names the DAG and run."""
 
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        #: The API's HTTP status, when it answered.
+        self.status = status
+
 
 class AirflowApi:
     def __init__(self, base_url: str, username: str, password: str, *, timeout_s: float = 30.0) -> None:
@@ -30,6 +35,15 @@ class AirflowApi:
         self._credentials = {"username": username, "password": password}
         self._timeout_s = timeout_s
         self._client: httpx.Client | None = None
+
+    @classmethod
+    def as_user(cls, base_url: str, token: str, *, timeout_s: float = 30.0) -> AirflowApi:
+        """A client acting with a logged-in user's own token: Airflow checks that user's permissions."""
+        api = cls(base_url, "", "", timeout_s=timeout_s)
+        api._client = httpx.Client(
+            base_url=f"{api.base_url}/api/v2", headers={"Authorization": f"Bearer {token}"}, timeout=timeout_s
+        )
+        return api
 
     def _http(self) -> httpx.Client:
         # Lazily: the token is asked for on first use, when Airflow is up.
@@ -48,7 +62,9 @@ class AirflowApi:
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self._http().request(method, path, **kwargs)
         if response.status_code >= 400:
-            raise AirflowApiError(f"{method} {path}: {response.status_code} {response.text[:300]}")
+            raise AirflowApiError(
+                f"{method} {path}: {response.status_code} {response.text[:300]}", status=response.status_code
+            )
         return response.json()
 
     def ui_url(self, dag_id: str, run_id: str | None = None) -> str:

@@ -160,6 +160,8 @@ def rollback(
     model: Annotated[str, typer.Argument(help="The registered model, e.g. closeloop-digits.")],
 ) -> None:
     """Point `champion` back at the previous champion (a second rollback undoes it) and tell the gateway."""
+    import getpass
+
     from mlflow import MlflowClient
 
     from closeloop.kafka.publish import publish_events
@@ -169,7 +171,7 @@ def rollback(
     settings = get_settings()
     client = MlflowClient(settings.mlflow_tracking_uri)
     try:
-        move = roll_back(client, model)
+        move = roll_back(client, model, by=getpass.getuser())
         publish_events(settings.kafka_bootstrap, settings.topics.model_updates, [model_update(client, move)])
     except CloseloopError as exc:
         err.print(f"[red bold]{exc}[/]")

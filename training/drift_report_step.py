@@ -42,8 +42,28 @@ _log = logging.getLogger(__name__)
 PREDICTION = "prediction"
 #: The rule name drift-report alerts carry.
 DRIFT_RULE = "evidently_drift_share"
-#: Reports live at reports_bucket/_REPORTS_PREFIX/<model>/<window end>/.
-_REPORTS_PREFIX = "drift"
+#: Reports live at reports_bucket/REPORTS_PREFIX/<model>/<window end>/.
+REPORTS_PREFIX = "drift"
+
+
+def newest_report(settings: Settings, model_name: str) -> bytes | None:
+    """The HTML of ``model_name``'s newest drift report, or None if it has none yet."""
+    s3 = s3_client(settings)
+    keys = sorted(
+        o.object_name
+        for o in s3.list_objects(
+            settings.reports_bucket, prefix=f"{REPORTS_PREFIX}/{model_name}/", recursive=True
+        )
+        if o.object_name and o.object_name.endswith("/report.html")
+    )
+    if not keys:
+        return None
+    response = s3.get_object(settings.reports_bucket, keys[-1])
+    try:
+        return response.read()
+    finally:
+        response.close()
+        response.release_conn()
 
 
 def drift_alert(
@@ -130,7 +150,7 @@ def run_drift_report(
         max_detailed_columns=settings.drift_report_detailed_columns,
     )
 
-    key = f"{_REPORTS_PREFIX}/{use_case.model_name}/{end:%Y%m%dT%H%M%SZ}"
+    key = f"{REPORTS_PREFIX}/{use_case.model_name}/{end:%Y%m%dT%H%M%SZ}"
     s3 = s3_client(settings)
     for name, data, content_type in (
         ("report.html", report.html.encode(), "text/html"),

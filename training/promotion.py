@@ -107,10 +107,15 @@ def apply_decision(
     return _move(client, model_name, version, f"gate passed: {decision.reason}")
 
 
-def rollback(client: MlflowClient, model_name: str) -> AliasMove:
+#: On the version a rollback made champion again: who did it, when, and from which version.
+ROLLBACK_TAG = "closeloop.rollback"
+
+
+def rollback(client: MlflowClient, model_name: str, *, by: str | None = None) -> AliasMove:
     """Make the previous champion the champion again; the demoted one becomes the previous.
 
-    So a second rollback undoes the first.
+    So a second rollback undoes the first. ``by`` (a user) is recorded on the
+    version, in its ROLLBACK_TAG, and in the move's reason.
     """
     previous = alias_version(client, model_name, PREVIOUS)
     if previous is None:
@@ -119,5 +124,11 @@ def rollback(client: MlflowClient, model_name: str) -> AliasMove:
     client.set_registered_model_alias(model_name, CHAMPION, previous)
     if current is not None:
         client.set_registered_model_alias(model_name, PREVIOUS, current)
-    _log.info("%s: rolled back champion %s -> %s", model_name, current, previous)
-    return AliasMove(model_name=model_name, version=previous, previous=current, reason="rollback")
+    reason = "rollback" if by is None else f"rollback by {by}"
+    if by is not None:
+        when = datetime.now(UTC).isoformat(timespec="seconds")
+        client.set_model_version_tag(
+            model_name, previous, ROLLBACK_TAG, f"{reason} at {when}, from {current}"
+        )
+    _log.info("%s: rolled back champion %s -> %s (%s)", model_name, current, previous, reason)
+    return AliasMove(model_name=model_name, version=previous, previous=current, reason=reason)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -22,7 +23,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 
 from closeloop.events import Event, InvalidEventError, decode
 
-__all__ = ["EventFollower", "EventHandler", "InvalidHandler", "kafka_time", "take_batch"]
+__all__ = ["EventFollower", "EventHandler", "InvalidHandler", "kafka_time", "read_since", "take_batch"]
 
 _log = logging.getLogger(__name__)
 
@@ -51,6 +52,58 @@ def kafka_time(message: Message) -> datetime:
     """When Kafka stamped ``message`` (its create or log-append time)."""
     _, stamp_ms = message.timestamp()
     return datetime.fromtimestamp(stamp_ms / 1000, UTC)
+
+
+def read_since(
+    bootstrap: str,
+    topic: str,
+    since: datetime,
+    *,
+    expected: type[Event] | None = None,
+    limit: int = 10_000,
+    timeout_s: float = 10.0,
+) -> list[Event]:
+    """The valid events of ``topic`` from ``since`` to its end as of the call, oldest first; at most
+    the newest ``limit``. Invalid ones are skipped: whoever publishes them dead-letters them.
+
+    For a page or a report that shows what happened lately, not a service that follows a topic.
+    Raises KafkaException if the broker or the topic does not answer within ``timeout_s``.
+    """
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"closeloop-read-since-{uuid.uuid4().hex[:8]}",
+            "enable.auto.commit": False,
+            "log_level": 3,
+            "socket.timeout.ms": int(timeout_s * 1000),
+        }
+    )
+    try:
+        start, ends = _start_offsets(consumer, [topic], since, timeout_s)
+        todo = {tp.partition for tp in start if tp.offset < ends[topic, tp.partition]}
+        if not todo:
+            return []
+        consumer.assign([tp for tp in start if tp.partition in todo])
+        found: list[tuple[datetime, Event]] = []
+        deadline = time.monotonic() + timeout_s
+        while todo and time.monotonic() < deadline:
+            for message in take_batch(consumer, 500, 0.5):
+                if message.error() is not None or message.offset() >= ends[topic, message.partition()]:
+                    continue
+                try:
+                    found.append((kafka_time(message), decode(message.value() or b"", expected)))
+                except InvalidEventError:
+                    continue
+            # Positions, not the last message's offset: a transactional topic ends in commit markers.
+            for tp in consumer.position([TopicPartition(topic, p) for p in todo]):
+                if tp.offset >= ends[topic, tp.partition]:
+                    todo.discard(tp.partition)
+        if todo:
+            raise KafkaException(f"{topic}: not read to its end within {timeout_s:g} s")
+        found.sort(key=lambda pair: pair[0])
+        return [event for _, event in found[-limit:]]
+    finally:
+        consumer.close()
 
 
 class EventFollower:
@@ -172,28 +225,29 @@ class EventFollower:
         return None
 
     def _assignment(self, consumer: Consumer) -> list[TopicPartition]:
-        ends: list[TopicPartition] = []
-        for topic in self.topics:
-            partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-            if not partitions:
-                raise KafkaException(f"{topic} has no partitions yet")
-            for p in sorted(partitions):
-                # The end as of now, not as of the first fetch: what is published from here on is seen.
-                _, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
-                ends.append(TopicPartition(topic, p, high))
-        if self.since is None:
-            return ends
-        since_ms = int(self.since.timestamp() * 1000)
-        found = consumer.offsets_for_times(
-            [TopicPartition(tp.topic, tp.partition, since_ms) for tp in ends], timeout=10
-        )
-        first = {(tp.topic, tp.partition): tp.offset for tp in found}
-        # -1: nothing that recent in the partition, so start at its end.
-        return [
-            TopicPartition(
-                tp.topic,
-                tp.partition,
-                offset if (offset := first[tp.topic, tp.partition]) >= 0 else tp.offset,
-            )
-            for tp in ends
-        ]
+        return _start_offsets(consumer, self.topics, self.since)[0]
+
+
+def _start_offsets(
+    consumer: Consumer, topics: Sequence[str], since: datetime | None, timeout_s: float = 10.0
+) -> tuple[list[TopicPartition], dict[tuple[str, int], int]]:
+    """Each partition of ``topics`` at its first offset from ``since`` (None: at its end), and each
+    one's end as of now. Raises KafkaException while a topic has no partitions yet."""
+    ends: dict[tuple[str, int], int] = {}
+    for topic in topics:
+        partitions = consumer.list_topics(topic, timeout=timeout_s).topics[topic].partitions
+        if not partitions:
+            raise KafkaException(f"{topic} has no partitions yet")
+        for p in sorted(partitions):
+            # The end as of now, not as of the first fetch: what is published from here on is seen.
+            _, ends[topic, p] = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout_s)
+    if since is None:
+        return [TopicPartition(t, p, end) for (t, p), end in ends.items()], ends
+    since_ms = int(since.timestamp() * 1000)
+    found = consumer.offsets_for_times([TopicPartition(t, p, since_ms) for t, p in ends], timeout=timeout_s)
+    # -1: nothing that recent in the partition, so start at its end.
+    start = [
+        TopicPartition(tp.topic, tp.partition, tp.offset if tp.offset >= 0 else ends[tp.topic, tp.partition])
+        for tp in found
+    ]
+    return start, ends

@@ -36,12 +36,15 @@ _SECRET_KEY = re.compile(r"PASSWORD|SECRET|FERNET|JWT|TOKEN|API_KEY")
 
 def setting_fields() -> dict[str, object]:
     """``CLOSELOOP_<NAME>`` → field, over Settings and every subclass (gateway, streaming job, stack, …)."""
+    # Each import registers its subclass.
+    import closeloop_airflow.models_view.app  # noqa: F401
+
     import closeloop.gateway.settings
     import closeloop.inference.settings
     import closeloop.monitoring.exporter
     import closeloop.preprocessing.settings
     import closeloop.stack.settings
-    import closeloop.streaming.settings  # noqa: F401 - registers the subclass
+    import closeloop.streaming.settings  # noqa: F401
 
     fields: dict[str, object] = {}
     todo: list[type] = [Settings]

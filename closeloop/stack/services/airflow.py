@@ -39,9 +39,13 @@ class AirflowService(Service):
 
     def admin_password(self) -> str | None:
         """The generated password of the `admin` user, once Airflow has written it."""
+        return self.password("admin")
+
+    def password(self, user: str) -> str | None:
+        """The generated password of ``user`` (admin or viewer), once Airflow has written it."""
         if not self.password_file.exists():
             return None
-        return json.loads(self.password_file.read_text()).get("admin")
+        return json.loads(self.password_file.read_text()).get(user)
 
     def ensure_admin_password(self) -> str:
         """The admin's password; chosen here, before the first start, if Airflow has none yet.
@@ -132,12 +136,16 @@ class AirflowService(Service):
             **super().environment(),
             # The DAGs' tasks read closeloop's settings: the same endpoints as this stack.
             **self.closeloop_environment(),
+            # The Models view (the closeloop_models plugin) reads live metrics from it.
+            "CLOSELOOP_PROMETHEUS_URL": f"http://{s.host}:{s.prometheus_port}",
             # standalone starts its components as `airflow …` by name.
             "PATH": f"{self.layout.venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
             "AIRFLOW_HOME": str(self.home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(self.layout.project / "dags"),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(self.layout.project / "plugins"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            # A viewer besides the admin: it may read the Models view but not retrain or roll back.
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin,viewer:viewer",
             # Retrains must react to alerts as soon as their DAG is deployed.
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
             # LocalExecutor, with the retrain tasks' libraries imported before its workers fork.

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
 __all__ = [
+    "Alert",
     "Champion",
     "LiveWindow",
     "ModelRow",
     "Overview",
     "Read",
+    "RetrainRun",
     "build_overview",
     "read_from",
 ]
@@ -74,6 +76,46 @@ class LiveWindow:
 
 
 @dataclass(frozen=True)
+class Alert:
+    """An alert on closeloop.alerts: from the Flink job, Prometheus (through the gateway) or a report."""
+
+    alert_id: str
+    model_name: str
+    model_version: str
+    kind: str
+    metric: str
+    value: float
+    threshold: float
+    #: The end of the window that broke the rule.
+    time: datetime
+    source: str
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class RetrainRun:
+    """A run of a retrain DAG, with the version it trained and the gate's decision on it, if any."""
+
+    dag_id: str
+    run_id: str
+    state: str
+    run_type: str
+    start: datetime | None
+    end: datetime | None
+    #: Why it ran: the run's note, which its first task writes.
+    reason: str | None
+    triggered_by: str | None
+    #: The version it registered (its closeloop.trained_by tag names the run), and that version's gate.
+    version: str | None = None
+    gate: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def gate_passed(self) -> bool | None:
+        passed = self.gate.get("passed")
+        return None if passed is None else passed == "true"
+
+
+@dataclass(frozen=True)
 class ModelRow:
     model_name: str
     task: str | None
@@ -87,6 +129,11 @@ class ModelRow:
     history: Mapping[str, Sequence[tuple[datetime, float]]]
     reason: str | None
     gate_passed: bool | None
+    #: The use case's retrain DAG, if one is deployed for this model.
+    dag_id: str | None = None
+    #: Newest first.
+    alerts: Sequence[Alert] = ()
+    runs: Sequence[RetrainRun] = ()
 
     @property
     def quality(self) -> float | None:
@@ -94,6 +141,14 @@ class ModelRow:
         if self.live is None or self.metric is None:
             return None
         return self.live.quality.get(self.metric)
+
+    @property
+    def quality_before(self) -> float | None:
+        """The champion's primary metric in the window before its newest, from the history."""
+        points = self.history.get(self.champion, ())
+        if self.live is not None:
+            points = [p for p in points if p[0] < self.live.end]
+        return points[-1][1] if points else None
 
 
 @dataclass(frozen=True)
@@ -107,15 +162,28 @@ def build_overview(
     champions: Read[list[Champion]],
     live: Read[list[LiveWindow]],
     history: Read[Mapping[tuple[str, str], Sequence[tuple[datetime, float]]]],
+    alerts: Read[list[Alert]] | None = None,
+    runs: Read[list[RetrainRun]] | None = None,
+    *,
+    dag_ids: Mapping[str, str] | None = None,
+    metrics: Mapping[str, str] | None = None,
+    per_model: int = 5,
 ) -> Overview:
     """One row per model with a champion, by name; live numbers where the metrics have them.
 
-    ``history`` maps (model, version) to the primary metric's points; a
-    source that failed leaves its part of each row empty.
+    ``history`` maps (model, version) to the primary metric's points;
+    ``metrics`` gives a model's primary metric where its champion's gate
+    does not name one; ``dag_ids`` maps a model to its retrain DAG, whose runs (newest
+    ``per_model``) the row lists, beside its newest alerts. A source that
+    failed leaves its part of each row empty.
     """
-    unreachable = [f"{r.source}: {r.error}" for r in (champions, live, history) if r.error is not None]
+    alerts = alerts or Read("kafka", value=[])
+    runs = runs or Read("airflow", value=[])
+    reads = (champions, live, history, alerts, runs)
+    unreachable = [f"{r.source}: {r.error}" for r in reads if r.error is not None]
     windows = {(w.model_name, w.model_version): w for w in live.value or []}
     points = history.value or {}
+    dag_ids = dag_ids or {}
     rows = []
     for champion in sorted(champions.value or [], key=lambda c: c.model_name):
         versions = {v: p for (m, v), p in points.items() if m == champion.model_name and p}
@@ -127,11 +195,22 @@ def build_overview(
                 champion=champion.version,
                 previous=champion.previous,
                 since=champion.registered,
-                metric=champion.metric,
+                metric=champion.metric or (metrics or {}).get(champion.model_name),
                 live=windows.get((champion.model_name, champion.version)),
                 history=dict(sorted(versions.items(), key=lambda kv: kv[1][0][0])),
                 reason=champion.reason,
                 gate_passed=None if passed is None else passed == "true",
+                dag_id=dag_ids.get(champion.model_name),
+                alerts=sorted(
+                    (a for a in alerts.value or [] if a.model_name == champion.model_name),
+                    key=lambda a: a.time,
+                    reverse=True,
+                )[:per_model],
+                runs=sorted(
+                    (r for r in runs.value or [] if r.dag_id == dag_ids.get(champion.model_name)),
+                    key=lambda r: r.start or datetime.min.replace(tzinfo=UTC),
+                    reverse=True,
+                )[:per_model],
             )
         )
     return Overview(rows=rows, unreachable=unreachable)

@@ -14,12 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from closeloop_airflow.models_view.overview import Champion, LiveWindow
+from closeloop_airflow.models_view.overview import Alert, Champion, LiveWindow, RetrainRun
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
-__all__ = ["Prometheus", "read_champions"]
+    from closeloop.airflow_api import AirflowApi
+
+__all__ = ["Prometheus", "read_alerts", "read_champions", "read_retrain_runs"]
 
 #: The gate's decision, as training.gate tags each version it judged.
 GATE_PREFIX = "closeloop.gate."
@@ -57,6 +59,71 @@ def read_champions(client: MlflowClient) -> list[Champion]:
         token = page.token
         if not token:
             return champions
+
+
+def read_alerts(bootstrap: str, topic: str, since: datetime, *, limit: int = 1000) -> list[Alert]:
+    """The alerts on ``topic`` since ``since``, oldest first: every source publishes its alerts there."""
+    from closeloop.events import AlertEvent
+    from closeloop.kafka.consume import read_since
+
+    alerts = []
+    for event in read_since(bootstrap, topic, since, expected=AlertEvent, limit=limit):
+        assert isinstance(event, AlertEvent)
+        alerts.append(
+            Alert(
+                alert_id=event.alert_id,
+                model_name=event.model_name,
+                model_version=event.model_version,
+                kind=event.kind,
+                metric=event.metric,
+                value=event.value,
+                threshold=event.threshold,
+                time=event.window.end,
+                source=event.source,
+                message=event.message,
+            )
+        )
+    return alerts
+
+
+def read_retrain_runs(
+    api: AirflowApi, client: MlflowClient, dag_models: Mapping[str, str], *, limit: int = 10
+) -> list[RetrainRun]:
+    """The newest runs of each retrain DAG (``dag_models``: DAG id -> its model), each with the version
+    it registered and that version's gate decision (MLflow's tags on it)."""
+    from training.train import TRAINED_BY_TAG
+
+    runs = []
+    for dag_id, model in sorted(dag_models.items()):
+        trained = {}
+        for version in client.search_model_versions(f"name='{model}'", max_results=200):
+            by = version.tags.get(TRAINED_BY_TAG)
+            if by:
+                trained[by] = version
+        for run in api.runs(dag_id, limit=limit):
+            version = trained.get(f"{dag_id}/{run['dag_run_id']}")
+            tags = version.tags if version is not None else {}
+            runs.append(
+                RetrainRun(
+                    dag_id=dag_id,
+                    run_id=run["dag_run_id"],
+                    state=run["state"],
+                    run_type=run["run_type"],
+                    start=_time(run.get("start_date")),
+                    end=_time(run.get("end_date")),
+                    reason=run.get("note"),
+                    triggered_by=run.get("triggering_user_name"),
+                    version=None if version is None else str(version.version),
+                    gate={
+                        k.removeprefix(GATE_PREFIX): v for k, v in tags.items() if k.startswith(GATE_PREFIX)
+                    },
+                )
+            )
+    return runs
+
+
+def _time(text: str | None) -> datetime | None:
+    return None if not text else datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 class Prometheus:

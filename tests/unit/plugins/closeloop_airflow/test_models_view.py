@@ -7,7 +7,16 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-from closeloop_airflow.models_view.overview import Champion, LiveWindow, Read, build_overview, read_from
+from closeloop_airflow.models_view.overview import (
+    Alert,
+    Champion,
+    LiveWindow,
+    Read,
+    RetrainRun,
+    build_overview,
+    read_from,
+)
+from closeloop_airflow.models_view.render import number, sparklines
 from closeloop_airflow.models_view.sources import Prometheus
 
 T0 = datetime(2026, 12, 5, 10, 0, tzinfo=UTC)
@@ -104,3 +113,103 @@ def test_a_prometheus_error_is_raised_with_its_message() -> None:
 
     with pytest.raises(RuntimeError, match="parse error"):
         Prometheus("http://p:9090", transport=httpx.MockTransport(refuses)).live()
+
+
+def _alert(name: str, minute: int, alert_id: str) -> Alert:
+    return Alert(
+        alert_id=alert_id,
+        model_name=name,
+        model_version="4",
+        kind="quality",
+        metric="quality.accuracy",
+        value=0.5,
+        threshold=0.85,
+        time=T0.replace(minute=minute),
+        source="flink",
+    )
+
+
+def _run(dag_id: str, minute: int, run_id: str, **extra: object) -> RetrainRun:
+    start = T0.replace(minute=minute)
+    return RetrainRun(
+        dag_id=dag_id,
+        run_id=run_id,
+        state="success",
+        run_type="manual",
+        start=start,
+        end=start,
+        reason=f"why: {run_id}",
+        triggered_by="admin",
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+def test_alerts_and_retrain_runs_go_to_their_models_row_newest_first() -> None:
+    champions = [_champion("digits", "4", gate={"metric": "accuracy"}), _champion("ocr", "1")]
+    alerts = [_alert("digits", m, f"a{m}") for m in (1, 3, 2)] + [_alert("speech", 5, "s5")]
+    runs = [
+        _run("retrain_digits", 1, "r1", version="3", gate={"passed": "false"}),
+        _run("retrain_digits", 9, "r9", version="4", gate={"passed": "true", "metric": "accuracy"}),
+        _run("retrain_ocr", 2, "o2"),
+    ]
+    overview = build_overview(
+        Read("mlflow", value=champions),
+        Read("prometheus", value=[]),
+        Read("prometheus", value={}),
+        Read("kafka", value=alerts),
+        Read("airflow", value=runs),
+        dag_ids={"digits": "retrain_digits", "ocr": "retrain_ocr"},
+        metrics={"ocr": "cer"},
+        per_model=2,
+    )
+    digits, ocr = overview.rows
+    assert [a.alert_id for a in digits.alerts] == ["a3", "a2"]
+    assert [r.run_id for r in digits.runs] == ["r9", "r1"]
+    assert [r.gate_passed for r in digits.runs] == [True, False]
+    assert (ocr.alerts, [r.run_id for r in ocr.runs], ocr.dag_id) == ([], ["o2"], "retrain_ocr")
+    # The gate's metric where the champion has one, else the use case's primary metric.
+    assert (digits.metric, ocr.metric) == ("accuracy", "cer")
+
+
+def test_an_unreachable_kafka_or_airflow_is_named_too() -> None:
+    overview = build_overview(
+        Read("mlflow", value=[_champion("digits", "4")]),
+        Read("prometheus", value=[]),
+        Read("prometheus", value={}),
+        Read("kafka", error="KafkaException: broker down"),
+        Read("airflow", error="AirflowApiError: 503"),
+    )
+    assert overview.unreachable == ["kafka: KafkaException: broker down", "airflow: AirflowApiError: 503"]
+    assert (overview.rows[0].alerts, overview.rows[0].runs) == ([], [])
+
+
+def test_the_window_before_the_newest_comes_from_the_history() -> None:
+    window = _window("digits", "4", 0.7)  # ends at T0
+    history = {("digits", "4"): [(T0.replace(hour=9), 0.95), (T0.replace(hour=9, minute=30), 0.9), (T0, 0.7)]}
+    overview = build_overview(
+        Read("mlflow", value=[_champion("digits", "4", gate={"metric": "accuracy"})]),
+        Read("prometheus", value=[window]),
+        Read("prometheus", value=history),
+    )
+    [row] = overview.rows
+    assert (row.quality, row.quality_before) == (0.7, 0.9)
+
+
+def test_sparklines_share_one_box_with_the_best_value_on_top() -> None:
+    history = {
+        "3": [(T0.replace(hour=8), 0.9), (T0.replace(hour=9), 0.5)],
+        "4": [(T0.replace(hour=10), 0.7)],
+        "5": [],
+    }
+    old, new = sparklines(history, width=100, height=22)
+    assert (old.version, new.version) == ("3", "4")
+    assert old.points == "0.0,1.0 50.0,21.0"  # first point: earliest and best; second: halfway, worst
+    assert new.points == "100.0,11.0 102.0,11.0"  # one point is drawn as a short dash
+    assert (old.last, new.last) == (0.5, 0.7)
+    assert sparklines({"1": []}) == []
+    [flat] = sparklines({"1": [(T0, 0.8), (T0.replace(hour=11), 0.8)]}, width=10, height=20)
+    assert flat.points == "0.0,10.0 10.0,10.0"
+
+
+def test_numbers_are_short_and_a_missing_one_is_a_dash() -> None:
+    assert (number(0.912345), number(None), number(12.5, 2)) == ("0.912", "-", "12")

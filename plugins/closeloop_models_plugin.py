@@ -1,0 +1,37 @@
+"""closeloop's Airflow plugin: the "Models" page in the UI's navigation, and a tab on each DAG.
+
+Both embed the Models view (closeloop_airflow.models_view.app), which the
+API server mounts at /closeloop: each model's champion, live health, alerts
+and retrains, with "retrain now" and "roll back" for users allowed to.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from airflow.plugins_manager import AirflowPlugin
+from closeloop_airflow.models_view.app import create_app
+
+
+class CloseloopModelsPlugin(AirflowPlugin):
+    name = "closeloop_models"
+    fastapi_apps: ClassVar[list[Any]] = [
+        {"app": create_app(), "url_prefix": "/closeloop", "name": "closeloop models"}
+    ]
+    # Relative hrefs: the UI resolves them against its base URL, so the page is same-origin and
+    # the browser sends Airflow's session cookie with it.
+    external_views: ClassVar[list[Any]] = [
+        {
+            "name": "Models",
+            "href": "closeloop/models",
+            "url_route": "closeloop-models",
+            "destination": "nav",
+            "category": "browse",
+        },
+        {
+            "name": "Model health",
+            "href": "closeloop/models?dag_id={DAG_ID}",
+            "url_route": "closeloop-model-health",
+            "destination": "dag",
+        },
+    ]
