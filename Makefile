@@ -45,7 +45,7 @@ PYTEST_ARGS ?=
 # e.g. make demo DEMO_ARGS="--drift-kind rotation --keep-running"
 DEMO_ARGS ?=
 
-.PHONY: help setup tools apt-packages demo test unit lint format lock up down status clean clean-state bench-tools flink/feedback_job.sql
+.PHONY: help setup tools apt-packages demo test screenshots unit lint format lock up down status clean clean-state bench-tools flink/feedback_job.sql
 
 help:
 	@echo "make demo     setup, then the closed loop end to end on the local stack (closeloop demo)"
@@ -54,6 +54,7 @@ help:
 	@echo "make unit     setup, then the tests that need no services"
 	@echo "make up       setup, then start the local stack (closeloop up); make down stops it"
 	@echo "make lint     ruff check and format check"
+	@echo "make screenshots  refresh the README's pictures of the Models view (a browser test)"
 	@echo "make lock     re-pin requirements.txt and flink/requirements.txt from the .in files"
 
 setup: tools apt-packages $(SETUP)
@@ -148,6 +149,12 @@ demo: setup
 
 test: setup lint
 	$(VENV)/bin/python -m pytest --durations=30 $(PYTEST_ARGS)
+
+# The README's pictures of the Models view (docs/images/models.png, model.png): the browser test,
+# on the running stack or one it starts, copying its screenshots there.
+screenshots: setup
+	CLOSELOOP_SCREENSHOT_DIR=$(CURDIR)/docs/images $(VENV)/bin/python -m pytest -m integration \
+	  tests/integration/plugins/closeloop_airflow/test_models_page_browser.py -k mlflow_kafka_and_airflow
 
 unit: setup
 	$(VENV)/bin/python -m pytest -m "not integration" $(PYTEST_ARGS)

@@ -14,10 +14,15 @@ import httpx
 
 from closeloop.errors import CloseloopError
 
-__all__ = ["FINISHED", "AirflowApi", "AirflowApiError"]
+__all__ = ["FINISHED", "MODELS_PAGE_ROUTE", "MODELS_VIEW_PREFIX", "AirflowApi", "AirflowApiError"]
 
 #: DAG run states after which nothing more happens.
 FINISHED = ("success", "failed")
+
+#: Where the closeloop_models plugin mounts the Models view on the API server, and the UI's route
+#: that shows it inside Airflow's navigation (/plugin/<route>).
+MODELS_VIEW_PREFIX = "/closeloop"
+MODELS_PAGE_ROUTE = "closeloop-models"
 
 
 class AirflowApiError(CloseloopError):

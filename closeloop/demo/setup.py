@@ -254,6 +254,9 @@ class DemoSetup:
         if self.options.keep_running:
             self.start_stack_job()
             self.say("[bold]--keep-running[/]: the stack stays up; `closeloop down` stops it")
+            airflow = self.stack.services.get(AirflowService.name)
+            if isinstance(airflow, AirflowService):
+                self.say(f"[bold]Models page[/] (log in to Airflow): {airflow.models_page_url}")
         elif started := ([STACK_JOB] if self._started_stack_job else []) + self._started_services:
             self.say(f"stopping what the demo started: {', '.join(started)}")
             self.stack.down(started)

@@ -124,3 +124,11 @@ def lake_prefix(settings: StackSettings) -> Iterator[str]:
     s3 = s3_client(settings)
     for item in s3.list_objects(settings.lake_bucket, prefix=f"{prefix}/", recursive=True):
         s3.remove_object(settings.lake_bucket, item.object_name)
+
+
+@pytest.fixture
+def clean_champion(settings: StackSettings) -> str:
+    """A digits champion trained on the base data alone."""
+    from tests.integration.training.conftest import register_clean_champion
+
+    return register_clean_champion(settings, "digits")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from closeloop.airflow_api import AirflowApi, AirflowApiError
+from closeloop.airflow_api import MODELS_PAGE_ROUTE, AirflowApi, AirflowApiError
 from closeloop.stack.service import Health, Service, http_probe
 
 __all__ = ["AirflowService"]
@@ -178,5 +178,10 @@ class AirflowService(Service):
     def probe(self) -> Health:
         return http_probe(f"{self.url}/api/v2/monitor/health", check=self._check)
 
+    @property
+    def models_page_url(self) -> str:
+        """The Models view inside Airflow's UI (the closeloop_models plugin)."""
+        return f"{self.url}/plugin/{MODELS_PAGE_ROUTE}"
+
     def urls(self) -> dict[str, str]:
-        return {"airflow": self.url}
+        return {"airflow": self.url, "models page": self.models_page_url}

@@ -2,6 +2,8 @@
 
     GET  /closeloop/models                      the page (HTML); the UI embeds it as "Models"
     GET  /closeloop/api/overview                its data (JSON)
+    GET  /closeloop/models/{model}              one model's page: its timeline, retrains, drifted features
+    GET  /closeloop/api/models/{model}          its data (JSON), which the page draws
     GET  /closeloop/api/models/{model}/retrain  the retrain DAG's params, for the form
     POST /closeloop/api/models/{model}/retrain  trigger retrain_<use case> with the form's params
     POST /closeloop/api/models/{model}/rollback the previous champion back (closeloop rollback)
@@ -19,6 +21,7 @@ started it; a rollback records the user on the version in MLflow.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -32,8 +35,15 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import Field
 
 from closeloop.config import Settings
-from closeloop_airflow.models_view.overview import Overview, build_overview, read_from
-from closeloop_airflow.models_view.render import number, sparklines
+from closeloop_airflow.models_view.overview import (
+    FeatureShift,
+    ModelDetail,
+    Overview,
+    build_model_detail,
+    build_overview,
+    read_from,
+)
+from closeloop_airflow.models_view.render import number, script_json, sparklines
 
 __all__ = ["ModelsViewSettings", "create_app"]
 
@@ -161,11 +171,80 @@ def read_overview(settings: ModelsViewSettings, token: str | None) -> Overview:
     )
 
 
+def read_model_detail(settings: ModelsViewSettings, token: str | None, model: str) -> ModelDetail:
+    """One model's page, every source read in turn like the overview's."""
+    from mlflow import MlflowClient
+
+    from closeloop.airflow_api import AirflowApi
+    from closeloop_airflow.models_view.sources import (
+        Prometheus,
+        read_alerts,
+        read_champions,
+        read_promotions,
+        read_retrain_runs,
+        read_shifts,
+    )
+
+    dag_id, primary = _use_cases()[model]
+    client = MlflowClient(settings.mlflow_tracking_uri)
+    prometheus = Prometheus(settings.prometheus_url)
+    hours = settings.models_view_hours
+    since = datetime.now(UTC) - timedelta(hours=hours)
+    champion = read_from(
+        "mlflow", lambda: next((c for c in read_champions(client) if c.model_name == model), None)
+    )
+    metric = (champion.value.metric if champion.value else None) or primary
+
+    def versions(points: Mapping[tuple[str, str], Sequence[tuple[datetime, float]]]) -> dict[str, Any]:
+        return {
+            v: p
+            for (m, v), p in sorted(points.items(), key=lambda kv: kv[1][0][0] if kv[1] else since)
+            if m == model
+        }
+
+    def shifts() -> list[FeatureShift]:
+        if champion.value is None:
+            return []
+        window = next(
+            (
+                w
+                for w in prometheus.live()
+                if (w.model_name, w.model_version) == (model, champion.value.version)
+            ),
+            None,
+        )
+        return [] if window is None else read_shifts(settings, champion.value, window)
+
+    return build_model_detail(
+        model,
+        champion,
+        read_from(
+            "prometheus", lambda: versions(prometheus.history({model: metric}, hours=hours, points=1440))
+        ),
+        read_from("prometheus", lambda: versions(prometheus.drift_history(model, hours=hours))),
+        read_from(
+            "kafka",
+            lambda: read_promotions(settings.kafka_bootstrap, settings.topics.model_updates, since, model),
+        ),
+        read_from("kafka", lambda: read_alerts(settings.kafka_bootstrap, settings.topics.alerts, since)),
+        read_from(
+            "airflow",
+            lambda: read_retrain_runs(
+                AirflowApi.as_user(_airflow_url(), token or ""), client, {dag_id: model}, limit=25
+            ),
+        ),
+        read_from("lake", shifts),
+        metric=metric,
+        dag_id=dag_id,
+    )
+
+
 # App -----------------------------------------------------------------------------------
 def create_app(settings: ModelsViewSettings | None = None) -> FastAPI:
     app = FastAPI(title="closeloop models", description=__doc__)
     templates = Environment(loader=FileSystemLoader(_TEMPLATES), autoescape=select_autoescape())
     templates.globals.update(number=number, sparklines=sparklines)
+    templates.filters["script_json"] = script_json
 
     def current() -> ModelsViewSettings:
         return settings or ModelsViewSettings.load()
@@ -202,6 +281,24 @@ def create_app(settings: ModelsViewSettings | None = None) -> FastAPI:
     def overview_json(request: Request, user: User) -> dict[str, Any]:
         overview = read_overview(current(), _token(request))
         return {"user": user.get_name(), **asdict(overview)}
+
+    @app.get("/models/{model}", response_class=HTMLResponse)
+    def model_page(model: str, request: Request, user: User) -> HTMLResponse:
+        _dag_of(model)
+        detail = read_model_detail(current(), _token(request), model)
+        html = templates.get_template("model.html").render(
+            detail=detail,
+            user=user.get_name(),
+            airflow=_airflow_url(),
+            mlflow=current().mlflow_tracking_uri.rstrip("/"),
+            now=datetime.now(UTC),
+        )
+        return HTMLResponse(html)
+
+    @app.get("/api/models/{model}")
+    def model_json(model: str, request: Request, user: User) -> dict[str, Any]:
+        _dag_of(model)
+        return {"user": user.get_name(), **asdict(read_model_detail(current(), _token(request), model))}
 
     @app.get("/api/models/{model}/retrain")
     def retrain_params(model: str, request: Request, user: User) -> dict[str, Any]:

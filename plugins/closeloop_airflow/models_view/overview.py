@@ -5,16 +5,22 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import pairwise
 from typing import Generic, TypeVar
 
 __all__ = [
     "Alert",
     "Champion",
+    "FeatureShift",
     "LiveWindow",
+    "Mark",
+    "ModelDetail",
     "ModelRow",
     "Overview",
     "Read",
     "RetrainRun",
+    "bin_labels",
+    "build_model_detail",
     "build_overview",
     "read_from",
 ]
@@ -73,6 +79,9 @@ class LiveWindow:
     #: The largest PSI over the version's features, and the feature.
     max_drift: float | None = None
     max_drift_feature: str | None = None
+    #: Every feature's PSI, and the window's length.
+    drift: Mapping[str, float] = field(default_factory=dict)
+    seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -214,3 +223,97 @@ def build_overview(
             )
         )
     return Overview(rows=rows, unreachable=unreachable)
+
+
+@dataclass(frozen=True)
+class Mark:
+    """Something to mark on a model's timeline: a promotion, a rollback or an alert."""
+
+    time: datetime
+    kind: str
+    label: str
+
+
+@dataclass(frozen=True)
+class FeatureShift:
+    """One feature's reference distribution beside the newest window's, bin by bin."""
+
+    feature: str
+    psi: float
+    bins: Sequence[str]
+    reference: Sequence[float]
+    #: The window's shares, from its labeled examples in the lake; None when it has none.
+    window: Sequence[float] | None
+    window_rows: int = 0
+
+
+@dataclass(frozen=True)
+class ModelDetail:
+    model_name: str
+    champion: Champion | None
+    metric: str | None
+    dag_id: str | None
+    #: Per version: the primary metric and the largest PSI over the features, window by window.
+    quality: Mapping[str, Sequence[tuple[datetime, float]]]
+    drift: Mapping[str, Sequence[tuple[datetime, float]]]
+    marks: Sequence[Mark]
+    alerts: Sequence[Alert]
+    runs: Sequence[RetrainRun]
+    shifts: Sequence[FeatureShift]
+    unreachable: list[str]
+
+
+def bin_labels(kind: str, cuts: Sequence[float], categories: Sequence[str]) -> list[str]:
+    """A reference profile's bins, named for a chart: "< 0.2", "0.2 to 0.5", "≥ 0.5"; or the categories."""
+    if kind != "numeric":
+        return [*categories, "other"]
+    if not cuts:
+        return ["all"]
+    edges = [f"{c:.3g}" for c in cuts]
+    inner = [f"{a} to {b}" for a, b in pairwise(edges)]
+    return [f"< {edges[0]}", *inner, f"≥ {edges[-1]}"]
+
+
+def build_model_detail(
+    model_name: str,
+    champion: Read[Champion | None],
+    quality: Read[Mapping[str, Sequence[tuple[datetime, float]]]],
+    drift: Read[Mapping[str, Sequence[tuple[datetime, float]]]],
+    updates: Read[list[Mark]],
+    alerts: Read[list[Alert]],
+    runs: Read[list[RetrainRun]],
+    shifts: Read[list[FeatureShift]],
+    *,
+    metric: str | None = None,
+    dag_id: str | None = None,
+) -> ModelDetail:
+    """A model's page: its timeline (quality and drift per version, promotions and alerts marked),
+    its retrains newest first, and its most drifted features; a source that failed is named."""
+    reads = (champion, quality, drift, updates, alerts, runs, shifts)
+    unreachable = list(dict.fromkeys(f"{r.source}: {r.error}" for r in reads if r.error is not None))
+    mine = sorted((a for a in alerts.value or [] if a.model_name == model_name), key=lambda a: a.time)
+    marks = [
+        *(updates.value or []),
+        *(
+            Mark(a.time, "alert", f"{a.kind} alert: {a.metric} {a.value:.3g} vs {a.threshold:.3g}")
+            for a in mine
+        ),
+    ]
+    chosen = champion.value
+    return ModelDetail(
+        model_name=model_name,
+        champion=chosen,
+        metric=(chosen.metric if chosen is not None else None) or metric,
+        dag_id=dag_id,
+        quality=dict(quality.value or {}),
+        drift=dict(drift.value or {}),
+        marks=sorted(marks, key=lambda m: m.time),
+        alerts=mine[::-1],
+        runs=sorted(
+            (r for r in runs.value or [] if r.dag_id == dag_id),
+            key=lambda r: r.start or datetime.min.replace(tzinfo=UTC),
+            reverse=True,
+        ),
+        shifts=sorted(shifts.value or [], key=lambda s: s.psi, reverse=True),
+        unreachable=unreachable,
+    )

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
-__all__ = ["Sparkline", "number", "sparklines"]
+from markupsafe import Markup
+
+__all__ = ["Sparkline", "number", "script_json", "sparklines"]
 
 
 class Sparkline:
@@ -22,12 +27,18 @@ def sparklines(
 ) -> list[Sparkline]:
     """Every version's points in one box: time shared on x, the metric's range shared on y.
 
-    A version with one point is drawn as a dot's worth of line; a flat
-    metric sits in the middle.
+    The box starts at the first point of the second-newest version. A
+    version with one point is drawn as a dot's worth of line; a flat metric
+    sits in the middle.
     """
     series = {v: p for v, p in history.items() if p}
     if not series:
         return []
+    # From the first point of the two newest versions: older ones would squeeze the change that
+    # matters into the right edge.
+    starts = sorted({p[0][0] for p in series.values()})
+    since = starts[-2] if len(starts) > 1 else starts[0]
+    series = {v: kept for v, p in series.items() if (kept := [pt for pt in p if pt[0] >= since])}
     times = [t.timestamp() for p in series.values() for t, _ in p]
     values = [y for p in series.values() for _, y in p]
     t0, t1 = min(times), max(times)
@@ -52,3 +63,20 @@ def sparklines(
 def number(value: float | None, digits: int = 3) -> str:
     """A metric as the page shows it: a few significant digits, or a dash when there is none."""
     return "-" if value is None else f"{value:.{digits}g}"
+
+
+def script_json(value: Any) -> Markup:
+    """``value`` as JSON to embed in a <script> element: times as ISO text, dataclasses as objects,
+    and nothing that could close the element or open a comment."""
+
+    def default(item: Any) -> Any:
+        if isinstance(item, datetime):
+            return item.isoformat()
+        if dataclasses.is_dataclass(item) and not isinstance(item, type):
+            return dataclasses.asdict(item)
+        raise TypeError(f"not JSON: {type(item).__name__}")
+
+    text = json.dumps(value, default=default)
+    for char, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026")):
+        text = text.replace(char, escaped)
+    return Markup(text)

@@ -14,14 +14,30 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from closeloop_airflow.models_view.overview import Alert, Champion, LiveWindow, RetrainRun
+from closeloop_airflow.models_view.overview import (
+    Alert,
+    Champion,
+    FeatureShift,
+    LiveWindow,
+    Mark,
+    RetrainRun,
+    bin_labels,
+)
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
     from closeloop.airflow_api import AirflowApi
+    from closeloop.config import Settings
 
-__all__ = ["Prometheus", "read_alerts", "read_champions", "read_retrain_runs"]
+__all__ = [
+    "Prometheus",
+    "read_alerts",
+    "read_champions",
+    "read_promotions",
+    "read_retrain_runs",
+    "read_shifts",
+]
 
 #: The gate's decision, as training.gate tags each version it judged.
 GATE_PREFIX = "closeloop.gate."
@@ -84,6 +100,85 @@ def read_alerts(bootstrap: str, topic: str, since: datetime, *, limit: int = 100
             )
         )
     return alerts
+
+
+def read_promotions(bootstrap: str, topic: str, since: datetime, model_name: str) -> list[Mark]:
+    """Each time ``model_name``'s champion moved since ``since``: its model-update events."""
+    from closeloop.events import ModelUpdateEvent
+    from closeloop.kafka.consume import read_since
+
+    marks = []
+    for event in read_since(bootstrap, topic, since, expected=ModelUpdateEvent):
+        assert isinstance(event, ModelUpdateEvent)
+        if event.model_name != model_name:
+            continue
+        kind = "rollback" if (event.reason or "").startswith("rollback") else "promotion"
+        was = f" (was v{event.previous_version})" if event.previous_version else ""
+        marks.append(Mark(event.ts, kind, f"v{event.version} champion{was}: {event.reason or kind}"))
+    return marks
+
+
+def read_shifts(
+    settings: Settings, champion: Champion, window: LiveWindow, *, top: int = 3
+) -> list[FeatureShift]:
+    """The ``top`` most drifted features of the champion's newest window: the reference profile's
+    bins beside the shares of the window's labeled examples in the lake.
+
+    The lake holds inputs of labeled predictions only: the window's shares are those of its
+    labeled sample, which is what the page says.
+    """
+    import json
+
+    from closeloop.lake import Lake
+    from closeloop.monitoring.profiles import load_profile
+    from closeloop.s3 import s3_client
+
+    profile = load_profile(
+        s3_client(settings),
+        settings.lake_bucket,
+        settings.profiles_prefix,
+        champion.model_name,
+        champion.version,
+    )
+    if profile is None:
+        return []
+    psi = window.drift
+    worst = [f for f, _ in sorted(psi.items(), key=lambda kv: kv[1], reverse=True) if f in profile.features][
+        :top
+    ]
+    start = window.end.timestamp() - (window.seconds or 60.0)
+    table = Lake.from_settings(settings).read(
+        model_name=champion.model_name, since=datetime.fromtimestamp(start, UTC)
+    )
+    rows: list[dict[str, Any]] = []
+    if table.num_rows:
+        for version, at, inputs in zip(
+            table["model_version"].to_pylist(),
+            table["prediction_ts"].to_pylist(),
+            table["inputs"].to_pylist(),
+            strict=True,
+        ):
+            # The lake's times are UTC without a zone.
+            if version != champion.version or at is None:
+                continue
+            if start <= at.replace(tzinfo=UTC).timestamp() < window.end.timestamp():
+                rows.append(json.loads(inputs) if inputs else {})
+    shifts = []
+    for feature in worst:
+        bins = profile.features[feature]
+        values = [row[feature] for row in rows if isinstance(row.get(feature), int | float)]
+        counts = bins.counts(values) if values else None
+        shifts.append(
+            FeatureShift(
+                feature=feature,
+                psi=psi[feature],
+                bins=bin_labels(bins.kind, bins.cuts, bins.categories),
+                reference=list(bins.proportions),
+                window=None if counts is None else list(counts / counts.sum()),
+                window_rows=len(values),
+            )
+        )
+    return shifts
 
 
 def read_retrain_runs(
@@ -159,6 +254,7 @@ class Prometheus:
         errors = self._by_version(f"closeloop_model_error_rate{tumbling}")
         p99 = self._by_version('closeloop_model_latency_ms{window="tumbling",quantile="0.99"}')
         drift = self._by_version(f"closeloop_model_drift_psi{tumbling}")
+        seconds = self._by_version(f"closeloop_model_window_seconds{tumbling}")
         windows = []
         for key, [(_, end)] in sorted(ends.items()):
             worst = max(drift.get(key, []), key=lambda d: d[1], default=None)
@@ -173,25 +269,52 @@ class Prometheus:
                     p99_ms=_one(p99.get(key)),
                     max_drift=None if worst is None else worst[1],
                     max_drift_feature=None if worst is None else worst[0].get("feature"),
+                    drift={labels["feature"]: value for labels, value in drift.get(key, [])},
+                    seconds=_one(seconds.get(key)),
                 )
             )
         return windows
 
     def history(
-        self, metrics: Mapping[str, str], *, hours: float = 6.0, points: int = 60
+        self, metrics: Mapping[str, str], *, hours: float = 6.0, points: int = 360
     ) -> dict[tuple[str, str], Sequence[tuple[datetime, float]]]:
         """Each model's primary metric (``metrics``: model -> metric) per version, over the last hours."""
-        end = datetime.now(UTC).timestamp()
-        start, step = end - hours * 3600, max(1.0, hours * 3600 / points)
         found: dict[tuple[str, str], Sequence[tuple[datetime, float]]] = {}
         for model, metric in sorted(metrics.items()):
             query = f'closeloop_model_quality{{window="tumbling",model_name="{model}",metric="{metric}"}}'
-            for series in self._query("query_range", query=query, start=start, end=end, step=step):
-                labels = series["metric"]
-                found[(labels["model_name"], labels["model_version"])] = [
-                    (datetime.fromtimestamp(float(t), UTC), float(v)) for t, v in series["values"]
-                ]
+            found.update(self._range(_fresh(query, model), hours, points))
         return found
+
+    def drift_history(
+        self, model: str, *, hours: float = 6.0, points: int = 1440
+    ) -> dict[tuple[str, str], Sequence[tuple[datetime, float]]]:
+        """The largest PSI over ``model``'s features, per version, over the last hours."""
+        psi = f'closeloop_model_drift_psi{{window="tumbling",model_name="{model}"}}'
+        query = f"max by (model_name, model_version) ({_fresh(psi, model)})"
+        return self._range(query, hours, points)
+
+    def _range(
+        self, query: str, hours: float, points: int
+    ) -> dict[tuple[str, str], Sequence[tuple[datetime, float]]]:
+        end = datetime.now(UTC).timestamp()
+        # No finer than Prometheus' scrape interval (15 s): finer steps only repeat samples.
+        start, step = end - hours * 3600, max(15.0, hours * 3600 / points)
+        found: dict[tuple[str, str], Sequence[tuple[datetime, float]]] = {}
+        for series in self._query("query_range", query=query, start=start, end=end, step=step):
+            labels = series["metric"]
+            found[(labels["model_name"], labels["model_version"])] = [
+                (datetime.fromtimestamp(float(t), UTC), float(v)) for t, v in series["values"]
+            ]
+        return found
+
+
+def _fresh(query: str, model: str) -> str:
+    """``query``'s samples only while their window is new: the exporter shows a version's newest
+    window until it is stale (15 min), and a version replaced by another would go on as a flat line."""
+    labels = f'window="tumbling",model_name="{model}"'
+    age = f"(time() - closeloop_model_window_end_timestamp_seconds{{{labels}}})"
+    fresh = f"{age} < (3 * closeloop_model_window_seconds{{{labels}}} + 30)"
+    return f"({query}) and on (model_name, model_version) ({fresh})"
 
 
 def _one(samples: list[tuple[dict[str, str], float]] | None) -> float | None:

@@ -88,9 +88,3 @@ def register_clean_champion(settings: Settings, name: str) -> str:
     trained = train_on_base_data(use_case, settings, reason="test: clean champion")
     client.set_registered_model_alias(use_case.model_name, CHAMPION, trained.version)
     return trained.version
-
-
-@pytest.fixture
-def clean_champion(settings: Settings) -> str:
-    """A digits champion trained on the base data alone."""
-    return register_clean_champion(settings, "digits")

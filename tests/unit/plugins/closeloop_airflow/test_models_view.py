@@ -90,6 +90,7 @@ ANSWERS = {
     "closeloop_model_error_rate": [_sample(0.01)],
     "closeloop_model_latency_ms": [_sample(7.5, quantile="0.99")],
     "closeloop_model_drift_psi": [_sample(0.05, feature="pixel_1"), _sample(0.7, feature="pixel_9")],
+    "closeloop_model_window_seconds": [_sample(60.0)],
 }
 
 
@@ -105,6 +106,7 @@ def test_the_newest_windows_are_read_from_the_exporters_gauges() -> None:
     assert window.quality == {"accuracy": 0.91, "macro_f1": 0.88}
     assert (window.label_coverage, window.error_rate, window.p99_ms) == (0.4, 0.01, 7.5)
     assert (window.max_drift, window.max_drift_feature) == (0.7, "pixel_9")
+    assert (window.drift, window.seconds) == ({"pixel_1": 0.05, "pixel_9": 0.7}, 60.0)
 
 
 def test_a_prometheus_error_is_raised_with_its_message() -> None:
@@ -209,6 +211,18 @@ def test_sparklines_share_one_box_with_the_best_value_on_top() -> None:
     assert sparklines({"1": []}) == []
     [flat] = sparklines({"1": [(T0, 0.8), (T0.replace(hour=11), 0.8)]}, width=10, height=20)
     assert flat.points == "0.0,10.0 10.0,10.0"
+
+
+def test_sparklines_start_at_the_second_newest_versions_first_point() -> None:
+    history = {
+        "1": [(T0.replace(hour=1), 0.1), (T0.replace(hour=8, minute=30), 0.2)],
+        "2": [(T0.replace(hour=8), 0.9), (T0.replace(hour=9), 0.5)],
+        "3": [(T0.replace(hour=10), 0.7)],
+    }
+    lines = {line.version: line for line in sparklines(history, width=100, height=22)}
+    # Version 1's hours before 8:00 are cut, its point at 8:30 stays, on the same axes.
+    assert lines["1"].points == "25.0,21.0 27.0,21.0"
+    assert lines["2"].points.startswith("0.0,1.0 ")
 
 
 def test_numbers_are_short_and_a_missing_one_is_a_dash() -> None:
