@@ -135,4 +135,6 @@ def run_demo(settings: StackSettings, options: DemoOptions, console: Console | N
     )
     result = DemoResult(demo.timeline, plot, summary, failure, stats, stability)
     print_report(demo.console, result, options, first_champion=demo.setup.champion, new_champion=new_champion)
+    if options.keep_running and (url := demo.setup.models_page_url()):
+        demo.console.print(f"[bold]Models page[/] (log in to Airflow): {url}", soft_wrap=True)
     return result

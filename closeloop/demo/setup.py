@@ -249,14 +249,16 @@ class DemoSetup:
                 f"[red]the stack's feedback job did not start[/]: {exc}; `closeloop up feedback-job` retries"
             )
 
+    def models_page_url(self) -> str | None:
+        """The Models view in Airflow's UI, where the loop's champions, alerts and retrains show."""
+        airflow = self.stack.services.get(AirflowService.name)
+        return airflow.models_page_url if isinstance(airflow, AirflowService) else None
+
     def tear_down(self) -> None:
         self.cancel_demo_job()
         if self.options.keep_running:
             self.start_stack_job()
             self.say("[bold]--keep-running[/]: the stack stays up; `closeloop down` stops it")
-            airflow = self.stack.services.get(AirflowService.name)
-            if isinstance(airflow, AirflowService):
-                self.say(f"[bold]Models page[/] (log in to Airflow): {airflow.models_page_url}")
         elif started := ([STACK_JOB] if self._started_stack_job else []) + self._started_services:
             self.say(f"stopping what the demo started: {', '.join(started)}")
             self.stack.down(started)

@@ -42,3 +42,11 @@ def test_unfinished_runs_of_the_retrain_dag_are_failed_before_the_first_champion
     ]
     assert all("superseded" in note for *_, note in api.failed)
     assert len(said) == 2 and "waiting-for-labels" in said[0]
+
+
+def test_the_models_page_is_the_stacks_airflow_plugin_route() -> None:
+    settings = get_stack_settings()
+    setup = DemoSetup(settings, DemoOptions(), Console(), get_use_case("digits"), print)
+    assert (
+        setup.models_page_url() == f"http://{settings.host}:{settings.airflow_port}/plugin/closeloop-models"
+    )
