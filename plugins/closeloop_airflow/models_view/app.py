@@ -249,6 +249,16 @@ def create_app(settings: ModelsViewSettings | None = None) -> FastAPI:
     def current() -> ModelsViewSettings:
         return settings or ModelsViewSettings.load()
 
+    def page(template: str, user: Any, **values: Any) -> HTMLResponse:
+        html = templates.get_template(template).render(
+            user=user.get_name(),
+            airflow=_airflow_url(),
+            mlflow=current().mlflow_tracking_uri.rstrip("/"),
+            now=datetime.now(UTC),
+            **values,
+        )
+        return HTMLResponse(html)
+
     @app.exception_handler(HTTPException)
     async def _to_login(request: Request, exc: HTTPException) -> Response:
         # A person opening the page unauthenticated is sent to log in and back; a script gets the status.
@@ -268,14 +278,7 @@ def create_app(settings: ModelsViewSettings | None = None) -> FastAPI:
         overview = read_overview(current(), _token(request))
         if dag_id is not None:
             overview = replace(overview, rows=[r for r in overview.rows if _of_dag(r.dag_id, dag_id)])
-        html = templates.get_template("models.html").render(
-            overview=overview,
-            user=user.get_name(),
-            airflow=_airflow_url(),
-            mlflow=current().mlflow_tracking_uri.rstrip("/"),
-            now=datetime.now(UTC),
-        )
-        return HTMLResponse(html)
+        return page("models.html", user, overview=overview)
 
     @app.get("/api/overview")
     def overview_json(request: Request, user: User) -> dict[str, Any]:
@@ -286,14 +289,7 @@ def create_app(settings: ModelsViewSettings | None = None) -> FastAPI:
     def model_page(model: str, request: Request, user: User) -> HTMLResponse:
         _dag_of(model)
         detail = read_model_detail(current(), _token(request), model)
-        html = templates.get_template("model.html").render(
-            detail=detail,
-            user=user.get_name(),
-            airflow=_airflow_url(),
-            mlflow=current().mlflow_tracking_uri.rstrip("/"),
-            now=datetime.now(UTC),
-        )
-        return HTMLResponse(html)
+        return page("model.html", user, detail=detail)
 
     @app.get("/api/models/{model}")
     def model_json(model: str, request: Request, user: User) -> dict[str, Any]:

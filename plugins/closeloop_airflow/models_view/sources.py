@@ -67,9 +67,7 @@ def read_champions(client: MlflowClient) -> list[Champion]:
                     registered=datetime.fromtimestamp(info.creation_timestamp / 1000, UTC),
                     previous=model.aliases.get(PREVIOUS),
                     reason=tags.get(REASON_TAG),
-                    gate={
-                        k.removeprefix(GATE_PREFIX): v for k, v in tags.items() if k.startswith(GATE_PREFIX)
-                    },
+                    gate=_gate(tags),
                 )
             )
         token = page.token
@@ -209,12 +207,15 @@ def read_retrain_runs(
                     reason=run.get("note"),
                     triggered_by=run.get("triggering_user_name"),
                     version=None if version is None else str(version.version),
-                    gate={
-                        k.removeprefix(GATE_PREFIX): v for k, v in tags.items() if k.startswith(GATE_PREFIX)
-                    },
+                    gate=_gate(tags),
                 )
             )
     return runs
+
+
+def _gate(tags: Mapping[str, str]) -> dict[str, str]:
+    """The gate's decision among a version's tags, without their prefix."""
+    return {k.removeprefix(GATE_PREFIX): v for k, v in tags.items() if k.startswith(GATE_PREFIX)}
 
 
 def _time(text: str | None) -> datetime | None:
