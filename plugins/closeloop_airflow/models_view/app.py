@@ -41,6 +41,7 @@ from closeloop_airflow.models_view.overview import (
     Overview,
     build_model_detail,
     build_overview,
+    read_all,
     read_from,
 )
 from closeloop_airflow.models_view.render import number, script_json, sparklines
@@ -135,7 +136,8 @@ def _airflow_url() -> str:
 
 # Data ----------------------------------------------------------------------------------
 def read_overview(settings: ModelsViewSettings, token: str | None) -> Overview:
-    """Every source read in turn; one that is away is named on the page, not raised."""
+    """The champions first (they name the metrics), then every other source at once; one that is
+    away is named on the page, not raised."""
     from mlflow import MlflowClient
 
     from closeloop.airflow_api import AirflowApi
@@ -153,12 +155,11 @@ def read_overview(settings: ModelsViewSettings, token: str | None) -> Overview:
     champions = read_from("mlflow", lambda: read_champions(client))
     metrics = {c.model_name: c.metric or cases.get(c.model_name, ("", ""))[1] for c in champions.value or []}
     dag_ids = {model: dag for model, (dag, _) in cases.items()}
-    return build_overview(
-        champions,
-        read_from("prometheus", prometheus.live),
-        read_from("prometheus", lambda: prometheus.history(metrics, hours=settings.models_view_hours)),
-        read_from("kafka", lambda: read_alerts(settings.kafka_bootstrap, settings.topics.alerts, since)),
-        read_from(
+    live, history, alerts, runs = read_all(
+        ("prometheus", prometheus.live),
+        ("prometheus", lambda: prometheus.history(metrics, hours=settings.models_view_hours)),
+        ("kafka", lambda: read_alerts(settings.kafka_bootstrap, settings.topics.alerts, since)),
+        (
             "airflow",
             lambda: read_retrain_runs(
                 AirflowApi.as_user(_airflow_url(), token or ""),
@@ -166,13 +167,12 @@ def read_overview(settings: ModelsViewSettings, token: str | None) -> Overview:
                 {dag: model for model, dag in dag_ids.items() if model in metrics},
             ),
         ),
-        dag_ids=dag_ids,
-        metrics=metrics,
     )
+    return build_overview(champions, live, history, alerts, runs, dag_ids=dag_ids, metrics=metrics)
 
 
 def read_model_detail(settings: ModelsViewSettings, token: str | None, model: str) -> ModelDetail:
-    """One model's page, every source read in turn like the overview's."""
+    """One model's page, its sources read like the overview's."""
     from mlflow import MlflowClient
 
     from closeloop.airflow_api import AirflowApi
@@ -215,28 +215,23 @@ def read_model_detail(settings: ModelsViewSettings, token: str | None, model: st
         )
         return [] if window is None else read_shifts(settings, champion.value, window)
 
-    return build_model_detail(
-        model,
-        champion,
-        read_from(
-            "prometheus", lambda: versions(prometheus.history({model: metric}, hours=hours, points=1440))
-        ),
-        read_from("prometheus", lambda: versions(prometheus.drift_history(model, hours=hours))),
-        read_from(
+    reads = read_all(
+        ("prometheus", lambda: versions(prometheus.history({model: metric}, hours=hours, points=1440))),
+        ("prometheus", lambda: versions(prometheus.drift_history(model, hours=hours))),
+        (
             "kafka",
             lambda: read_promotions(settings.kafka_bootstrap, settings.topics.model_updates, since, model),
         ),
-        read_from("kafka", lambda: read_alerts(settings.kafka_bootstrap, settings.topics.alerts, since)),
-        read_from(
+        ("kafka", lambda: read_alerts(settings.kafka_bootstrap, settings.topics.alerts, since)),
+        (
             "airflow",
             lambda: read_retrain_runs(
                 AirflowApi.as_user(_airflow_url(), token or ""), client, {dag_id: model}, limit=25
             ),
         ),
-        read_from("lake", shifts),
-        metric=metric,
-        dag_id=dag_id,
+        ("lake", shifts),
     )
+    return build_model_detail(model, champion, *reads, metric=metric, dag_id=dag_id)
 
 
 # App -----------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import getpass
+
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
@@ -11,7 +13,7 @@ from closeloop.events import ModelUpdateEvent
 from tests.integration.kafka_reading import end_offsets, read_to_end
 from tests.integration.registry_models import register_digits
 from training.gate import GateDecision, Scores
-from training.promotion import CHAMPION, PREVIOUS, alias_version, apply_decision
+from training.promotion import CHAMPION, PREVIOUS, ROLLBACK_TAG, alias_version, apply_decision
 
 
 def _text(output: str) -> str:
@@ -48,7 +50,10 @@ def test_rollback_restores_the_previous_champion_and_a_second_one_undoes_it(
         for e in read_to_end(settings.kafka_bootstrap, settings.topics.model_updates, start)
         if isinstance(e, ModelUpdateEvent) and e.model_name == unique_name
     ]
-    assert (update.version, update.previous_version, update.reason) == (first, second, "rollback")
+    # Who rolled back: the CLI's user, in the event and on the version.
+    by = f"rollback by {getpass.getuser()}"
+    assert (update.version, update.previous_version, update.reason) == (first, second, by)
+    assert client.get_model_version(unique_name, first).tags[ROLLBACK_TAG].startswith(f"{by} at ")
 
     assert CliRunner().invoke(app, ["rollback", unique_name]).exit_code == 0
     assert alias_version(client, unique_name, CHAMPION) == second

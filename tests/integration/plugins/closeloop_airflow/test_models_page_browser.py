@@ -34,6 +34,8 @@ TIMEOUT_MS = 60_000
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    # expect() waits 5 s by default: on a loaded machine the page's reads of four services take longer.
+    expect.set_options(timeout=TIMEOUT_MS)
     executable = shutil.which("chromium")
     assert executable, "Chromium is missing: `make setup` installs Debian's chromium package"
     with sync_playwright() as playwright:

@@ -14,6 +14,7 @@ from closeloop_airflow.models_view.overview import (
     Read,
     RetrainRun,
     build_overview,
+    read_all,
     read_from,
 )
 from closeloop_airflow.models_view.render import number, sparklines
@@ -227,3 +228,21 @@ def test_sparklines_start_at_the_second_newest_versions_first_point() -> None:
 
 def test_numbers_are_short_and_a_missing_one_is_a_dash() -> None:
     assert (number(0.912345), number(None), number(12.5, 2)) == ("0.912", "-", "12")
+
+
+def test_sources_are_read_at_once_and_each_failure_stays_its_own() -> None:
+    import threading
+
+    both = threading.Barrier(2, timeout=10)  # passes only if the two reads run at the same time
+
+    def slow() -> str:
+        both.wait()
+        return "mlflow's"
+
+    def failing() -> str:
+        both.wait()
+        raise TimeoutError("no answer")
+
+    mlflow, kafka = read_all(("mlflow", slow), ("kafka", failing))
+    assert (mlflow.value, mlflow.error) == ("mlflow's", None)
+    assert (kafka.value, kafka.error) == (None, "TimeoutError: no answer")
