@@ -84,3 +84,5 @@ class ModelInfo(BaseModel):
     task: str
     features: int
     loaded_at: datetime
+    canary: str | None = Field(default=None, description="The canary version, if one answers a share.")
+    canary_share: float | None = None

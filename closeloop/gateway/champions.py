@@ -15,7 +15,7 @@ import shutil
 import threading
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -94,6 +94,8 @@ class LoadedModel:
     features: list[str]
     predict: Predictor = field(repr=False)
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    #: The version's tags in the registry, as they were when it was loaded.
+    tags: Mapping[str, str] = field(default_factory=dict, repr=False)
 
 
 def _field_prefix(where: str, index: int) -> str:
@@ -286,7 +288,9 @@ def load_version(
         else None
     )
     predictor = _predictor(model, features, scores=scores, columns=columns)
-    return LoadedModel(name, version, task, [str(f) for f in features], predictor)
+    return LoadedModel(
+        name, version, task, [str(f) for f in features], predictor, tags=dict(version_info.tags)
+    )
 
 
 class ChampionPool:
@@ -301,9 +305,15 @@ class ChampionPool:
         cache: Path,
         scores: bool = False,
         metrics_prefix: str = "closeloop_gateway",
+        drop_when_gone: bool = False,
     ) -> None:
-        """``metrics_prefix`` names the pool's metrics after the program that serves it."""
+        """``metrics_prefix`` names the pool's metrics after the program that serves it.
+
+        With ``drop_when_gone`` a model whose alias is removed stops being served (a canary);
+        without, the last version keeps serving (a champion: better stale than down).
+        """
         self.alias = alias
+        self._drop_when_gone = drop_when_gone
         self._scores = scores
         self._tracking_uri = tracking_uri
         self._cache = cache
@@ -398,6 +408,9 @@ class ChampionPool:
                     return self._failed(name, current, f"cannot reach the registry: {exc}")
                 if target is None:
                     self._recovered(name)  # the registry answered: no champion is no failure
+                    if current is not None and self._drop_when_gone:
+                        self._drop(current)
+                        return None
                     return current
                 if current is not None and current.version == target:
                     self._recovered(name)  # the registry is back, and nothing moved meanwhile
@@ -436,6 +449,14 @@ class ChampionPool:
             with self._lock:
                 del self._loading[name]
             done.set()
+
+    def _drop(self, current: LoadedModel) -> None:
+        del self._models[current.name]
+        self.served.remove(current.name, current.version)
+        shutil.rmtree(self._cache / current.name / current.version, ignore_errors=True)
+        _log.info(
+            "%s: no %r alias any more; version %s no longer served", current.name, self.alias, current.version
+        )
 
     def _failed(self, name: str, current: LoadedModel | None, why: str) -> LoadedModel | None:
         """Record why the champion of ``name`` is not served; ``current`` keeps serving."""

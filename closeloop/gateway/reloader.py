@@ -28,8 +28,12 @@ class ChampionWatcher:
         poll_interval_s: float,
         on_invalid: InvalidHandler | None = None,
         name: str = "gateway",
+        discover: bool = False,
     ) -> None:
+        """With ``discover``, each poll also loads models that got the alias since (canaries come
+        and go; champions are found at start and on first request)."""
         self._pool = pool
+        self._discover = discover
         self._poll_interval_s = poll_interval_s
         # Every replica must see every update: from now on, in no group.
         self._updates = EventFollower(
@@ -58,8 +62,14 @@ class ChampionWatcher:
 
     def _poll(self) -> None:
         while not self._stopping.wait(self._poll_interval_s):
-            for model in self._pool.models():
+            names = {model.name for model in self._pool.models()}
+            if self._discover:
                 try:
-                    self._pool.load(model.name)
+                    names.update(self._pool.discover())
                 except Exception:  # polling must survive a registry hiccup
-                    _log.exception("polling the champion of %s failed", model.name)
+                    _log.exception("looking for models with the %r alias failed", self._pool.alias)
+            for name in sorted(names):
+                try:
+                    self._pool.load(name)
+                except Exception:  # polling must survive a registry hiccup
+                    _log.exception("polling the %r alias of %s failed", self._pool.alias, name)

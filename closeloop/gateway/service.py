@@ -13,6 +13,7 @@ from fastapi import Request
 from closeloop.errors import CloseloopError
 from closeloop.events import InvalidEventError
 from closeloop.gateway.alertmanager import RecentIds
+from closeloop.gateway.canary import CANARY_ALIAS, CanaryRouter
 from closeloop.gateway.champions import ChampionPool
 from closeloop.gateway.metrics import GatewayMetrics
 from closeloop.gateway.publisher import EventPublisher
@@ -34,6 +35,9 @@ class Gateway:
     pool: ChampionPool
     publisher: EventPublisher
     watcher: ChampionWatcher
+    #: The canaries' pool, its watcher, and the share of traffic each gets.
+    canaries: CanaryRouter
+    canary_watcher: ChampionWatcher
     #: Alert ids this process published from Alertmanager's webhook.
     published_alerts: RecentIds
     #: Where raw inputs too large for an event go.
@@ -76,10 +80,38 @@ class Gateway:
             poll_interval_s=settings.reload_poll_s,
             on_invalid=on_invalid,
         )
+        canaries = ChampionPool(
+            tracking_uri=settings.mlflow_tracking_uri,
+            alias=CANARY_ALIAS,
+            registry=metrics.registry,
+            cache=settings.model_cache,
+            scores=settings.scores,
+            metrics_prefix="closeloop_gateway_canary",
+            drop_when_gone=True,
+        )
+        canary_watcher = ChampionWatcher(
+            canaries,
+            bootstrap=settings.kafka_bootstrap,
+            topic=settings.topics.model_updates,
+            poll_interval_s=settings.reload_poll_s,
+            on_invalid=on_invalid,
+            name="gateway-canary",
+            discover=True,
+        )
         raw_store = RawInputStore.from_settings(
             settings, inline_bytes=settings.raw_inline_bytes, timeout_s=settings.registry_timeout_s
         )
-        return cls(settings, metrics, pool, publisher, watcher, RecentIds(), raw_store)
+        return cls(
+            settings,
+            metrics,
+            pool,
+            publisher,
+            watcher,
+            CanaryRouter(canaries, default_share=settings.canary_share),
+            canary_watcher,
+            RecentIds(),
+            raw_store,
+        )
 
     def start(self) -> None:
         self.publisher.start()
@@ -92,8 +124,15 @@ class Gateway:
         for name in names:
             self.pool.load_in_background(name)
         self.watcher.start()
+        try:
+            for name in self.canaries.canaries.discover():
+                self.canaries.canaries.load_in_background(name)
+        except Exception as exc:  # then the watcher's first poll finds them
+            _log.error("cannot list canaries in MLflow: %s", exc)
+        self.canary_watcher.start()
 
     def stop(self) -> None:
+        self.canary_watcher.stop()
         self.watcher.stop()
         self.publisher.close()
 

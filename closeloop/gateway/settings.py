@@ -21,6 +21,13 @@ class GatewaySettings(Settings):
     )
     max_batch: int = Field(default=256, ge=1, description="Most instances one predict request may carry.")
     champion_alias: str = "champion"
+    canary_share: float = Field(
+        default=0.1,
+        ge=0.0,
+        le=1.0,
+        description="Share of a model's requests its `canary` version answers, if it has one; a "
+        "closeloop.canary_share tag on the version overrides it.",
+    )
     scores: bool = Field(
         default=False,
         description="Also return (and log) class probabilities; costs a second call into the model.",

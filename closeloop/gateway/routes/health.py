@@ -16,12 +16,22 @@ router = APIRouter()
 
 @router.get("/v1/models", response_model=list[ModelInfo], summary="The models served and their champions")
 async def models(request: Request) -> list[ModelInfo]:
-    return [
-        ModelInfo(
-            name=m.name, version=m.version, task=m.task.name, features=len(m.features), loaded_at=m.loaded_at
+    gateway = gateway_of(request)
+    infos = []
+    for m in gateway.pool.models():
+        canary, share = gateway.canaries.canary_of(m) or (None, None)
+        infos.append(
+            ModelInfo(
+                name=m.name,
+                version=m.version,
+                task=m.task.name,
+                features=len(m.features),
+                loaded_at=m.loaded_at,
+                canary=canary.version if canary else None,
+                canary_share=share,
+            )
         )
-        for m in gateway_of(request).pool.models()
-    ]
+    return infos
 
 
 @router.get("/healthz", summary="The process is up")

@@ -39,6 +39,8 @@ _log = logging.getLogger("closeloop.gateway")
 
 router = APIRouter()
 ENDPOINT = "/v1/models/{name}/predict"
+#: A client's own id: its requests all go to the same version while a canary serves a share.
+CLIENT_ID_HEADER = "x-client-id"
 
 
 @router.post(
@@ -76,6 +78,9 @@ async def predict(name: str, request: Request, x_api_key: ApiKey = None) -> Resp
             metrics.failed(ENDPOINT, "unavailable", name)
             raise HTTPException(503, str(exc), headers={"Retry-After": "5"}) from exc
 
+    # The request's first prediction id, or the client's own id, decides champion or canary.
+    first_id = _new_id()
+    model = gateway.canaries.pick(model, request.headers.get(CLIENT_ID_HEADER) or first_id)
     where = "inputs" if single else "instances"
     model_started = time.perf_counter()
     try:
@@ -95,7 +100,7 @@ async def predict(name: str, request: Request, x_api_key: ApiKey = None) -> Resp
     model_seconds = time.perf_counter() - model_started
     latency_ms = model_seconds * 1000
 
-    events = _served_events(model, instances, latency_ms, predicted)
+    events = _served_events(model, instances, latency_ms, predicted, first_id)
     store = gateway.raw_store
     if any(store.too_large(value) for instance in instances for value in instance.values()):
         try:
@@ -164,15 +169,21 @@ async def _publish_failures(
 
 
 def _served_events(
-    model: LoadedModel, instances: list[dict[str, Any]], latency_ms: float, predicted: Predicted
+    model: LoadedModel,
+    instances: list[dict[str, Any]],
+    latency_ms: float,
+    predicted: Predicted,
+    first_id: str,
 ) -> list[PredictionEvent]:
-    """One event per input of a served request, all at one time; the first checked in full."""
+    """One event per input of a served request, all at one time; the first, ``first_id``, checked in full."""
     none = [None] * len(predicted.outputs)
     per_input = zip(
         instances, predicted.outputs, predicted.scores or none, predicted.features or none, strict=True
     )
     instance, output, score, features = next(per_input)
-    first = _prediction_event(model, instance, latency_ms, output=output, scores=score, features=features)
+    first = _prediction_event(
+        model, instance, latency_ms, prediction_id=first_id, output=output, scores=score, features=features
+    )
     return [first, *(first.sibling(_new_id(), i, o, s, f) for i, o, s, f in per_input)]
 
 
@@ -185,8 +196,8 @@ def _prediction_event(
     model: LoadedModel, instance: dict[str, Any], latency_ms: float, **outcome: Any
 ) -> PredictionEvent:
     """The event for one input: ``output`` (and ``scores``) if served, ``error`` if not."""
+    outcome.setdefault("prediction_id", _new_id())
     return PredictionEvent(
-        prediction_id=_new_id(),
         model_name=model.name,
         model_version=model.version,
         task=model.task.name,
