@@ -9,8 +9,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from closeloop_airflow.triggers.await_alert import AwaitAlertTrigger, matching_alert
 from closeloop_airflow.triggers.labeled_data import LabeledDataTrigger
+from closeloop_airflow.triggers.live_metrics import LiveMetricsTrigger
 
-from closeloop.events import AlertEvent, InvalidEventError, Window, encode
+from closeloop.events import AlertEvent, InvalidEventError, MetricsEvent, Window, encode
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -45,6 +46,17 @@ def _alert(model_name: str, kind: str = "quality", alert_id: str = "a1") -> byte
             lake_prefix="feedback",
             wait_first=True,
             lake_conn_id="lake_under_test",
+        ),
+        LiveMetricsTrigger(
+            model_name="m",
+            canary="5",
+            champion="4",
+            since="2026-01-01T00:00:00+00:00",
+            deadline="2026-01-01T02:00:00+00:00",
+            rule={"metric": "accuracy", "higher_is_better": True, "margin": 0.01},
+            topic="closeloop.metrics",
+            poll_interval=5.0,
+            kafka_config_id="kafka_under_test",
         ),
     ],
 )
@@ -90,3 +102,92 @@ def test_filter_yields_one_event_per_matching_alert() -> None:
     events = asyncio.run(collect())
     assert [e.payload["alert_id"] for e in events] == ["x1", "x3"]
     assert AlertEvent.model_validate(events[0].payload).model_name == "m"
+
+
+def _windows(version: str, accuracy: float, count: int = 3) -> list[MetricsEvent]:
+    return [
+        MetricsEvent(
+            model_name="m",
+            model_version=version,
+            task="classification",
+            window=Window(start=T0 + timedelta(minutes=i), end=T0 + timedelta(minutes=i + 1)),
+            predictions=100,
+            feedback=50,
+            labeled=50,
+            errors=0,
+            label_coverage=0.5,
+            error_rate=0.0,
+            quality={"accuracy": accuracy},
+        )
+        for i in range(count)
+    ]
+
+
+def _live_trigger(deadline: datetime) -> LiveMetricsTrigger:
+    return LiveMetricsTrigger(
+        model_name="m",
+        canary="5",
+        champion="4",
+        since=T0.isoformat(),
+        deadline=deadline.isoformat(),
+        rule={"metric": "accuracy", "higher_is_better": True, "margin": 0.02, "min_labeled": 100},
+        topic="closeloop.metrics",
+        kafka_config_id="kafka_under_test",
+    )
+
+
+@pytest.fixture
+def metrics_topic(monkeypatch: pytest.MonkeyPatch) -> list[MetricsEvent]:
+    """What the trigger reads from Kafka: the list, as the test fills it."""
+    import closeloop.kafka.consume
+
+    held: list[MetricsEvent] = []
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_KAFKA_UNDER_TEST", '{"conn_type": "kafka", "extra": {"bootstrap.servers": "k:9092"}}'
+    )
+
+    def read_since(bootstrap: str, topic: str, since: datetime, **_: object) -> list[MetricsEvent]:
+        assert (bootstrap, topic, since) == ("k:9092", "closeloop.metrics", T0)
+        return list(held)
+
+    monkeypatch.setattr(closeloop.kafka.consume, "read_since", read_since)
+    return held
+
+
+def test_the_live_metrics_trigger_waits_decides_or_says_why_it_could_not(
+    metrics_topic: list[MetricsEvent],
+) -> None:
+    later = datetime.now(UTC) + timedelta(hours=1)
+    metrics_topic.extend(_windows("5", 0.95, count=1) + _windows("4", 0.9))
+    assert _live_trigger(later).check()["status"] == "waiting"
+    timeout = _live_trigger(datetime.now(UTC) - timedelta(seconds=1)).check()
+    assert timeout["status"] == "timeout"
+    assert timeout["reason"].startswith("no decision by ") and "1 shared windows (of 3)" in timeout["reason"]
+    metrics_topic.extend(_windows("5", 0.95)[1:] + _windows("other", 0.1))
+    decided = _live_trigger(later).check()
+    assert (decided["status"], decided["passed"], decided["canary"]["labeled"]) == ("decided", True, 150)
+
+
+def test_the_live_metrics_trigger_fires_once_decided(metrics_topic: list[MetricsEvent]) -> None:
+    metrics_topic.extend(_windows("5", 0.5) + _windows("4", 0.9))
+
+    async def first() -> dict:
+        async for event in _live_trigger(datetime.now(UTC) + timedelta(hours=1)).run():
+            return event.payload
+        raise AssertionError("no event")
+
+    payload = asyncio.run(first())
+    assert payload["status"] == "decided" and payload["passed"] is False
+
+
+def test_the_live_metrics_sensor_fails_on_a_timeout_with_the_reason() -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+    from closeloop_airflow.sensors.live_metrics import LiveMetricsSensor
+
+    sensor = LiveMetricsSensor(
+        task_id="live", model_name="m", canary="5", champion="4", since=T0.isoformat(), rule={}, topic="t"
+    )
+    with pytest.raises(AirflowFailException, match="m: no decision by x: too few labels"):
+        sensor.execute_complete({}, {"status": "timeout", "reason": "no decision by x: too few labels"})  # type: ignore[arg-type]
+    verdict = {"status": "decided", "passed": False, "reason": "worse"}
+    assert sensor.execute_complete({}, verdict) == verdict  # type: ignore[arg-type]

@@ -1,0 +1,104 @@
+"""Wait, in the triggerer, until the streaming job's windows decide between a canary and the champion."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+from airflow.sdk import BaseHook
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+__all__ = ["LiveMetricsTrigger", "kafka_bootstrap"]
+
+
+def kafka_bootstrap(kafka_config_id: str) -> str:
+    """A Kafka connection's bootstrap servers (the Kafka provider's ``bootstrap.servers`` in its extra)."""
+    servers = BaseHook.get_connection(kafka_config_id).extra_dejson.get("bootstrap.servers")
+    if not servers:
+        raise ValueError(f"connection {kafka_config_id!r} has no bootstrap.servers in its extra")
+    return str(servers)
+
+
+class LiveMetricsTrigger(BaseTrigger):
+    """Fire once the metrics windows since ``since`` decide ``canary`` against ``champion``
+    (training.live_gate.judge with ``rule``), or at ``deadline`` with why they did not.
+
+    Every ``poll_interval`` seconds it reads ``topic`` (closeloop.metrics) from
+    ``since`` to its end, in a thread so the triggerer's loop stays free: no
+    state of its own, so a triggerer restart loses nothing.
+
+    :param rule: a training.live_gate.LiveRule, as a dict.
+    :param kafka_config_id: a Kafka connection; the triggerer resolves it.
+    """
+
+    def __init__(
+        self,
+        *,
+        model_name: str,
+        canary: str,
+        champion: str,
+        since: str,
+        deadline: str,
+        rule: dict[str, Any],
+        topic: str,
+        poll_interval: float = 15.0,
+        kafka_config_id: str = "kafka_default",
+    ) -> None:
+        super().__init__()
+        self.model_name = model_name
+        self.canary = canary
+        self.champion = champion
+        self.since = since
+        self.deadline = deadline
+        self.rule = rule
+        self.topic = topic
+        self.poll_interval = poll_interval
+        self.kafka_config_id = kafka_config_id
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "model_name": self.model_name,
+                "canary": self.canary,
+                "champion": self.champion,
+                "since": self.since,
+                "deadline": self.deadline,
+                "rule": self.rule,
+                "topic": self.topic,
+                "poll_interval": self.poll_interval,
+                "kafka_config_id": self.kafka_config_id,
+            },
+        )
+
+    def check(self) -> dict[str, Any]:
+        """The verdict on what the topic holds now, as the event's payload (blocking: reads Kafka).
+
+        ``status`` is "decided", "timeout" (past the deadline, undecided) or "waiting".
+        """
+        from closeloop.events import MetricsEvent
+        from closeloop.kafka.consume import read_since
+        from training.live_gate import LiveRule, judge
+
+        since = datetime.fromisoformat(self.since)
+        events = read_since(kafka_bootstrap(self.kafka_config_id), self.topic, since, expected=MetricsEvent)
+        mine = [e for e in events if isinstance(e, MetricsEvent) and e.model_name == self.model_name]
+        verdict = judge(mine, canary=self.canary, champion=self.champion, rule=LiveRule(**self.rule))
+        payload = verdict.model_dump(mode="json")
+        if verdict.decided:
+            return {"status": "decided", **payload}
+        if datetime.now(UTC) >= datetime.fromisoformat(self.deadline):
+            reason = f"no decision by {self.deadline}: {verdict.reason.removeprefix('waiting: ')}"
+            return {**payload, "status": "timeout", "reason": reason}
+        return {"status": "waiting", **payload}
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        while True:
+            payload = await asyncio.to_thread(self.check)
+            self.log.info("%s: %s", self.model_name, payload["reason"])
+            if payload["status"] != "waiting":
+                yield TriggerEvent(payload)
+                return
+            await asyncio.sleep(self.poll_interval)

@@ -1,0 +1,128 @@
+"""The live gate: a canary judged against the champion on the windows both served in."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from closeloop.events import LatencyQuantiles, MetricsEvent, Window
+from training.live_gate import LiveRule, judge
+
+T0 = datetime(2026, 12, 6, 10, 0, tzinfo=UTC)
+RULE = LiveRule(metric="accuracy", higher_is_better=True, margin=0.02, min_labeled=100, min_windows=3)
+
+
+def _window(
+    version: str,
+    i: int,
+    accuracy: float,
+    labeled: int = 50,
+    *,
+    errors: int = 0,
+    p99: float = 5.0,
+    metric: str = "accuracy",
+) -> MetricsEvent:
+    start = T0 + timedelta(minutes=i)
+    return MetricsEvent(
+        model_name="digits",
+        model_version=version,
+        task="classification",
+        window=Window(start=start, end=start + timedelta(minutes=1)),
+        predictions=100,
+        feedback=labeled,
+        labeled=labeled,
+        errors=errors,
+        label_coverage=labeled / 100,
+        error_rate=errors / 100,
+        quality={metric: accuracy},
+        latency_ms=LatencyQuantiles(p50=1.0, p95=2.0, p99=p99),
+    )
+
+
+def _both(canary: list[float], champion: list[float], **extra: object) -> list[MetricsEvent]:
+    return [_window("5", i, a, **extra) for i, a in enumerate(canary)] + [  # type: ignore[arg-type]
+        _window("4", i, a, **extra)  # type: ignore[arg-type]
+        for i, a in enumerate(champion)
+    ]
+
+
+def test_it_waits_for_enough_labeled_examples_and_windows_of_both_versions() -> None:
+    verdict = judge(_both([0.9, 0.9], [0.9, 0.9]), canary="5", champion="4", rule=RULE)
+    assert verdict.passed is None and not verdict.decided
+    assert "2 shared windows (of 3)" in verdict.reason and "5 has 100 of 100" in verdict.reason
+
+
+def test_only_windows_both_versions_served_in_count() -> None:
+    # The canary alone in minutes 0-1 (a bad start), the champion alone in minute 9.
+    events = [_window("5", i, 0.2 if i < 2 else 0.95) for i in range(6)]
+    events += [_window("4", i, 0.9) for i in (2, 3, 4, 5, 9)]
+    verdict = judge(events, canary="5", champion="4", rule=RULE)
+    assert (verdict.start, verdict.end) == (T0 + timedelta(minutes=2), T0 + timedelta(minutes=6))
+    assert verdict.canary.windows == verdict.champion.windows == 4
+    assert verdict.canary.quality == pytest.approx(0.95) and verdict.passed is True
+
+
+def test_a_clearly_better_canary_passes_and_a_clearly_worse_one_fails() -> None:
+    better = judge(
+        _both([0.95, 0.96, 0.94, 0.95], [0.90, 0.91, 0.89, 0.90]), canary="5", champion="4", rule=RULE
+    )
+    assert better.passed is True and "not worse than champion 4 by more than 0.02" in better.reason
+    worse = judge(
+        _both([0.60, 0.62, 0.58, 0.61], [0.90, 0.91, 0.89, 0.90]), canary="5", champion="4", rule=RULE
+    )
+    assert worse.passed is False and "worse than champion 4 by more than 0.02" in worse.reason
+
+
+def test_a_small_drop_passes_when_the_windows_agree_and_fails_when_they_are_noisy() -> None:
+    steady = judge(
+        _both([0.895, 0.895, 0.895, 0.895], [0.9, 0.9, 0.9, 0.9]), canary="5", champion="4", rule=RULE
+    )
+    assert steady.passed is True
+    noisy = judge(_both([0.70, 1.0, 0.80, 1.0], [0.9, 0.9, 0.9, 0.9]), canary="5", champion="4", rule=RULE)
+    # The same mean drop of 0.025 - 0.005 is within noise that cannot rule out a larger one.
+    assert noisy.passed is False and "not ruled out at 95%" in noisy.reason
+
+
+def test_the_statistic_is_welchs_on_batch_means() -> None:
+    canary, champion = [0.80, 0.90, 0.85], [0.90, 0.92, 0.88]
+    verdict = judge(_both(canary, champion), canary="5", champion="4", rule=RULE)
+    # Equal weights: the batch-means standard error is the windows' standard deviation over sqrt(k).
+    se_c = math.sqrt(sum((a - 0.85) ** 2 for a in canary) / 2 / 3)
+    se_h = math.sqrt(sum((a - 0.90) ** 2 for a in champion) / 2 / 3)
+    assert verdict.canary.stderr == pytest.approx(se_c)
+    assert verdict.t == pytest.approx((0.85 - 0.90 + 0.02) / math.hypot(se_c, se_h))
+    assert verdict.passed is False and verdict.critical is not None and verdict.critical > 1.6
+
+
+def test_for_an_error_metric_lower_is_better() -> None:
+    rule = LiveRule(metric="cer", higher_is_better=False, margin=0.01, min_labeled=100)
+    lower = judge(
+        _both([0.05, 0.06, 0.05], [0.20, 0.21, 0.19], metric="cer"), canary="5", champion="4", rule=rule
+    )
+    assert lower.passed is True
+    higher = judge(
+        _both([0.20, 0.21, 0.19], [0.05, 0.06, 0.05], metric="cer"), canary="5", champion="4", rule=rule
+    )
+    assert higher.passed is False
+
+
+def test_latency_and_error_rate_guard_when_asked() -> None:
+    events = [_window("5", i, 0.95, p99=30.0, errors=6) for i in range(3)]
+    events += [_window("4", i, 0.90, p99=10.0, errors=1) for i in range(3)]
+    assert judge(events, canary="5", champion="4", rule=RULE).passed is True
+    slow = judge(events, canary="5", champion="4", rule=RULE.model_copy(update={"latency_ratio": 2.0}))
+    assert (
+        slow.passed is False and "p99 latency 30 ms is more than 2 times the champion's 10 ms" in slow.reason
+    )
+    failing = judge(
+        events, canary="5", champion="4", rule=RULE.model_copy(update={"error_rate_margin": 0.02})
+    )
+    assert failing.passed is False and "error rate 0.06 exceeds the champion's 0.01" in failing.reason
+
+
+def test_a_replayed_window_counts_once() -> None:
+    events = _both([0.95, 0.95, 0.95], [0.9, 0.9, 0.9])
+    verdict = judge(events + events[:3], canary="5", champion="4", rule=RULE)
+    assert verdict.canary.labeled == 150 and verdict.canary.windows == 3

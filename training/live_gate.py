@@ -1,0 +1,191 @@
+"""The live gate: does a canary do as well as the champion on live traffic?
+
+The streaming job publishes each window's metrics per model version. Once
+both versions have at least ``min_labeled`` labeled examples over the same
+windows (the span both served in), the canary passes if its primary metric
+is not worse than the champion's by more than ``margin``, by a one-sided
+test at ``confidence`` rather than a raw comparison of two noisy numbers:
+
+    H0: canary - champion <= -margin   (in the metric's good direction)
+
+rejected when Welch's t of the difference of the two versions' means over
+their windows exceeds the quantile of ``confidence``. A version's mean is
+its windows' metric weighted by their labeled examples; its standard error
+is the batch-means one, from how much its windows differ (each window a
+batch of the version's traffic), so it holds for any metric, not only for
+proportions. Optionally, the canary's p99 latency and error rate must not
+be worse than the champion's by more than their own margins.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+from scipy import stats
+
+from closeloop.events import MetricsEvent
+
+__all__ = ["LiveRule", "LiveVerdict", "VersionLive", "judge"]
+
+
+class LiveRule(BaseModel):
+    """What the canary must show, and on how much evidence."""
+
+    model_config = ConfigDict(frozen=True)
+
+    metric: str
+    higher_is_better: bool
+    margin: float = Field(default=0.02, ge=0.0, description="How much worse the canary may be.")
+    confidence: float = Field(default=0.95, gt=0.5, lt=1.0, description="Of the one-sided test.")
+    min_labeled: int = Field(default=200, ge=1, description="Labeled examples each version needs.")
+    min_windows: int = Field(default=3, ge=2, description="Shared windows each version needs.")
+    #: The canary's mean p99 may be at most this many times the champion's (None: not judged).
+    latency_ratio: float | None = Field(default=None, gt=0.0)
+    #: The canary's error rate may exceed the champion's by at most this much (None: not judged).
+    error_rate_margin: float | None = Field(default=None, ge=0.0)
+
+
+class VersionLive(BaseModel):
+    """One version's live numbers over the shared windows."""
+
+    model_config = ConfigDict(frozen=True)
+
+    version: str
+    windows: int
+    labeled: int
+    predictions: int
+    quality: float | None
+    #: Standard error of ``quality`` (batch means); None with fewer than two windows.
+    stderr: float | None
+    p99_ms: float | None
+    error_rate: float | None
+
+
+class LiveVerdict(BaseModel):
+    """``passed`` is None until there is enough evidence; then the decision and why."""
+
+    model_config = ConfigDict(frozen=True)
+
+    passed: bool | None
+    reason: str
+    canary: VersionLive
+    champion: VersionLive
+    start: datetime | None
+    end: datetime | None
+    #: The test statistic and the quantile it had to exceed.
+    t: float | None = None
+    critical: float | None = None
+
+    @property
+    def decided(self) -> bool:
+        return self.passed is not None
+
+
+def judge(events: Iterable[MetricsEvent], *, canary: str, champion: str, rule: LiveRule) -> LiveVerdict:
+    """The verdict on the tumbling windows in ``events`` (others are ignored) that both versions have."""
+    windows: dict[str, dict[tuple[datetime, datetime], MetricsEvent]] = {canary: {}, champion: {}}
+    for event in events:
+        if event.window.kind == "tumbling" and event.model_version in windows:
+            # A replayed window replaces the earlier copy: the job's windows are deterministic.
+            windows[event.model_version][(event.window.start, event.window.end)] = event
+    shared = sorted(windows[canary].keys() & windows[champion].keys())
+    ours = _live(canary, [windows[canary][w] for w in shared], rule.metric)
+    theirs = _live(champion, [windows[champion][w] for w in shared], rule.metric)
+    start, end = (shared[0][0], shared[-1][1]) if shared else (None, None)
+
+    def verdict(passed: bool | None, reason: str, **extra: float) -> LiveVerdict:
+        return LiveVerdict(
+            passed=passed, reason=reason, canary=ours, champion=theirs, start=start, end=end, **extra
+        )
+
+    short = [f"{v.version} has {v.labeled} of {rule.min_labeled} labeled examples" for v in (ours, theirs)]
+    if min(ours.labeled, theirs.labeled) < rule.min_labeled or len(shared) < rule.min_windows:
+        return verdict(
+            None, f"waiting: {len(shared)} shared windows (of {rule.min_windows}); " + "; ".join(short)
+        )
+    if ours.quality is None or theirs.quality is None or ours.stderr is None or theirs.stderr is None:
+        return verdict(None, f"waiting: no {rule.metric} in the shared windows yet")
+
+    sign = 1.0 if rule.higher_is_better else -1.0
+    gain = sign * (ours.quality - theirs.quality)
+    spread = math.hypot(ours.stderr, theirs.stderr)
+    df = _welch_df(ours, theirs)
+    critical = float(stats.t.ppf(rule.confidence, df))
+    t = (
+        math.inf
+        if spread == 0.0 and gain + rule.margin > 0
+        else (gain + rule.margin) / spread
+        if spread
+        else -math.inf
+    )
+    numbers = (
+        f"{rule.metric} {ours.quality:.4g} ± {ours.stderr:.2g} vs {theirs.quality:.4g} ± {theirs.stderr:.2g} "
+        f"over {len(shared)} windows ({ours.labeled} and {theirs.labeled} labeled)"
+    )
+    if t <= critical:
+        return verdict(
+            False,
+            f"canary {canary} is worse than champion {champion} by more than {rule.margin:g} "
+            f"(not ruled out at {rule.confidence:.0%}): {numbers}",
+            t=t,
+            critical=critical,
+        )
+    guard = _guards(ours, theirs, rule)
+    if guard is not None:
+        return verdict(False, f"canary {canary}: {guard}; {numbers}", t=t, critical=critical)
+    return verdict(
+        True,
+        f"canary {canary} is not worse than champion {champion} by more than {rule.margin:g} "
+        f"at {rule.confidence:.0%}: {numbers}",
+        t=t,
+        critical=critical,
+    )
+
+
+def _live(version: str, windows: Sequence[MetricsEvent], metric: str) -> VersionLive:
+    scored = [(w.labeled, w.quality[metric]) for w in windows if w.labeled > 0 and metric in w.quality]
+    labeled = sum(n for n, _ in scored)
+    predictions = sum(w.predictions for w in windows)
+    quality = stderr = None
+    if labeled:
+        quality = sum(n * q for n, q in scored) / labeled
+        if len(scored) >= 2:
+            # Batch means, each window a batch weighted by its labeled examples (a ratio estimator).
+            k = len(scored)
+            spread = sum((n * (q - quality)) ** 2 for n, q in scored) / labeled**2
+            stderr = math.sqrt(spread * k / (k - 1))
+    p99 = [w.latency_ms.p99 for w in windows if w.latency_ms is not None]
+    return VersionLive(
+        version=version,
+        windows=len(windows),
+        labeled=labeled,
+        predictions=predictions,
+        quality=quality,
+        stderr=stderr,
+        p99_ms=sum(p99) / len(p99) if p99 else None,
+        error_rate=sum(w.errors for w in windows) / predictions if predictions else None,
+    )
+
+
+def _welch_df(a: VersionLive, b: VersionLive) -> float:
+    """Welch-Satterthwaite degrees of freedom, the windows being the samples."""
+    va, vb = (a.stderr or 0.0) ** 2, (b.stderr or 0.0) ** 2
+    ka, kb = max(a.windows - 1, 1), max(b.windows - 1, 1)
+    if va + vb == 0.0:
+        return float(ka + kb)
+    return (va + vb) ** 2 / (va**2 / ka + vb**2 / kb)
+
+
+def _guards(canary: VersionLive, champion: VersionLive, rule: LiveRule) -> str | None:
+    """Why the canary's latency or error rate fails the rule, if it does."""
+    ratio, margin = rule.latency_ratio, rule.error_rate_margin
+    ours, theirs = canary.p99_ms, champion.p99_ms
+    if ratio is not None and ours is not None and theirs is not None and ours > theirs * ratio:
+        return f"p99 latency {ours:.3g} ms is more than {ratio:g} times the champion's {theirs:.3g} ms"
+    ours, theirs = canary.error_rate, champion.error_rate
+    if margin is not None and ours is not None and theirs is not None and ours > theirs + margin:
+        return f"error rate {ours:.3g} exceeds the champion's {theirs:.3g} by more than {margin:g}"
+    return None
