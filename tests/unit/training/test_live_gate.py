@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from closeloop.events import LatencyQuantiles, MetricsEvent, Window
+from closeloop.events import MetricsEvent
+from tests.metrics_windows import metrics_window
 from training.live_gate import LiveRule, judge
 
 T0 = datetime(2026, 12, 6, 10, 0, tzinfo=UTC)
@@ -17,7 +18,7 @@ RULE = LiveRule(metric="accuracy", higher_is_better=True, margin=0.02, min_label
 def _window(
     version: str,
     i: int,
-    accuracy: float,
+    value: float,
     labeled: int = 50,
     *,
     errors: int = 0,
@@ -25,20 +26,7 @@ def _window(
     metric: str = "accuracy",
 ) -> MetricsEvent:
     start = T0 + timedelta(minutes=i)
-    return MetricsEvent(
-        model_name="digits",
-        model_version=version,
-        task="classification",
-        window=Window(start=start, end=start + timedelta(minutes=1)),
-        predictions=100,
-        feedback=labeled,
-        labeled=labeled,
-        errors=errors,
-        label_coverage=labeled / 100,
-        error_rate=errors / 100,
-        quality={metric: accuracy},
-        latency_ms=LatencyQuantiles(p50=1.0, p95=2.0, p99=p99),
-    )
+    return metrics_window("digits", version, start, {metric: value}, labeled=labeled, errors=errors, p99=p99)
 
 
 def _both(canary: list[float], champion: list[float], **extra: object) -> list[MetricsEvent]:

@@ -10,26 +10,17 @@ import pytest
 from closeloop_airflow.triggers.live_metrics import LiveMetricsTrigger
 
 from closeloop.config import Settings
-from closeloop.events import MetricsEvent, Window
+from closeloop.events import MetricsEvent
 from closeloop.kafka.admin import ensure_topics
 from closeloop.kafka.publish import publish_events
 from closeloop.stack.manager import LocalStack
 from closeloop.stack.services.airflow import AirflowService
+from tests.metrics_windows import metrics_window
 
 
 def _window(version: str, start: datetime, accuracy: float) -> MetricsEvent:
-    return MetricsEvent(
-        model_name="digits-canary-test",
-        model_version=version,
-        task="classification",
-        window=Window(start=start, end=start + timedelta(seconds=60)),
-        predictions=200,
-        feedback=100,
-        labeled=100,
-        errors=0,
-        label_coverage=0.5,
-        error_rate=0.0,
-        quality={"accuracy": accuracy},
+    return metrics_window(
+        "digits-canary-test", version, start, {"accuracy": accuracy}, labeled=100, predictions=200
     )
 
 

@@ -12,6 +12,7 @@ from closeloop_airflow.triggers.labeled_data import LabeledDataTrigger
 from closeloop_airflow.triggers.live_metrics import LiveMetricsTrigger
 
 from closeloop.events import AlertEvent, InvalidEventError, MetricsEvent, Window, encode
+from tests.metrics_windows import metrics_window
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -106,20 +107,7 @@ def test_filter_yields_one_event_per_matching_alert() -> None:
 
 def _windows(version: str, accuracy: float, count: int = 3) -> list[MetricsEvent]:
     return [
-        MetricsEvent(
-            model_name="m",
-            model_version=version,
-            task="classification",
-            window=Window(start=T0 + timedelta(minutes=i), end=T0 + timedelta(minutes=i + 1)),
-            predictions=100,
-            feedback=50,
-            labeled=50,
-            errors=0,
-            label_coverage=0.5,
-            error_rate=0.0,
-            quality={"accuracy": accuracy},
-        )
-        for i in range(count)
+        metrics_window("m", version, T0 + timedelta(minutes=i), {"accuracy": accuracy}) for i in range(count)
     ]
 
 
