@@ -30,8 +30,8 @@ class ChampionWatcher:
         name: str = "gateway",
         discover: bool = False,
     ) -> None:
-        """With ``discover``, each poll also loads models that got the alias since (canaries come
-        and go; champions are found at start and on first request)."""
+        """With ``discover``, the watcher polls at once, and each poll also loads models that got
+        the alias since (canaries come and go; champions are found at start and on first request)."""
         self._pool = pool
         self._discover = discover
         self._poll_interval_s = poll_interval_s
@@ -61,15 +61,21 @@ class ChampionWatcher:
         self.handle(event)
 
     def _poll(self) -> None:
+        # A discovering watcher looks at once: nothing else finds what already has the alias.
+        if self._discover:
+            self._poll_once()
         while not self._stopping.wait(self._poll_interval_s):
-            names = {model.name for model in self._pool.models()}
-            if self._discover:
-                try:
-                    names.update(self._pool.discover())
-                except Exception:  # polling must survive a registry hiccup
-                    _log.exception("looking for models with the %r alias failed", self._pool.alias)
-            for name in sorted(names):
-                try:
-                    self._pool.load(name)
-                except Exception:  # polling must survive a registry hiccup
-                    _log.exception("polling the %r alias of %s failed", self._pool.alias, name)
+            self._poll_once()
+
+    def _poll_once(self) -> None:
+        names = {model.name for model in self._pool.models()}
+        if self._discover:
+            try:
+                names.update(self._pool.discover())
+            except Exception:  # polling must survive a registry hiccup
+                _log.exception("looking for models with the %r alias failed", self._pool.alias)
+        for name in sorted(names):
+            try:
+                self._pool.load(name)
+            except Exception:  # polling must survive a registry hiccup
+                _log.exception("polling the %r alias of %s failed", self._pool.alias, name)

@@ -124,11 +124,8 @@ class Gateway:
         for name in names:
             self.pool.load_in_background(name)
         self.watcher.start()
-        try:
-            for name in self.canaries.canaries.discover():
-                self.canaries.canaries.load_in_background(name)
-        except Exception as exc:  # then the watcher's first poll finds them
-            _log.error("cannot list canaries in MLflow: %s", exc)
+        # Its first poll, in its own thread, finds the canaries: a registry that is away at start
+        # must not hold the gateway up.
         self.canary_watcher.start()
 
     def stop(self) -> None:
