@@ -24,7 +24,7 @@ from minio import Minio
 from closeloop.config import Settings
 from closeloop.errors import CloseloopError
 from closeloop.events import PredictionEvent
-from closeloop.s3 import s3_client
+from closeloop.s3 import read_object, s3_client
 
 __all__ = ["SCHEME", "RawInputError", "RawInputStore", "is_uri"]
 
@@ -98,12 +98,7 @@ class RawInputStore:
         if parsed.scheme != SCHEME.removesuffix("://") or not parsed.netloc or not parsed.path.strip("/"):
             raise RawInputError(f"not a URI of a stored raw input: {uri!r:.200}")
         try:
-            response = self.client.get_object(parsed.netloc, parsed.path.lstrip("/"))
-            try:
-                return response.read()
-            finally:
-                response.close()
-                response.release_conn()
+            return read_object(self.client, parsed.netloc, parsed.path.lstrip("/"))
         except Exception as exc:  # an S3 error (no such key) or the store being away
             raise RawInputError(f"cannot read the raw input at {uri}: {exc}") from exc
 

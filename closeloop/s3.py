@@ -12,7 +12,7 @@ from closeloop.config import Settings
 if TYPE_CHECKING:  # pyarrow is imported where it is used: the Flink job's environment pins its own
     from pyarrow import fs
 
-__all__ = ["arrow_filesystem", "ensure_buckets", "minio_client", "s3_client", "s3_filesystem"]
+__all__ = ["arrow_filesystem", "ensure_buckets", "minio_client", "read_object", "s3_client", "s3_filesystem"]
 
 
 def minio_client(endpoint: str, access_key: str, secret_key: str, *, timeout_s: float | None = None) -> Minio:
@@ -77,3 +77,13 @@ def ensure_buckets(client: Minio, names: list[str]) -> list[str]:
             client.make_bucket(name)
             created.append(name)
     return created
+
+
+def read_object(client: Minio, bucket: str, key: str) -> bytes:
+    """The whole object, its connection handed back to the pool however the read ends."""
+    response = client.get_object(bucket, key)
+    try:
+        return response.read()
+    finally:
+        response.close()
+        response.release_conn()

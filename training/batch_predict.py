@@ -26,6 +26,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -36,7 +37,7 @@ from closeloop.config import Settings
 from closeloop.errors import CloseloopError
 from closeloop.events import PredictionEvent
 from closeloop.gateway.champions import LoadedModel, load_version
-from closeloop.s3 import s3_client
+from closeloop.s3 import read_object, s3_client
 from training.usecases import UseCase, get_use_case
 
 __all__ = [
@@ -233,18 +234,7 @@ def run_batch(
         )
         _log.info("%d files under %s, %s version %s (%s)", len(keys), folder_uri, model.name, version, alias)
 
-        def reader(key: str) -> Callable[[], bytes]:
-            def read() -> bytes:
-                response = client.get_object(bucket, key)
-                try:
-                    return response.read()
-                finally:
-                    response.close()
-                    response.release_conn()
-
-            return read
-
-        files = ((key, f"s3://{bucket}/{key}", reader(key)) for key in keys)
+        files = ((key, f"s3://{bucket}/{key}", partial(read_object, client, bucket, key)) for key in keys)
         result = predict_files(model, use_case, files, run_id=run_id)
     target = output_key(prefix, run_id)
     body = result.frame().to_parquet(index=False)

@@ -28,7 +28,7 @@ from closeloop.config import Settings
 from closeloop.events import AlertEvent, Window
 from closeloop.lake import read_labeled
 from closeloop.raw_inputs import RawInputStore
-from closeloop.s3 import s3_client
+from closeloop.s3 import read_object, s3_client
 from training.dataset import feedback_frame, load_snapshot
 from training.evidently_report import build_drift_report
 from training.promotion import CHAMPION, alias_version
@@ -58,12 +58,7 @@ def newest_report(settings: Settings, model_name: str) -> bytes | None:
     )
     if not keys:
         return None
-    response = s3.get_object(settings.reports_bucket, keys[-1])
-    try:
-        return response.read()
-    finally:
-        response.close()
-        response.release_conn()
+    return read_object(s3, settings.reports_bucket, keys[-1])
 
 
 def drift_alert(

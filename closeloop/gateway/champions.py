@@ -433,9 +433,7 @@ class ChampionPool:
                 gc.freeze()
                 self._absent.pop(name, None)
                 if current is not None:
-                    self.served.remove(name, current.version)
-                    # In-flight requests hold the old model object, not its files.
-                    shutil.rmtree(self._cache / name / current.version, ignore_errors=True)
+                    self._retire(current)
                 self.served.labels(name, loaded.version).set(1)
                 self.reloads.labels(name, "loaded").inc()
                 _log.info(
@@ -452,11 +450,16 @@ class ChampionPool:
 
     def _drop(self, current: LoadedModel) -> None:
         del self._models[current.name]
-        self.served.remove(current.name, current.version)
-        shutil.rmtree(self._cache / current.name / current.version, ignore_errors=True)
+        self._retire(current)
         _log.info(
             "%s: no %r alias any more; version %s no longer served", current.name, self.alias, current.version
         )
+
+    def _retire(self, old: LoadedModel) -> None:
+        """A version no longer served: off the served gauge, its files gone. In-flight requests
+        hold the model object, not its files."""
+        self.served.remove(old.name, old.version)
+        shutil.rmtree(self._cache / old.name / old.version, ignore_errors=True)
 
     def _failed(self, name: str, current: LoadedModel | None, why: str) -> LoadedModel | None:
         """Record why the champion of ``name`` is not served; ``current`` keeps serving."""
