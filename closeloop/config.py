@@ -148,6 +148,40 @@ class Settings(BaseSettings):
         description="A retrained version's reference profile describes the newest feedback (the gate's "
         "holdout: what it now serves) once there are this many rows of it; else its training data.",
     )
+    # The rollout of a challenger the offline gate passed (retrain DAG params' defaults).
+    retrain_rollout: Literal["auto", "canary", "direct"] = Field(
+        default="auto",
+        description="How a challenger that passed the gate reaches the traffic: auto is direct (then "
+        "watched) after a quality alert, a canary judged on live feedback otherwise.",
+    )
+    live_margin: float = Field(
+        default=0.02,
+        ge=0.0,
+        description="How much worse on live traffic (the primary metric) a canary may be than the champion, "
+        "and a new champion than its predecessor before the watch rolls it back.",
+    )
+    live_confidence: float = Field(
+        default=0.95, gt=0.5, lt=1.0, description="Confidence of the live gate's one-sided test."
+    )
+    live_min_labeled: int = Field(
+        default=200, ge=1, description="Labeled examples of each version the live gate waits for."
+    )
+    live_min_windows: int = Field(
+        default=3, ge=2, description="Tumbling windows both versions must share before the live gate decides."
+    )
+    canary_minutes: float = Field(
+        default=120.0,
+        gt=0,
+        description="How long a canary may wait for enough live labels; then it is dropped, the run failed.",
+    )
+    promotion_watch_minutes: float = Field(
+        default=30.0,
+        ge=0,
+        description="How long a champion promoted directly is watched against its predecessor (0: not).",
+    )
+    live_poll_s: float = Field(
+        default=15.0, gt=0, description="How often the live sensors read the metrics topic."
+    )
     drift_report_detailed_columns: int = Field(
         default=16,
         ge=0,

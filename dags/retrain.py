@@ -28,10 +28,28 @@ meanwhile start the next run.
 4. **train**: a challenger, logged to MLflow with its reference profile and
    registered as a new version.
 5. **gate**: challenger vs champion on the recent holdout and the base test
-   set; the decision is tagged on the version, and only a pass moves the
-   `champion` alias (the old one keeps `previous_champion`).
-6. **publish_update**: a passing gate's model-update event to
+   set; the decision is tagged on the version. A pass either moves the
+   `champion` alias at once (rollout "direct"; the old one keeps
+   `previous_champion`) or gives the challenger the `canary` alias (rollout
+   "canary"): the gateway sends it a share of the traffic.
+6. **publish_update**: a direct promotion's model-update event to
    `closeloop.model-updates`: the gateway and the streaming job follow it.
+7. **rollout** chooses what follows the gate:
+   - **live_canary** waits (deferred) until the streaming job's windows hold
+     enough labeled examples of the canary and the champion over the same
+     span, and judges the canary by the live rule (the params under "Live");
+     **end_canary** promotes it, or drops its alias, tagging the verdict on
+     the version (`closeloop.live.*`) and in the run's note, and
+     **publish_canary_update** announces a promotion. No decision within
+     `canary_minutes` drops the canary and fails the run, saying why.
+   - **watch**, after a direct promotion, compares the new champion's live
+     windows with its predecessor's last ones for `watch_minutes`;
+     **end_watch** rolls it back (the `closeloop rollback` path) if it is
+     worse by more than the live margin, and **publish_rollback** announces it.
+
+The rollout "auto" is "direct" for a run a quality alert started (the
+champion is already failing) and "canary" otherwise; the first model of a use
+case is always promoted directly.
 
 A failed task is retried (`CLOSELOOP_RETRAIN_TASK_RETRIES`, 2); **train**
 returns the version an earlier try of the same run completed.
@@ -52,16 +70,18 @@ from airflow.sdk import (
     get_current_context,
     task,
 )
-from airflow.sdk.exceptions import AirflowSkipException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from closeloop_airflow.hooks.airflow_api import AirflowApiHook
 from closeloop_airflow.hooks.connection_settings import settings_from_connections
 from closeloop_airflow.hooks.lake import LakeHook
 from closeloop_airflow.hooks.mlflow_tracking import MlflowHook
 from closeloop_airflow.operators.publish_event import PublishEventOperator
 from closeloop_airflow.sensors.labeled_data import WaitForLabeledDataSensor
+from closeloop_airflow.sensors.live_metrics import LiveMetricsSensor, PromotionWatchSensor
 from closeloop_airflow.triggers.await_alert import AwaitAlertTrigger
 
 from closeloop.config import Settings, get_settings
+from training.reasons import ROLLOUT_CHOICES
 from training.usecases.registry import USE_CASES, use_case_class
 
 NIGHTLY = "0 2 * * *"
@@ -83,6 +103,15 @@ def alerts_asset(model_name: str, *, kafka_config_id: str = "kafka_alerts") -> A
             )
         ],
     )
+
+
+def _note(context: dict, reason: dict, outcome: str) -> None:
+    """The run's note: why it ran, then how its rollout ended."""
+    dag_run = context["dag_run"]
+    try:
+        AirflowApiHook().set_note(dag_run.dag_id, dag_run.run_id, f"why: {reason['summary']}; {outcome}")
+    except Exception as exc:  # the outcome is in the task's XCom and on the version anyway
+        log.warning("cannot write the outcome into the run's note: %s", exc)
 
 
 def retrain_dag(
@@ -161,6 +190,75 @@ def retrain_dag(
                 description="Wait for this many labeled examples since the champion was trained (0: don't).",
                 section="Data",
             ),
+            "rollout": Param(
+                settings.retrain_rollout,
+                type="string",
+                enum=list(ROLLOUT_CHOICES),
+                title="Rollout",
+                description="How a challenger that passed the gate reaches the traffic: as a canary judged "
+                "on live feedback, or promoted directly and watched. auto: direct after a quality alert, "
+                "canary otherwise.",
+                section="Live",
+            ),
+            "canary_share": Param(
+                None,
+                type=["null", "number"],
+                minimum=0,
+                maximum=1,
+                title="Canary share",
+                description="The canary's share of the traffic (empty: the gateway's CLOSELOOP_CANARY_SHARE)",
+                section="Live",
+            ),
+            "live_margin": Param(
+                settings.live_margin,
+                type="number",
+                minimum=0,
+                title="Live margin",
+                description=f"How much worse on live traffic ({info.primary_metric}) the canary may be than "
+                "the champion, or a new champion than its predecessor before it is rolled back.",
+                section="Live",
+            ),
+            "live_confidence": Param(
+                settings.live_confidence,
+                type="number",
+                exclusiveMinimum=0.5,
+                exclusiveMaximum=1,
+                title="Live confidence",
+                description="Confidence of the one-sided test on the live windows.",
+                section="Live",
+            ),
+            "live_min_labeled": Param(
+                settings.live_min_labeled,
+                type="integer",
+                minimum=1,
+                title="Live labeled examples",
+                description="Labeled examples of each version before the live gate decides.",
+                section="Live",
+            ),
+            "live_min_windows": Param(
+                settings.live_min_windows,
+                type="integer",
+                minimum=2,
+                title="Live windows",
+                description="Windows both versions must share before the live gate decides.",
+                section="Live",
+            ),
+            "canary_minutes": Param(
+                settings.canary_minutes,
+                type="number",
+                exclusiveMinimum=0,
+                title="Canary phase (minutes)",
+                description="How long the canary may wait for enough live labels before it is dropped.",
+                section="Live",
+            ),
+            "watch_minutes": Param(
+                settings.promotion_watch_minutes,
+                type="number",
+                minimum=0,
+                title="Watch after promotion (minutes)",
+                description="How long a direct promotion is watched against its predecessor (0: not at all).",
+                section="Live",
+            ),
         },
     )
     def retrain() -> None:
@@ -229,29 +327,130 @@ def retrain_dag(
             )
 
         @task(multiple_outputs=True)
-        def gate(snapshot: dict, trained: dict) -> dict:
+        def gate(snapshot: dict, trained: dict, reason: dict) -> dict:
             from training.gate import GatePolicy
             from training.pipeline import gate as run_gate
 
             params = get_current_context()["params"]
-            result = run_gate(
+            share = params.get("canary_share")
+            return run_gate(
                 task_settings(),
                 use_case_name,
                 snapshot,
                 trained["version"],
                 policy=GatePolicy(margin=float(params["margin"]), tolerance=float(params["tolerance"])),
                 force=bool(params["force"]),
+                rollout=reason["rollout"],
+                canary_share=None if share is None else float(share),
             )
-            return result
+
+        @task.branch
+        def rollout(gated: dict) -> str | None:
+            """The canary's live gate, the watch after a direct promotion, or nothing more to do."""
+            params = get_current_context()["params"]
+            if gated["canary"] is not None:
+                return "live_canary"
+            update = gated["update"]
+            if update is not None and update["previous_version"] and float(params["watch_minutes"]) > 0:
+                return "watch"
+            return None
+
+        def rule() -> dict:
+            # Templated: the run's params, read when the sensor runs.
+            return {
+                "metric": info.primary_metric,
+                "higher_is_better": info.higher_is_better,
+                "margin": "{{ params.live_margin }}",
+                "confidence": "{{ params.live_confidence }}",
+                "min_labeled": "{{ params.live_min_labeled }}",
+                "min_windows": "{{ params.live_min_windows }}",
+            }
+
+        gated = "ti.xcom_pull(task_ids='gate')"
+        live_canary = LiveMetricsSensor(
+            task_id="live_canary",
+            model_name=info.model_name,
+            canary=f"{{{{ {gated}['canary']['version'] }}}}",
+            champion=f"{{{{ {gated}['canary']['champion'] }}}}",
+            since=f"{{{{ {gated}['canary']['since'] }}}}",
+            wait_minutes="{{ params.canary_minutes }}",
+            fail_on_timeout=False,
+            rule=rule(),
+            topic=settings.topics.metrics,
+            poll_interval=settings.live_poll_s,
+            kafka_config_id=kafka_config_id,
+            retries=0,
+        )
+
+        @task
+        def end_canary(gated: dict, reason: dict, verdict: dict) -> dict:
+            """Promote or drop the canary on the sensor's verdict; on a timeout, drop it and fail."""
+            from training.pipeline import end_canary as conclude
+
+            context = get_current_context()
+            ended = conclude(task_settings(), use_case_name, gated["canary"], verdict)
+            _note(context, reason, f"canary {gated['canary']['version']}: {ended['verdict']['reason']}")
+            if ended["timed_out"]:
+                raise AirflowFailException(ended["verdict"]["reason"])
+            return ended
+
+        watch = PromotionWatchSensor(
+            task_id="watch",
+            model_name=info.model_name,
+            champion=f"{{{{ {gated}['update']['version'] }}}}",
+            previous=f"{{{{ {gated}['update']['previous_version'] }}}}",
+            promoted_at=f"{{{{ {gated}['promoted_at'] }}}}",
+            watch_seconds="{{ params.watch_minutes * 60 }}",
+            rule=rule(),
+            topic=settings.topics.metrics,
+            poll_interval=settings.live_poll_s,
+            kafka_config_id=kafka_config_id,
+            retries=0,
+        )
+
+        @task
+        def end_watch(gated: dict, reason: dict, verdict: dict) -> dict:
+            """Roll the new champion back if the watch found it worse than its predecessor."""
+            from training.pipeline import end_watch as conclude
+
+            context = get_current_context()
+            dag_run = context["dag_run"]
+            version = gated["update"]["version"]
+            ended = conclude(
+                task_settings(),
+                use_case_name,
+                version,
+                verdict,
+                by=f"the watch of {dag_run.dag_id}/{dag_run.run_id}",
+            )
+            _note(context, reason, f"watch of {version}: {verdict['reason']}")
+            return ended
 
         reason = why()
         snapshot = build_dataset(reason)
         reason >> wait_for_labels >> snapshot
-        decision = gate(snapshot, train(snapshot, reason))
-        PublishEventOperator(
+        decision = gate(snapshot, train(snapshot, reason), reason)
+        published = PublishEventOperator(
             task_id="publish_update",
             topic=settings.topics.model_updates,
             event=decision["update"],
+            kafka_config_id=kafka_config_id,
+        )
+        chosen = rollout(decision)
+        chosen >> [live_canary, watch]
+        published >> watch
+        canary_ended = end_canary(decision, reason, live_canary.output)
+        PublishEventOperator(
+            task_id="publish_canary_update",
+            topic=settings.topics.model_updates,
+            event=canary_ended["update"],
+            kafka_config_id=kafka_config_id,
+        )
+        watched = end_watch(decision, reason, watch.output)
+        PublishEventOperator(
+            task_id="publish_rollback",
+            topic=settings.topics.model_updates,
+            event=watched["update"],
             kafka_config_id=kafka_config_id,
         )
 

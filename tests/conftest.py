@@ -11,6 +11,12 @@ import pytest
 # Importing Airflow (the DAG and plugin tests do) creates $AIRFLOW_HOME; keep it out of ~.
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="closeloop-airflow-home-"))
 
+# Retrains the tests start by an alert cannot take params, and the tests send no live traffic
+# for a canary's gate or a promotion's watch: on the stack this session starts, they promote
+# directly and are not watched. The tests of the canary and the watch ask for them in params.
+os.environ.setdefault("CLOSELOOP_RETRAIN_ROLLOUT", "direct")
+os.environ.setdefault("CLOSELOOP_PROMOTION_WATCH_MINUTES", "0")
+
 
 @pytest.fixture
 def unique_name(request: pytest.FixtureRequest) -> str:

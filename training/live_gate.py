@@ -15,6 +15,11 @@ is the batch-means one, from how much its windows differ (each window a
 batch of the version's traffic), so it holds for any metric, not only for
 proportions. Optionally, the canary's p99 latency and error rate must not
 be worse than the champion's by more than their own margins.
+
+After a promotion, ``watch`` asks the opposite question of the new champion,
+against the windows its predecessor served just before it: is it worse by
+more than ``margin``, at ``confidence``? Only then is it rolled back, so that
+noise on a version already serving everyone does not undo the promotion.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from scipy import stats
 
 from closeloop.events import MetricsEvent
 
-__all__ = ["LiveRule", "LiveVerdict", "VersionLive", "judge"]
+__all__ = ["LiveRule", "LiveVerdict", "VersionLive", "judge", "watch"]
 
 
 class LiveRule(BaseModel):
@@ -109,22 +114,8 @@ def judge(events: Iterable[MetricsEvent], *, canary: str, champion: str, rule: L
     if ours.quality is None or theirs.quality is None or ours.stderr is None or theirs.stderr is None:
         return verdict(None, f"waiting: no {rule.metric} in the shared windows yet")
 
-    sign = 1.0 if rule.higher_is_better else -1.0
-    gain = sign * (ours.quality - theirs.quality)
-    spread = math.hypot(ours.stderr, theirs.stderr)
-    df = _welch_df(ours, theirs)
-    critical = float(stats.t.ppf(rule.confidence, df))
-    t = (
-        math.inf
-        if spread == 0.0 and gain + rule.margin > 0
-        else (gain + rule.margin) / spread
-        if spread
-        else -math.inf
-    )
-    numbers = (
-        f"{rule.metric} {ours.quality:.4g} ± {ours.stderr:.2g} vs {theirs.quality:.4g} ± {theirs.stderr:.2g} "
-        f"over {len(shared)} windows ({ours.labeled} and {theirs.labeled} labeled)"
-    )
+    t, critical = _welch(ours, theirs, rule)
+    numbers = _numbers(ours, theirs, rule) + f" over {len(shared)} shared windows"
     if t <= critical:
         return verdict(
             False,
@@ -142,6 +133,97 @@ def judge(events: Iterable[MetricsEvent], *, canary: str, champion: str, rule: L
         f"at {rule.confidence:.0%}: {numbers}",
         t=t,
         critical=critical,
+    )
+
+
+def watch(
+    events: Iterable[MetricsEvent],
+    *,
+    champion: str,
+    previous: str,
+    promoted_at: datetime,
+    rule: LiveRule,
+    final: bool = False,
+) -> LiveVerdict:
+    """The verdict on a new ``champion``'s tumbling windows since ``promoted_at`` against
+    ``previous``'s windows before it (the events given: the caller chooses how far back).
+
+    ``passed`` is False once the champion is worse than its predecessor by more
+    than the margin at the rule's confidence (roll back), True at the end of
+    the watch (``final``) otherwise, and None before that. In the verdict,
+    ``canary`` is the new champion and ``champion`` its predecessor.
+    """
+    after: dict[tuple[datetime, datetime], MetricsEvent] = {}
+    before: dict[tuple[datetime, datetime], MetricsEvent] = {}
+    for event in events:
+        if event.window.kind != "tumbling":
+            continue
+        span = (event.window.start, event.window.end)
+        if event.model_version == champion and event.window.start >= promoted_at:
+            after[span] = event
+        elif event.model_version == previous and event.window.end <= promoted_at:
+            before[span] = event
+    ours = _live(champion, [after[w] for w in sorted(after)], rule.metric)
+    theirs = _live(previous, [before[w] for w in sorted(before)], rule.metric)
+    start = min(before)[0] if before else None
+    end = max(after)[1] if after else None
+
+    def verdict(passed: bool | None, reason: str, **extra: float) -> LiveVerdict:
+        return LiveVerdict(
+            passed=passed, reason=reason, canary=ours, champion=theirs, start=start, end=end, **extra
+        )
+
+    enough = (
+        ours.labeled >= rule.min_labeled
+        and ours.windows >= rule.min_windows
+        and ours.stderr is not None
+        and theirs.stderr is not None
+    )
+    if not enough:
+        missing = (
+            f"{champion} has {ours.labeled} of {rule.min_labeled} labeled examples in {ours.windows} "
+            f"windows (of {rule.min_windows}) since its promotion; {previous} has {theirs.labeled} "
+            f"in {theirs.windows} windows before it"
+        )
+        if final:
+            return verdict(True, f"kept {champion}: too little live evidence to judge it ({missing})")
+        return verdict(None, f"watching: {missing}")
+    t, critical = _welch(ours, theirs, rule)
+    numbers = _numbers(ours, theirs, rule) + f" over {ours.windows} and {theirs.windows} windows"
+    if t < -critical:
+        return verdict(
+            False,
+            f"champion {champion} is worse than {previous} was by more than {rule.margin:g} "
+            f"(at {rule.confidence:.0%}): {numbers}",
+            t=t,
+            critical=critical,
+        )
+    if final:
+        return verdict(
+            True,
+            f"kept {champion}: not shown worse than {previous} by more than {rule.margin:g}: {numbers}",
+            t=t,
+            critical=critical,
+        )
+    return verdict(None, f"watching: so far {numbers}", t=t, critical=critical)
+
+
+def _welch(ours: VersionLive, theirs: VersionLive, rule: LiveRule) -> tuple[float, float]:
+    """Welch's t of ``ours`` being better than ``theirs`` plus the margin, and the one-sided quantile."""
+    assert ours.quality is not None and theirs.quality is not None
+    sign = 1.0 if rule.higher_is_better else -1.0
+    shifted = sign * (ours.quality - theirs.quality) + rule.margin
+    spread = math.hypot(ours.stderr or 0.0, theirs.stderr or 0.0)
+    critical = float(stats.t.ppf(rule.confidence, _welch_df(ours, theirs)))
+    if spread == 0.0:
+        return (math.inf if shifted > 0 else -math.inf), critical
+    return shifted / spread, critical
+
+
+def _numbers(ours: VersionLive, theirs: VersionLive, rule: LiveRule) -> str:
+    return (
+        f"{rule.metric} {ours.quality:.4g} ± {ours.stderr:.2g} vs {theirs.quality:.4g} ± {theirs.stderr:.2g} "
+        f"({ours.labeled} and {theirs.labeled} labeled)"
     )
 
 

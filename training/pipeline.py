@@ -24,11 +24,23 @@ from closeloop.s3 import s3_client
 from training import import_skops
 from training.dataset import DatasetSnapshot, build_dataset, load_snapshot, save_snapshot
 from training.gate import GateDecision, GatePolicy, Scores, decide
-from training.promotion import CHAMPION, alias_version, apply_decision, champion, model_update
+from training.live_gate import LiveRule
+from training.promotion import (
+    CHAMPION,
+    AliasMove,
+    alias_version,
+    apply_decision,
+    champion,
+    conclude_canary,
+    conclude_watch,
+    model_update,
+    start_canary,
+)
 from training.reasons import (
     EarlierRun,
     answered_already,
     changed_since,
+    choose_rollout,
     describe_trigger,
     labels_to_wait_for,
     stale_alerts,
@@ -36,7 +48,16 @@ from training.reasons import (
 from training.train import train_and_register
 from training.usecases import UseCase, get_use_case
 
-__all__ = ["DATASETS_PREFIX", "build_snapshot", "gate", "run_reason", "train"]
+__all__ = [
+    "DATASETS_PREFIX",
+    "build_snapshot",
+    "end_canary",
+    "end_watch",
+    "gate",
+    "live_rule",
+    "run_reason",
+    "train",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -74,6 +95,7 @@ def run_reason(
         champion_version=version,
         champion_trained_at=champion_trained_at,
     )
+    rollout, rollout_why = choose_rollout(str(params.get("rollout") or "auto"), reason, version)
     return {
         **reason.model_dump(mode="json"),
         "champion_version": version,
@@ -82,6 +104,8 @@ def run_reason(
         "wait_for_labels": wait_for,
         "wait_since": wait_since,
         "changed_since": changed_since(reason, version),
+        "rollout": rollout,
+        "rollout_why": rollout_why,
     }
 
 
@@ -175,10 +199,14 @@ def gate(
     *,
     policy: GatePolicy,
     force: bool = False,
+    rollout: str = "direct",
+    canary_share: float | None = None,
 ) -> dict[str, Any]:
-    """Score the challenger and the champion on the snapshot's holdout and test set; promote on a pass.
+    """Score the challenger and the champion on the snapshot's holdout and test set; on a pass,
+    promote it ("direct") or make it the canary ("canary", when there is a champion to compare with).
 
-    Returns the decision and, if the alias moved, the model-update to publish.
+    Returns the decision, the rollout it took, the model-update to publish if
+    the champion moved (with when), and the canary phase's start if it began.
     """
     use_case = get_use_case(use_case_name)
     client = MlflowClient(settings.mlflow_tracking_uri)
@@ -207,12 +235,72 @@ def gate(
         policy=policy,
         force=force,
     )
-    move = apply_decision(client, name, version, decision)
+    as_canary = rollout == "canary" and champion is not None
+    move = apply_decision(client, name, version, decision, promote=not as_canary)
     result: dict[str, Any] = {
         "decision": decision.model_dump(mode="json"),
         "champion_version": champion_version,
+        "rollout": "canary" if as_canary else "direct",
+        "update": None,
+        "promoted_at": None,
+        "canary": None,
+    }
+    if decision.passed and as_canary:
+        started = start_canary(client, name, version, share=canary_share)
+        result["canary"] = {"version": version, "champion": champion_version, "since": started.isoformat()}
+    if move is not None:
+        result.update(_moved(client, move))
+    return result
+
+
+def _moved(client: MlflowClient, move: AliasMove) -> dict[str, Any]:
+    return {
+        "update": model_update(client, move).model_dump(mode="json"),
+        "promoted_at": datetime.now(UTC).isoformat(),
+    }
+
+
+def live_rule(settings: Settings, use_case_name: str, params: Mapping[str, Any]) -> LiveRule:
+    """The live gate's rule for a use case's primary metric, from a retrain run's params."""
+    use_case = get_use_case(use_case_name)
+    return LiveRule(
+        metric=use_case.primary_metric,
+        higher_is_better=use_case.higher_is_better,
+        margin=float(params.get("live_margin", settings.live_margin)),
+        confidence=float(params.get("live_confidence", settings.live_confidence)),
+        min_labeled=int(params.get("live_min_labeled", settings.live_min_labeled)),
+        min_windows=int(params.get("live_min_windows", settings.live_min_windows)),
+    )
+
+
+def end_canary(
+    settings: Settings, use_case_name: str, canary: Mapping[str, Any], verdict: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Promote the canary or drop it, on the live sensor's ``verdict`` (``status`` "timeout": there
+    was none in time, and the canary is dropped).
+
+    Returns the verdict, whether it timed out, and the model-update to publish if the champion moved.
+    """
+    client = MlflowClient(settings.mlflow_tracking_uri)
+    move = conclude_canary(client, get_use_case(use_case_name).model_name, canary["version"], verdict)
+    result: dict[str, Any] = {
+        "verdict": dict(verdict),
+        "timed_out": verdict.get("status") == "timeout",
         "update": None,
     }
+    if move is not None:
+        result.update(_moved(client, move))
+    return result
+
+
+def end_watch(
+    settings: Settings, use_case_name: str, version: str, verdict: Mapping[str, Any], *, by: str
+) -> dict[str, Any]:
+    """Roll the watched champion back if the watch's ``verdict`` failed it; returns the verdict and the
+    model-update to publish if it was rolled back."""
+    client = MlflowClient(settings.mlflow_tracking_uri)
+    move = conclude_watch(client, get_use_case(use_case_name).model_name, version, verdict, by=by)
+    result: dict[str, Any] = {"verdict": dict(verdict), "update": None}
     if move is not None:
         result["update"] = model_update(client, move).model_dump(mode="json")
     return result

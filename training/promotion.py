@@ -1,41 +1,63 @@
-"""Aliases in the MLflow registry: who is champion, who was, and how to go back.
+"""Aliases in the MLflow registry: who is champion, who was, who is on trial, and how to go back.
 
 ``champion`` is what the gateway serves. When a challenger passes the gate,
 the version it replaces keeps the ``previous_champion`` alias, so a rollback
-is one alias swap (``closeloop rollback MODEL``). Every move publishes a
-model-update event, which the gateway and the streaming job act on.
+is one alias swap (``closeloop rollback MODEL``). Every move of the champion
+publishes a model-update event, which the gateway and the streaming job act on.
+
+A challenger can first be a ``canary``: the gateway gives it a share of the
+traffic (closeloop.gateway.canary) until the live gate (training.live_gate)
+promotes it or drops its alias. Both live verdicts, the canary's and the
+watch's after a direct promotion, are kept as tags on the version.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from closeloop.errors import CloseloopError
 from closeloop.events import ModelUpdateEvent
+from closeloop.gateway.canary import CANARY_ALIAS, SHARE_TAG
 from training.gate import GateDecision
 from training.train import PROFILE_TAG
 
 __all__ = [
+    "CANARY",
+    "CANARY_STARTED_TAG",
     "CHAMPION",
+    "LIVE_PREFIX",
     "PREVIOUS",
+    "WATCH_PREFIX",
     "AliasMove",
     "PromotionError",
     "alias_version",
     "apply_decision",
     "champion",
+    "conclude_canary",
+    "conclude_watch",
     "model_update",
     "rollback",
+    "start_canary",
+    "verdict_tags",
 ]
 
 _log = logging.getLogger(__name__)
 
 CHAMPION = "champion"
 PREVIOUS = "previous_champion"
+CANARY = CANARY_ALIAS
+#: On a canary: when it started serving its share (ISO, UTC).
+CANARY_STARTED_TAG = "closeloop.canary.started"
+#: Tags of the canary phase's live verdict, and of the watch after a direct promotion.
+LIVE_PREFIX = "closeloop.live"
+WATCH_PREFIX = "closeloop.watch"
 
 
 class PromotionError(CloseloopError):
@@ -96,15 +118,92 @@ def _move(client: MlflowClient, model_name: str, version: str, reason: str) -> A
 
 
 def apply_decision(
-    client: MlflowClient, model_name: str, version: str, decision: GateDecision
+    client: MlflowClient, model_name: str, version: str, decision: GateDecision, *, promote: bool = True
 ) -> AliasMove | None:
-    """Record the gate's decision on the version; move the champion alias only if it passed."""
+    """Record the gate's decision on the version; move the champion alias only if it passed
+    (and ``promote``: a canary's live gate promotes it later)."""
     for key, value in decision.tags().items():
         client.set_model_version_tag(model_name, version, key, value)
     if not decision.passed:
         _log.info("%s version %s stays a challenger: %s", model_name, version, decision.reason)
         return None
+    if not promote:
+        return None
     return _move(client, model_name, version, f"gate passed: {decision.reason}")
+
+
+def start_canary(
+    client: MlflowClient, model_name: str, version: str, *, share: float | None = None
+) -> datetime:
+    """Make ``version`` the canary (its ``share`` of the traffic, else the gateway's); returns when.
+
+    A canary alias left by an earlier run moves to this version."""
+    if share is not None:
+        client.set_model_version_tag(model_name, version, SHARE_TAG, f"{share:g}")
+    started = datetime.now(UTC)
+    client.set_model_version_tag(model_name, version, CANARY_STARTED_TAG, started.isoformat())
+    client.set_registered_model_alias(model_name, CANARY, version)
+    _log.info("%s: version %s is the canary", model_name, version)
+    return started
+
+
+def verdict_tags(prefix: str, verdict: Mapping[str, Any]) -> dict[str, str]:
+    """A live verdict (training.live_gate.LiveVerdict as a dict) as version tags under ``prefix``.
+
+    ``canary`` is the version judged (the canary, or the watched champion),
+    ``champion`` the one it was compared with."""
+    passed = verdict.get("passed")
+    tags = {
+        f"{prefix}.passed": "undecided" if passed is None else str(bool(passed)).lower(),
+        f"{prefix}.reason": str(verdict.get("reason", ""))[:5000],
+        f"{prefix}.window_start": str(verdict.get("start") or ""),
+        f"{prefix}.window_end": str(verdict.get("end") or ""),
+    }
+    # "version": the one judged; "compared_with": the one it was judged against.
+    for role, name in (("canary", "version"), ("champion", "compared_with")):
+        live = verdict.get(role) or {}
+        if role == "champion":
+            tags[f"{prefix}.compared_with"] = str(live.get("version", ""))
+        for field in ("quality", "labeled", "windows", "p99_ms", "error_rate"):
+            value = live.get(field)
+            tags[f"{prefix}.{name}_{field}"] = "n/a" if value is None else f"{value:.6g}"
+    return tags
+
+
+def _tag(client: MlflowClient, model_name: str, version: str, tags: Mapping[str, str]) -> None:
+    for key, value in tags.items():
+        client.set_model_version_tag(model_name, version, key, value)
+
+
+def conclude_canary(
+    client: MlflowClient, model_name: str, version: str, verdict: Mapping[str, Any]
+) -> AliasMove | None:
+    """The end of ``version``'s canary phase: promoted if the live verdict passed it, else only its
+    canary alias dropped (the champion never stopped serving). The verdict is tagged on the version."""
+    _tag(client, model_name, version, verdict_tags(LIVE_PREFIX, verdict))
+    move = None
+    if verdict.get("passed") is True:
+        move = _move(client, model_name, version, f"live gate passed: {verdict['reason']}")
+    else:
+        _log.info("%s: canary %s not promoted: %s", model_name, version, verdict.get("reason"))
+    # After the champion moved: the gateway never has the version in neither pool.
+    if alias_version(client, model_name, CANARY) == version:
+        client.delete_registered_model_alias(model_name, CANARY)
+    return move
+
+
+def conclude_watch(
+    client: MlflowClient, model_name: str, version: str, verdict: Mapping[str, Any], *, by: str
+) -> AliasMove | None:
+    """The end of the watch after ``version``'s promotion: rolled back (``rollback``, by ``by``) if
+    the verdict failed it and it is still the champion. The verdict is tagged on the version."""
+    _tag(client, model_name, version, verdict_tags(WATCH_PREFIX, verdict))
+    if verdict.get("passed") is not False:
+        return None
+    if alias_version(client, model_name, CHAMPION) != version:
+        _log.info("%s: %s is no longer the champion, nothing to roll back", model_name, version)
+        return None
+    return rollback(client, model_name, by=by)
 
 
 #: On the version a rollback made champion again: who did it, when, and from which version.

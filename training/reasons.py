@@ -14,10 +14,15 @@ __all__ = [
     "RetrainReason",
     "answered_already",
     "changed_since",
+    "choose_rollout",
     "describe_trigger",
     "labels_to_wait_for",
     "stale_alerts",
 ]
+
+Rollout = Literal["canary", "direct"]
+#: The retrain DAG's ``rollout`` param: "auto" chooses by the run's reason (choose_rollout).
+ROLLOUT_CHOICES = ("auto", "canary", "direct")
 
 Trigger = Literal["alert", "schedule", "manual"]
 
@@ -144,6 +149,30 @@ def labels_to_wait_for(
     if since and alert_min_labels > min_new_labels:
         return alert_min_labels, since
     return min_new_labels, champion_trained_at
+
+
+def choose_rollout(
+    requested: str, reason: RetrainReason, champion_version: str | None
+) -> tuple[Rollout, str]:
+    """How a challenger the offline gate passes reaches the traffic, and why.
+
+    "auto" is "direct" for a run a quality alert started: the champion is
+    already failing, and each minute on it costs more than the risk of the
+    challenger (the watch after the promotion guards that). Every other reason
+    (the schedule, volume, drift without a drop in quality, a person) is
+    "canary": the challenger serves a share until live feedback decides.
+    Without a champion there is nothing to compare with: "direct".
+    """
+    if requested not in ROLLOUT_CHOICES:
+        raise ValueError(f"rollout must be one of {', '.join(ROLLOUT_CHOICES)}, not {requested!r}")
+    if champion_version is None:
+        return "direct", "no champion to compare a canary with"
+    if requested != "auto":
+        return requested, f"rollout={requested} requested"  # type: ignore[return-value]
+    if reason.trigger == "alert" and "quality" in reason.alert_kinds:
+        return "direct", "a quality alert: the champion is already failing"
+    why = {"alert": "alerts without a drop in quality", "schedule": "the schedule", "manual": "a manual run"}
+    return "canary", why[reason.trigger]
 
 
 def stale_alerts(reason: RetrainReason, champion_version: str | None) -> str | None:

@@ -122,7 +122,14 @@ class DemoSetup:
             self.dag_id,
             # A data window of a tenth of a second: nothing from the lake, so the
             # first champion has seen clean base data only.
-            {"force": True, "window_days": 1e-6, "min_new_labels": 0},
+            # Promoted at once and not watched: there is no traffic yet to judge it on.
+            {
+                "force": True,
+                "window_days": 1e-6,
+                "min_new_labels": 0,
+                "rollout": "direct",
+                "watch_minutes": 0,
+            },
             note="closeloop demo: the first champion, trained on the base data",
         )
         self.say(f"first champion: retrain run {run_id}\n        {self.api.ui_url(self.dag_id, run_id)}")

@@ -11,7 +11,7 @@ import sys
 import pytest
 from airflow.dag_processing.dagbag import DagBag
 
-from closeloop.config import PROJECT_ROOT
+from closeloop.config import PROJECT_ROOT, get_settings
 from training.usecases import use_case_names
 
 
@@ -73,20 +73,36 @@ def test_retrain_runs_nightly_or_on_its_models_alerts(dagbag: DagBag, name: str)
         "window_days",
         "holdout_fraction",
         "min_new_labels",
+        "rollout",
+        "canary_share",
+        "live_margin",
+        "live_confidence",
+        "live_min_labeled",
+        "live_min_windows",
+        "canary_minutes",
+        "watch_minutes",
     }
     assert dag.params["force"] is False
+    assert dag.params["rollout"] == get_settings().retrain_rollout
 
 
 @pytest.mark.parametrize("name", use_case_names())
 def test_retrain_tasks_run_in_order(dagbag: DagBag, name: str) -> None:
     dag = dagbag.dags[f"retrain_{name}"]
     order = ["why", "wait_for_labels", "build_dataset", "train", "gate", "publish_update"]
-    assert set(dag.task_ids) == set(order)
-    for upstream, downstream in itertools.pairwise(order):
-        assert upstream in dag.get_task(downstream).get_flat_relative_ids(upstream=True), (
-            f"{upstream} must run before {downstream}"
-        )
+    canary = ["gate", "rollout", "live_canary", "end_canary", "publish_canary_update"]
+    watch = ["publish_update", "watch", "end_watch", "publish_rollback"]
+    assert set(dag.task_ids) == set(order + canary + watch)
+    for path in (order, canary, watch, ["rollout", "watch"]):
+        for upstream, downstream in itertools.pairwise(path):
+            assert upstream in dag.get_task(downstream).get_flat_relative_ids(upstream=True), (
+                f"{upstream} must run before {downstream}"
+            )
     assert type(dag.get_task("wait_for_labels")).__name__ == "WaitForLabeledDataSensor"
+    assert type(dag.get_task("live_canary")).__name__ == "LiveMetricsSensor"
+    assert type(dag.get_task("watch")).__name__ == "PromotionWatchSensor"
+    # The rollout branch picks one path; the other's tasks are skipped.
+    assert dag.get_task("rollout").downstream_task_ids == {"live_canary", "watch"}
 
 
 @pytest.mark.parametrize("name", use_case_names())

@@ -309,6 +309,7 @@ def create_app(settings: ModelsViewSettings | None = None) -> FastAPI:
                 "description": spec.get("description"),
                 "type": (spec.get("schema") or {}).get("type"),
                 "title": (spec.get("schema") or {}).get("title") or name,
+                "enum": (spec.get("schema") or {}).get("enum"),
             }
             for name, spec in (details.get("params") or {}).items()
         }

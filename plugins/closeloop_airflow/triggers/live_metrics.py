@@ -1,16 +1,20 @@
-"""Wait, in the triggerer, until the streaming job's windows decide between a canary and the champion."""
+"""Wait, in the triggerer, on the streaming job's windows: a canary against the champion, or a new
+champion against its predecessor after a promotion."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-__all__ = ["LiveMetricsTrigger", "kafka_bootstrap"]
+if TYPE_CHECKING:
+    from closeloop.events import MetricsEvent
+
+__all__ = ["LiveMetricsTrigger", "PromotionWatchTrigger", "kafka_bootstrap"]
 
 
 def kafka_bootstrap(kafka_config_id: str) -> str:
@@ -21,7 +25,36 @@ def kafka_bootstrap(kafka_config_id: str) -> str:
     return str(servers)
 
 
-class LiveMetricsTrigger(BaseTrigger):
+class _LiveWindowsTrigger(BaseTrigger):
+    """Polls ``check()`` in a thread every ``poll_interval`` seconds until it is no longer "waiting"."""
+
+    model_name: str
+    topic: str
+    kafka_config_id: str
+    poll_interval: float
+
+    def check(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _windows(self, since: datetime) -> list[MetricsEvent]:
+        """The model's metrics events on ``topic`` from ``since`` to the topic's end."""
+        from closeloop.events import MetricsEvent
+        from closeloop.kafka.consume import read_since
+
+        events = read_since(kafka_bootstrap(self.kafka_config_id), self.topic, since, expected=MetricsEvent)
+        return [e for e in events if isinstance(e, MetricsEvent) and e.model_name == self.model_name]
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        while True:
+            payload = await asyncio.to_thread(self.check)
+            self.log.info("%s: %s", self.model_name, payload["reason"])
+            if payload["status"] != "waiting":
+                yield TriggerEvent(payload)
+                return
+            await asyncio.sleep(self.poll_interval)
+
+
+class LiveMetricsTrigger(_LiveWindowsTrigger):
     """Fire once the metrics windows since ``since`` decide ``canary`` against ``champion``
     (training.live_gate.judge with ``rule``), or at ``deadline`` with why they did not.
 
@@ -78,14 +111,10 @@ class LiveMetricsTrigger(BaseTrigger):
 
         ``status`` is "decided", "timeout" (past the deadline, undecided) or "waiting".
         """
-        from closeloop.events import MetricsEvent
-        from closeloop.kafka.consume import read_since
         from training.live_gate import LiveRule, judge
 
-        since = datetime.fromisoformat(self.since)
-        events = read_since(kafka_bootstrap(self.kafka_config_id), self.topic, since, expected=MetricsEvent)
-        mine = [e for e in events if isinstance(e, MetricsEvent) and e.model_name == self.model_name]
-        verdict = judge(mine, canary=self.canary, champion=self.champion, rule=LiveRule(**self.rule))
+        events = self._windows(datetime.fromisoformat(self.since))
+        verdict = judge(events, canary=self.canary, champion=self.champion, rule=LiveRule(**self.rule))
         payload = verdict.model_dump(mode="json")
         if verdict.decided:
             return {"status": "decided", **payload}
@@ -94,11 +123,69 @@ class LiveMetricsTrigger(BaseTrigger):
             return {**payload, "status": "timeout", "reason": reason}
         return {"status": "waiting", **payload}
 
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        while True:
-            payload = await asyncio.to_thread(self.check)
-            self.log.info("%s: %s", self.model_name, payload["reason"])
-            if payload["status"] != "waiting":
-                yield TriggerEvent(payload)
-                return
-            await asyncio.sleep(self.poll_interval)
+
+class PromotionWatchTrigger(_LiveWindowsTrigger):
+    """Fire as soon as the new ``champion``'s windows since ``promoted_at`` show it worse than
+    ``previous``'s before it (training.live_gate.watch with ``rule``), or at ``until`` with the
+    verdict that keeps it.
+
+    The predecessor's windows are read from as far before the promotion as the
+    watch lasts after it: its last live numbers, over a span like the one they
+    are compared with.
+    """
+
+    def __init__(
+        self,
+        *,
+        model_name: str,
+        champion: str,
+        previous: str,
+        promoted_at: str,
+        until: str,
+        rule: dict[str, Any],
+        topic: str,
+        poll_interval: float = 15.0,
+        kafka_config_id: str = "kafka_default",
+    ) -> None:
+        super().__init__()
+        self.model_name = model_name
+        self.champion = champion
+        self.previous = previous
+        self.promoted_at = promoted_at
+        self.until = until
+        self.rule = rule
+        self.topic = topic
+        self.poll_interval = poll_interval
+        self.kafka_config_id = kafka_config_id
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "model_name": self.model_name,
+                "champion": self.champion,
+                "previous": self.previous,
+                "promoted_at": self.promoted_at,
+                "until": self.until,
+                "rule": self.rule,
+                "topic": self.topic,
+                "poll_interval": self.poll_interval,
+                "kafka_config_id": self.kafka_config_id,
+            },
+        )
+
+    def check(self) -> dict[str, Any]:
+        """The verdict now: "decided" (``passed`` False: roll back; True: the watch is over) or
+        "waiting" (blocking: reads Kafka)."""
+        from training.live_gate import LiveRule, watch
+
+        promoted_at, until = datetime.fromisoformat(self.promoted_at), datetime.fromisoformat(self.until)
+        verdict = watch(
+            self._windows(promoted_at - (until - promoted_at)),
+            champion=self.champion,
+            previous=self.previous,
+            promoted_at=promoted_at,
+            rule=LiveRule(**self.rule),
+            final=datetime.now(UTC) >= until,
+        )
+        return {"status": "decided" if verdict.decided else "waiting", **verdict.model_dump(mode="json")}

@@ -2,18 +2,29 @@
 
 The feedback the tests write lives under a lake prefix of their own
 (the lake connection's prefix for the DAG run), so the runs see exactly it.
+The rollout's live sensors read closeloop.metrics; here a thread stands in for
+the streaming job and publishes the windows once the run has made its canary
+or promotion (the windows a real job publishes are tested with the job).
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+
 from mlflow import MlflowClient
 
 from closeloop.config import Settings
-from closeloop.events import ModelUpdateEvent
+from closeloop.events import MetricsEvent, ModelUpdateEvent
+from closeloop.kafka.publish import publish_events
 from tests.integration.kafka_reading import end_offsets, read_to_end
 from tests.integration.training.conftest import DagsTest
 from tests.integration.training.lake_rows import write_labeled
-from training.promotion import CHAMPION, PREVIOUS, alias_version
+from tests.metrics_windows import metrics_window
+from tests.waiting import NotYet, eventually
+from training.promotion import CANARY, CANARY_STARTED_TAG, CHAMPION, PREVIOUS, alias_version
 from training.usecases import get_use_case
 from training.usecases.digits.drift import drift_frame
 
@@ -78,3 +89,185 @@ def test_a_failing_gate_leaves_the_alias_where_it_was(
     assert tags["closeloop.gate.passed"] == "false"
     assert "not better by the margin 1.0" in tags["closeloop.gate.reason"]
     assert _model_updates(settings, start, DIGITS.model_name) == []
+
+
+# The live rule the rollout tests ask for: four windows of 100 labeled examples each are enough.
+LIVE = {"live_min_labeled": 200, "live_min_windows": 3, "live_margin": 0.02, "window_days": 1}
+FAST_POLL = {"CLOSELOOP_LIVE_POLL_S": "1"}
+WINDOW = timedelta(seconds=10)
+
+
+def _windows(version: str, first: datetime, accuracies: list[float]) -> list[MetricsEvent]:
+    return [
+        metrics_window(
+            DIGITS.model_name, version, first + i * WINDOW, {"accuracy": a}, labeled=100, seconds=10
+        )
+        for i, a in enumerate(accuracies)
+    ]
+
+
+@contextmanager
+def _streaming_job(
+    settings: Settings, publish: Callable[[MlflowClient], list[MetricsEvent]]
+) -> Iterator[None]:
+    """Runs ``publish`` in a thread beside the DAG run (it waits for what the run does, then returns
+    the windows to put on closeloop.metrics); its failure fails the test."""
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            events = publish(MlflowClient(settings.mlflow_tracking_uri))
+            publish_events(settings.kafka_bootstrap, settings.topics.metrics, events)
+        except BaseException as exc:  # re-raised in the test's thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    yield
+    thread.join(timeout=60)
+    if errors:
+        raise errors[0]
+
+
+def _canary_windows(
+    champion: str, canary: list[float], incumbent: list[float]
+) -> Callable[[MlflowClient], list[MetricsEvent]]:
+    """Once the run has made a canary: its windows and the champion's over the same span."""
+
+    def publish(client: MlflowClient) -> list[MetricsEvent]:
+        @eventually(timeout=300, interval=1)
+        def made() -> str:
+            version = alias_version(client, DIGITS.model_name, CANARY)
+            if version is None:
+                raise NotYet("no canary yet")
+            return version
+
+        version = made()
+        started = datetime.fromisoformat(
+            client.get_model_version(DIGITS.model_name, version).tags[CANARY_STARTED_TAG]
+        )
+        return _windows(version, started, canary) + _windows(champion, started, incumbent)
+
+    return publish
+
+
+def test_a_better_canary_is_promoted_on_its_live_windows(
+    settings: Settings, dags_test: DagsTest, lake_prefix: str, clean_champion: str
+) -> None:
+    client = MlflowClient(settings.mlflow_tracking_uri)
+    _drifted_feedback(settings, lake_prefix)
+    start = end_offsets(settings.kafka_bootstrap, settings.topics.model_updates)
+
+    better = _canary_windows(clean_champion, [0.95, 0.96, 0.94, 0.95], [0.90, 0.91, 0.89, 0.90])
+    with _streaming_job(settings, better):
+        dags_test("retrain_digits", {**LIVE, "rollout": "canary"}, FAST_POLL, lake_prefix=lake_prefix)
+
+    champion = alias_version(client, DIGITS.model_name, CHAMPION)
+    assert champion is not None and int(champion) > int(clean_champion)
+    assert alias_version(client, DIGITS.model_name, PREVIOUS) == clean_champion
+    assert alias_version(client, DIGITS.model_name, CANARY) is None
+    tags = client.get_model_version(DIGITS.model_name, champion).tags
+    assert tags["closeloop.live.passed"] == "true", tags["closeloop.live.reason"]
+    assert "not worse than champion" in tags["closeloop.live.reason"]
+    assert (tags["closeloop.live.version_quality"], tags["closeloop.live.compared_with_quality"]) == (
+        "0.95",
+        "0.9",
+    )
+    assert (
+        tags["closeloop.live.version_labeled"] == "400"
+        and tags["closeloop.live.compared_with"] == clean_champion
+    )
+    # The windows since the canary started (event times are in milliseconds).
+    span_start = datetime.fromisoformat(tags["closeloop.live.window_start"])
+    assert abs(span_start - datetime.fromisoformat(tags[CANARY_STARTED_TAG])) < timedelta(milliseconds=1)
+    (update,) = _model_updates(settings, start, DIGITS.model_name)
+    assert (update.version, update.previous_version) == (champion, clean_champion)
+    assert update.reason.startswith("live gate passed: canary")
+
+
+def test_a_worse_canary_is_dropped_and_the_champion_never_moves(
+    settings: Settings, dags_test: DagsTest, lake_prefix: str, clean_champion: str
+) -> None:
+    client = MlflowClient(settings.mlflow_tracking_uri)
+    _drifted_feedback(settings, lake_prefix)
+    start = end_offsets(settings.kafka_bootstrap, settings.topics.model_updates)
+    before = {v.version for v in client.search_model_versions(f"name='{DIGITS.model_name}'")}
+
+    worse = _canary_windows(clean_champion, [0.60, 0.62, 0.58, 0.61], [0.90, 0.91, 0.89, 0.90])
+    with _streaming_job(settings, worse):
+        dags_test("retrain_digits", {**LIVE, "rollout": "canary"}, FAST_POLL, lake_prefix=lake_prefix)
+
+    (canary,) = {v.version for v in client.search_model_versions(f"name='{DIGITS.model_name}'")} - before
+    assert alias_version(client, DIGITS.model_name, CHAMPION) == clean_champion
+    assert alias_version(client, DIGITS.model_name, CANARY) is None
+    tags = client.get_model_version(DIGITS.model_name, canary).tags
+    assert tags["closeloop.gate.passed"] == "true"
+    assert tags["closeloop.live.passed"] == "false"
+    assert (
+        f"canary {canary} is worse than champion {clean_champion} by more than 0.02"
+        in tags["closeloop.live.reason"]
+    )
+    assert _model_updates(settings, start, DIGITS.model_name) == []
+
+
+def test_a_canary_without_live_labels_times_out_and_is_dropped_saying_why(
+    settings: Settings, dags_test: DagsTest, lake_prefix: str, clean_champion: str
+) -> None:
+    client = MlflowClient(settings.mlflow_tracking_uri)
+    _drifted_feedback(settings, lake_prefix)
+    before = {v.version for v in client.search_model_versions(f"name='{DIGITS.model_name}'")}
+
+    conf = {**LIVE, "rollout": "canary", "canary_minutes": 0.25}
+    run = dags_test("retrain_digits", conf, FAST_POLL, lake_prefix=lake_prefix, check=False)
+
+    (canary,) = {v.version for v in client.search_model_versions(f"name='{DIGITS.model_name}'")} - before
+    assert alias_version(client, DIGITS.model_name, CHAMPION) == clean_champion
+    assert alias_version(client, DIGITS.model_name, CANARY) is None
+    tags = client.get_model_version(DIGITS.model_name, canary).tags
+    assert tags["closeloop.live.passed"] == "undecided"
+    reason = tags["closeloop.live.reason"]
+    assert reason.startswith("no decision by ") and f"{canary} has 0 of 200 labeled examples" in reason
+    assert reason in run.stdout + run.stderr, "the failed task says why"
+
+
+def test_a_direct_promotion_worse_live_than_its_predecessor_is_rolled_back(
+    settings: Settings, dags_test: DagsTest, lake_prefix: str, clean_champion: str
+) -> None:
+    client = MlflowClient(settings.mlflow_tracking_uri)
+    _drifted_feedback(settings, lake_prefix)
+    start = end_offsets(settings.kafka_bootstrap, settings.topics.model_updates)
+
+    def after_promotion(client: MlflowClient) -> list[MetricsEvent]:
+        @eventually(timeout=300, interval=0.5)
+        def promoted() -> str:
+            version = alias_version(client, DIGITS.model_name, CHAMPION)
+            if version == clean_champion:
+                raise NotYet("not promoted yet")
+            return str(version)
+
+        version = promoted()
+        # Seen within a second of the promotion: the predecessor's windows end before it, the new ones after.
+        seen = datetime.now(UTC)
+        return _windows(clean_champion, seen - 4 * WINDOW, [0.90, 0.91, 0.89]) + _windows(
+            version, seen + WINDOW, [0.50, 0.52, 0.49]
+        )
+
+    with _streaming_job(settings, after_promotion):
+        dags_test(
+            "retrain_digits",
+            {**LIVE, "rollout": "direct", "watch_minutes": 2},
+            FAST_POLL,
+            lake_prefix=lake_prefix,
+        )
+
+    promotion, rollback = _model_updates(settings, start, DIGITS.model_name)
+    assert promotion.previous_version == clean_champion
+    assert (rollback.version, rollback.previous_version) == (clean_champion, promotion.version)
+    assert rollback.reason.startswith("rollback by the watch of retrain_digits/")
+    assert alias_version(client, DIGITS.model_name, CHAMPION) == clean_champion
+    assert alias_version(client, DIGITS.model_name, PREVIOUS) == promotion.version
+    tags = client.get_model_version(DIGITS.model_name, promotion.version).tags
+    assert tags["closeloop.watch.passed"] == "false"
+    assert (
+        f"champion {promotion.version} is worse than {clean_champion} was" in tags["closeloop.watch.reason"]
+    )

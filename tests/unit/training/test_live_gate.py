@@ -9,7 +9,7 @@ import pytest
 
 from closeloop.events import MetricsEvent
 from tests.metrics_windows import metrics_window
-from training.live_gate import LiveRule, judge
+from training.live_gate import LiveRule, judge, watch
 
 T0 = datetime(2026, 12, 6, 10, 0, tzinfo=UTC)
 RULE = LiveRule(metric="accuracy", higher_is_better=True, margin=0.02, min_labeled=100, min_windows=3)
@@ -114,3 +114,53 @@ def test_a_replayed_window_counts_once() -> None:
     events = _both([0.95, 0.95, 0.95], [0.9, 0.9, 0.9])
     verdict = judge(events + events[:3], canary="5", champion="4", rule=RULE)
     assert verdict.canary.labeled == 150 and verdict.canary.windows == 3
+
+
+# The watch after a promotion: version 5 promoted at minute 10, version 4 before it.
+PROMOTED = T0 + timedelta(minutes=10)
+
+
+def _promoted(before: list[float], after: list[float]) -> list[MetricsEvent]:
+    return [_window("4", 10 - len(before) + i, a) for i, a in enumerate(before)] + [
+        _window("5", 10 + i, a) for i, a in enumerate(after)
+    ]
+
+
+def _watch(events: list[MetricsEvent], *, final: bool = False):
+    return watch(events, champion="5", previous="4", promoted_at=PROMOTED, rule=RULE, final=final)
+
+
+def test_a_new_champion_clearly_worse_than_its_predecessor_is_rolled_back() -> None:
+    verdict = _watch(_promoted([0.90, 0.91, 0.89], [0.60, 0.62, 0.58]))
+    assert verdict.passed is False and "champion 5 is worse than 4 was by more than 0.02" in verdict.reason
+    assert (verdict.canary.version, verdict.champion.version) == ("5", "4")
+    assert (verdict.start, verdict.end) == (T0 + timedelta(minutes=7), T0 + timedelta(minutes=13))
+
+
+def test_a_new_champion_as_good_is_watched_to_the_end_and_kept() -> None:
+    events = _promoted([0.90, 0.91, 0.89], [0.90, 0.92, 0.90])
+    going = _watch(events)
+    assert going.passed is None and going.reason.startswith("watching: so far accuracy")
+    done = _watch(events, final=True)
+    assert done.passed is True and done.reason.startswith("kept 5: not shown worse than 4")
+
+
+def test_a_noisy_drop_is_not_enough_to_roll_back() -> None:
+    # Worse on average, but not beyond the margin at 95 %: a champion is kept unless shown worse.
+    assert _watch(_promoted([0.90, 0.90, 0.90], [0.70, 1.0, 0.80, 1.0]), final=True).passed is True
+
+
+def test_the_watch_waits_for_evidence_and_keeps_the_champion_without_it() -> None:
+    events = _promoted([0.90, 0.91, 0.89], [0.10])
+    assert _watch(events).passed is None
+    done = _watch(events, final=True)
+    assert done.passed is True and "too little live evidence" in done.reason
+    assert "5 has 50 of 100 labeled examples in 1 windows (of 3)" in done.reason
+
+
+def test_only_the_predecessors_windows_before_and_the_champions_after_count() -> None:
+    # Version 4 still finishing a window after the promotion; 5 as a canary before it.
+    events = _promoted([0.90, 0.91, 0.89], [0.90, 0.90, 0.91])
+    events += [_window("4", 11, 0.2), _window("5", 5, 0.1)]
+    verdict = _watch(events, final=True)
+    assert (verdict.canary.windows, verdict.champion.windows) == (3, 3) and verdict.passed is True

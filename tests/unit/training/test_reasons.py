@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from training.reasons import (
     EarlierRun,
     RetrainReason,
     answered_already,
     changed_since,
+    choose_rollout,
     describe_trigger,
     labels_to_wait_for,
     stale_alerts,
@@ -46,6 +49,24 @@ def test_schedule_and_manual() -> None:
     manual = describe_trigger("manual", [], {"force": True, "margin": 0.0})
     assert manual.trigger == "manual"
     assert manual.summary == "manual run (force=True, margin=0.0)"
+
+
+def test_auto_rollout_is_direct_after_a_quality_alert_and_a_canary_otherwise() -> None:
+    quality = describe_trigger("asset_triggered", [_alert("a1"), _alert("a2", "drift")], {})
+    drift = describe_trigger("asset_triggered", [_alert("a1", "drift")], {})
+    assert choose_rollout("auto", quality, "3") == (
+        "direct",
+        "a quality alert: the champion is already failing",
+    )
+    assert choose_rollout("auto", drift, "3") == ("canary", "alerts without a drop in quality")
+    assert choose_rollout("auto", describe_trigger("scheduled", [], {}), "3")[0] == "canary"
+    assert choose_rollout("auto", describe_trigger("manual", [], {}), "3")[0] == "canary"
+    # Asked for, either way; without a champion there is nothing to be a canary against.
+    assert choose_rollout("canary", quality, "3")[0] == "canary"
+    assert choose_rollout("direct", drift, "3")[0] == "direct"
+    assert choose_rollout("canary", drift, None) == ("direct", "no champion to compare a canary with")
+    with pytest.raises(ValueError, match="rollout must be one of auto, canary, direct"):
+        choose_rollout("shadow", drift, "3")
 
 
 def test_payloads_that_are_not_alerts_are_ignored() -> None:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from closeloop_airflow.triggers.await_alert import AwaitAlertTrigger, matching_alert
 from closeloop_airflow.triggers.labeled_data import LabeledDataTrigger
-from closeloop_airflow.triggers.live_metrics import LiveMetricsTrigger
+from closeloop_airflow.triggers.live_metrics import LiveMetricsTrigger, PromotionWatchTrigger
 
 from closeloop.events import AlertEvent, InvalidEventError, MetricsEvent, Window, encode
 from tests.metrics_windows import metrics_window
@@ -54,6 +54,17 @@ def _alert(model_name: str, kind: str = "quality", alert_id: str = "a1") -> byte
             champion="4",
             since="2026-01-01T00:00:00+00:00",
             deadline="2026-01-01T02:00:00+00:00",
+            rule={"metric": "accuracy", "higher_is_better": True, "margin": 0.01},
+            topic="closeloop.metrics",
+            poll_interval=5.0,
+            kafka_config_id="kafka_under_test",
+        ),
+        PromotionWatchTrigger(
+            model_name="m",
+            champion="5",
+            previous="4",
+            promoted_at="2026-01-01T00:00:00+00:00",
+            until="2026-01-01T00:30:00+00:00",
             rule={"metric": "accuracy", "higher_is_better": True, "margin": 0.01},
             topic="closeloop.metrics",
             poll_interval=5.0,
@@ -124,18 +135,24 @@ def _live_trigger(deadline: datetime) -> LiveMetricsTrigger:
     )
 
 
+#: Where each read of the metrics topic started.
+READS: list[datetime] = []
+
+
 @pytest.fixture
 def metrics_topic(monkeypatch: pytest.MonkeyPatch) -> list[MetricsEvent]:
-    """What the trigger reads from Kafka: the list, as the test fills it."""
+    """What the trigger reads from Kafka: the list, as the test fills it; READS, where it read from."""
     import closeloop.kafka.consume
 
     held: list[MetricsEvent] = []
+    READS.clear()
     monkeypatch.setenv(
         "AIRFLOW_CONN_KAFKA_UNDER_TEST", '{"conn_type": "kafka", "extra": {"bootstrap.servers": "k:9092"}}'
     )
 
     def read_since(bootstrap: str, topic: str, since: datetime, **_: object) -> list[MetricsEvent]:
-        assert (bootstrap, topic, since) == ("k:9092", "closeloop.metrics", T0)
+        assert (bootstrap, topic) == ("k:9092", "closeloop.metrics")
+        READS.append(since)
         return list(held)
 
     monkeypatch.setattr(closeloop.kafka.consume, "read_since", read_since)
@@ -154,6 +171,7 @@ def test_the_live_metrics_trigger_waits_decides_or_says_why_it_could_not(
     metrics_topic.extend(_windows("5", 0.95)[1:] + _windows("other", 0.1))
     decided = _live_trigger(later).check()
     assert (decided["status"], decided["passed"], decided["canary"]["labeled"]) == ("decided", True, 150)
+    assert set(READS) == {T0}
 
 
 def test_the_live_metrics_trigger_fires_once_decided(metrics_topic: list[MetricsEvent]) -> None:
@@ -179,3 +197,41 @@ def test_the_live_metrics_sensor_fails_on_a_timeout_with_the_reason() -> None:
         sensor.execute_complete({}, {"status": "timeout", "reason": "no decision by x: too few labels"})  # type: ignore[arg-type]
     verdict = {"status": "decided", "passed": False, "reason": "worse"}
     assert sensor.execute_complete({}, verdict) == verdict  # type: ignore[arg-type]
+
+
+def _watch_trigger(promoted_at: datetime, until: datetime) -> PromotionWatchTrigger:
+    return PromotionWatchTrigger(
+        model_name="m",
+        champion="5",
+        previous="4",
+        promoted_at=promoted_at.isoformat(),
+        until=until.isoformat(),
+        rule={"metric": "accuracy", "higher_is_better": True, "margin": 0.02, "min_labeled": 100},
+        topic="closeloop.metrics",
+        kafka_config_id="kafka_under_test",
+    )
+
+
+def test_the_watch_reads_the_predecessor_back_as_far_as_it_watches(metrics_topic: list[MetricsEvent]) -> None:
+    promoted = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=3)
+    before = [
+        metrics_window("m", "4", promoted - timedelta(minutes=3 - i), {"accuracy": 0.9}) for i in range(3)
+    ]
+    metrics_topic.extend(before)
+    watching = _watch_trigger(promoted, promoted + timedelta(minutes=20)).check()
+    assert watching["status"] == "waiting" and watching["reason"].startswith("watching: ")
+    assert [promoted - timedelta(minutes=20)] == READS
+    metrics_topic.extend(
+        metrics_window("m", "5", promoted + timedelta(minutes=i), {"accuracy": a})
+        for i, a in enumerate([0.5, 0.52, 0.49])
+    )
+    worse = _watch_trigger(promoted, promoted + timedelta(minutes=20)).check()
+    assert (worse["status"], worse["passed"]) == ("decided", False)
+    assert "champion 5 is worse than 4 was" in worse["reason"]
+
+
+def test_the_watch_keeps_the_champion_at_its_end(metrics_topic: list[MetricsEvent]) -> None:
+    metrics_topic.extend(_windows("5", 0.9))
+    kept = _watch_trigger(T0, T0 + timedelta(minutes=30)).check()
+    assert (kept["status"], kept["passed"]) == ("decided", True)
+    assert kept["reason"].startswith("kept 5: too little live evidence")
