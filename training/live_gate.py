@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
 from scipy import stats
@@ -96,7 +96,7 @@ def judge(events: Iterable[MetricsEvent], *, canary: str, champion: str, rule: L
         if event.window.kind == "tumbling" and event.model_version in windows:
             # A replayed window replaces the earlier copy: the job's windows are deterministic.
             windows[event.model_version][(event.window.start, event.window.end)] = event
-    shared = sorted(windows[canary].keys() & windows[champion].keys())
+    shared = _one_length(windows[canary].keys() & windows[champion].keys())
     ours = _live(canary, [windows[canary][w] for w in shared], rule.metric)
     theirs = _live(champion, [windows[champion][w] for w in shared], rule.metric)
     start, end = (shared[0][0], shared[-1][1]) if shared else (None, None)
@@ -163,6 +163,9 @@ def watch(
             after[span] = event
         elif event.model_version == previous and event.window.end <= promoted_at:
             before[span] = event
+    length = _length(after.keys() | before.keys(), both=(after.keys(), before.keys()))
+    after = {w: after[w] for w in after if w[1] - w[0] == length}
+    before = {w: before[w] for w in before if w[1] - w[0] == length}
     ours = _live(champion, [after[w] for w in sorted(after)], rule.metric)
     theirs = _live(previous, [before[w] for w in sorted(before)], rule.metric)
     start = min(before)[0] if before else None
@@ -206,6 +209,26 @@ def watch(
             critical=critical,
         )
     return verdict(None, f"watching: so far {numbers}", t=t, critical=critical)
+
+
+Span = tuple[datetime, datetime]
+
+
+def _length(spans: Iterable[Span], *, both: tuple[Iterable[Span], Iterable[Span]]) -> timedelta | None:
+    """The window length to judge on: the shortest that both groups of ``both`` have, else the
+    shortest of ``spans``. Two jobs (the stack's and the demo's) may publish one version's windows
+    in lengths of their own; mixed, the same examples would count twice."""
+    first, second = ({w[1] - w[0] for w in group} for group in both)
+    common = first & second
+    lengths = common or {w[1] - w[0] for w in spans}
+    return min(lengths) if lengths else None
+
+
+def _one_length(shared: Iterable[Span]) -> list[Span]:
+    """The shared windows of the shortest length, in time order."""
+    spans = list(shared)
+    length = _length(spans, both=(spans, spans))
+    return sorted(w for w in spans if w[1] - w[0] == length)
 
 
 def _welch(ours: VersionLive, theirs: VersionLive, rule: LiveRule) -> tuple[float, float]:

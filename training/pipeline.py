@@ -27,12 +27,14 @@ from training.gate import GateDecision, GatePolicy, Scores, decide
 from training.live_gate import LiveRule
 from training.promotion import (
     CHAMPION,
+    ROLLOUT_TAG,
     AliasMove,
     alias_version,
     apply_decision,
     champion,
     conclude_canary,
     conclude_watch,
+    model_tags,
     model_update,
     start_canary,
 )
@@ -86,7 +88,8 @@ def run_reason(
     reason = describe_trigger(run_type, payloads, params, arrived=arrived)
     _log.info("why: %s", reason.summary)
     model_name = get_use_case(use_case_name).model_name
-    version, trained_at = champion(MlflowClient(settings.mlflow_tracking_uri), model_name)
+    client = MlflowClient(settings.mlflow_tracking_uri)
+    version, trained_at = champion(client, model_name)
     champion_trained_at = trained_at.isoformat() if trained_at else None
     wait_for, wait_since = labels_to_wait_for(
         reason,
@@ -95,7 +98,12 @@ def run_reason(
         champion_version=version,
         champion_trained_at=champion_trained_at,
     )
-    rollout, rollout_why = choose_rollout(str(params.get("rollout") or "auto"), reason, version)
+    rollout, rollout_why = choose_rollout(
+        str(params.get("rollout") or "auto"),
+        reason,
+        version,
+        model_policy=model_tags(client, model_name).get(ROLLOUT_TAG),
+    )
     return {
         **reason.model_dump(mode="json"),
         "champion_version": version,

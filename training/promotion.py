@@ -34,6 +34,7 @@ __all__ = [
     "CHAMPION",
     "LIVE_PREFIX",
     "PREVIOUS",
+    "ROLLOUT_TAG",
     "WATCH_PREFIX",
     "AliasMove",
     "PromotionError",
@@ -42,6 +43,7 @@ __all__ = [
     "champion",
     "conclude_canary",
     "conclude_watch",
+    "model_tags",
     "model_update",
     "rollback",
     "start_canary",
@@ -55,6 +57,8 @@ PREVIOUS = "previous_champion"
 CANARY = CANARY_ALIAS
 #: On a canary: when it started serving its share (ISO, UTC).
 CANARY_STARTED_TAG = "closeloop.canary.started"
+#: On a registered model: its rollout policy ("canary" or "direct") for runs whose rollout is "auto".
+ROLLOUT_TAG = "closeloop.rollout"
 #: Tags of the canary phase's live verdict, and of the watch after a direct promotion.
 LIVE_PREFIX = "closeloop.live"
 WATCH_PREFIX = "closeloop.watch"
@@ -81,6 +85,16 @@ def alias_version(client: MlflowClient, model_name: str, alias: str) -> str | No
     except MlflowException as exc:
         if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
             return None
+        raise
+
+
+def model_tags(client: MlflowClient, model_name: str) -> dict[str, str]:
+    """The registered model's tags (its policies: ROLLOUT_TAG, SHARE_TAG), or none if it does not exist."""
+    try:
+        return dict(client.get_registered_model(model_name).tags)
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return {}
         raise
 
 
@@ -135,9 +149,13 @@ def apply_decision(
 def start_canary(
     client: MlflowClient, model_name: str, version: str, *, share: float | None = None
 ) -> datetime:
-    """Make ``version`` the canary (its ``share`` of the traffic, else the gateway's); returns when.
+    """Make ``version`` the canary; returns when.
 
-    A canary alias left by an earlier run moves to this version."""
+    Its share of the traffic is ``share``, else the registered model's
+    SHARE_TAG, else the gateway's setting. A canary alias left by an earlier
+    run moves to this version."""
+    if share is None and SHARE_TAG in (tags := model_tags(client, model_name)):
+        share = float(tags[SHARE_TAG])
     if share is not None:
         client.set_model_version_tag(model_name, version, SHARE_TAG, f"{share:g}")
     started = datetime.now(UTC)

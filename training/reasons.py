@@ -152,23 +152,33 @@ def labels_to_wait_for(
 
 
 def choose_rollout(
-    requested: str, reason: RetrainReason, champion_version: str | None
+    requested: str, reason: RetrainReason, champion_version: str | None, *, model_policy: str | None = None
 ) -> tuple[Rollout, str]:
     """How a challenger the offline gate passes reaches the traffic, and why.
 
-    "auto" is "direct" for a run a quality alert started: the champion is
-    already failing, and each minute on it costs more than the risk of the
-    challenger (the watch after the promotion guards that). Every other reason
-    (the schedule, volume, drift without a drop in quality, a person) is
-    "canary": the challenger serves a share until live feedback decides.
-    Without a champion there is nothing to compare with: "direct".
+    ``requested`` is the run's param (its default, CLOSELOOP_RETRAIN_ROLLOUT,
+    unless a person chose). "auto" is "direct" for a run a quality alert
+    started: the champion is already failing, and each minute on it costs more
+    than the risk of the challenger (the watch after the promotion guards
+    that). Every other reason (the schedule, volume, drift without a drop in
+    quality, a person) is "canary": the challenger serves a share until live
+    feedback decides.
+
+    A model's own policy (``model_policy``, "canary" or "direct": its
+    registered model's closeloop.rollout tag) replaces the default for the
+    runs nobody chose a rollout for: those an alert or the schedule started,
+    and manual ones left at "auto". Without a champion there is nothing to
+    compare a canary with: "direct".
     """
     if requested not in ROLLOUT_CHOICES:
         raise ValueError(f"rollout must be one of {', '.join(ROLLOUT_CHOICES)}, not {requested!r}")
     if champion_version is None:
         return "direct", "no champion to compare a canary with"
+    chosen = reason.trigger == "manual" and requested != "auto"
+    if model_policy in ("canary", "direct") and not chosen:
+        return model_policy, f"the model's rollout policy is {model_policy}"  # type: ignore[return-value]
     if requested != "auto":
-        return requested, f"rollout={requested} requested"  # type: ignore[return-value]
+        return requested, f"rollout={requested}"  # type: ignore[return-value]
     if reason.trigger == "alert" and "quality" in reason.alert_kinds:
         return "direct", "a quality alert: the champion is already failing"
     why = {"alert": "alerts without a drop in quality", "schedule": "the schedule", "manual": "a manual run"}

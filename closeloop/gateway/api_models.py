@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
@@ -46,15 +46,21 @@ class Prediction(BaseModel):
     scores: dict[str, float] | None = None
 
 
+#: Which alias answered: the champion, or the canary for its share of the requests.
+ServedAs = Literal["champion", "canary"]
+
+
 class SinglePrediction(Prediction):
     model_name: str
     model_version: str
+    served_as: ServedAs = "champion"
     latency_ms: float
 
 
 class BatchPrediction(BaseModel):
     model_name: str
     model_version: str
+    served_as: ServedAs = "champion"
     latency_ms: float = Field(description="Model time for the whole batch; each prediction waited this long.")
     predictions: list[Prediction]
 

@@ -80,7 +80,9 @@ async def predict(name: str, request: Request, x_api_key: ApiKey = None) -> Resp
 
     # The request's first prediction id, or the client's own id, decides champion or canary.
     first_id = _new_id()
+    champion = model
     model = gateway.canaries.pick(model, request.headers.get(CLIENT_ID_HEADER) or first_id)
+    served_as = "champion" if model is champion else "canary"
     where = "inputs" if single else "instances"
     model_started = time.perf_counter()
     try:
@@ -135,6 +137,7 @@ async def predict(name: str, request: Request, x_api_key: ApiKey = None) -> Resp
                 prediction_id=event.prediction_id,
                 model_name=name,
                 model_version=model.version,
+                served_as=served_as,
                 output=event.output,
                 scores=event.scores,
                 latency_ms=latency_ms,
@@ -144,6 +147,7 @@ async def predict(name: str, request: Request, x_api_key: ApiKey = None) -> Resp
         BatchPrediction(
             model_name=name,
             model_version=model.version,
+            served_as=served_as,
             latency_ms=latency_ms,
             # The events' fields, validated already: not again, per prediction.
             predictions=[

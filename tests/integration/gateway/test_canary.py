@@ -19,9 +19,12 @@ from tests.integration.gateway.conftest import ROWS, gateway_app, gateway_settin
 from tests.integration.registry_models import register_digits
 from tests.waiting import NotYet, eventually
 
+#: Per model, how each version said it answered ("champion" or "canary"), as last seen.
+served_as: dict[str, dict[str, str]] = {}
+
 
 def _answers(url: str, name: str, clients: list[str]) -> dict[str, tuple[str, str]]:
-    """(version, prediction id) of each client's one request."""
+    """(version, prediction id) of each client's one request; it says whether the canary answered."""
     with httpx.Client(base_url=url, timeout=30) as http:
         answered = {}
         for i, client in enumerate(clients):
@@ -33,6 +36,7 @@ def _answers(url: str, name: str, clients: list[str]) -> dict[str, tuple[str, st
             response.raise_for_status()
             body = response.json()
             answered[client] = (body["model_version"], body["prediction_id"])
+            served_as.setdefault(name, {})[body["model_version"]] = body["served_as"]
         return answered
 
 
@@ -62,6 +66,7 @@ def test_a_canary_answers_its_share_of_clients_each_always_and_stops_with_its_al
             first = _versions(url, unique_name, clients)
             share = Counter(first.values())[canary] / len(clients)
             assert set(first.values()) == {champion, canary}
+            assert served_as[unique_name] == {champion: "champion", canary: "canary"}
             assert abs(share - 0.1) < 0.03, share  # 2000 draws: 4.5 standard deviations
             # Sticky: the same clients again get the same versions.
             again = _versions(url, unique_name, clients[:300])

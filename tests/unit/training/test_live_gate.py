@@ -164,3 +164,17 @@ def test_only_the_predecessors_windows_before_and_the_champions_after_count() ->
     events += [_window("4", 11, 0.2), _window("5", 5, 0.1)]
     verdict = _watch(events, final=True)
     assert (verdict.canary.windows, verdict.champion.windows) == (3, 3) and verdict.passed is True
+
+
+def test_windows_of_one_length_are_judged_when_two_jobs_publish_them() -> None:
+    # The demo's job (here one-minute windows) beside the stack's (ten minutes, the same examples).
+    def long(version: str, start: datetime, accuracy: float) -> MetricsEvent:
+        return metrics_window(
+            "digits", version, start, {"accuracy": accuracy}, labeled=200, predictions=400, seconds=600
+        )
+
+    events = _both([0.95, 0.95, 0.95, 0.95], [0.90, 0.90, 0.90, 0.90])
+    verdict = judge([*events, long("5", T0, 0.1), long("4", T0, 0.9)], canary="5", champion="4", rule=RULE)
+    assert verdict.canary.windows == 4 and verdict.canary.labeled == 200 and verdict.passed is True
+    watched = _watch([*_promoted([0.9, 0.91, 0.89], [0.9, 0.92, 0.9]), long("5", PROMOTED, 0.1)], final=True)
+    assert watched.canary.windows == 3 and watched.passed is True

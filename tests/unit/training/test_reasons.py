@@ -65,6 +65,15 @@ def test_auto_rollout_is_direct_after_a_quality_alert_and_a_canary_otherwise() -
     assert choose_rollout("canary", quality, "3")[0] == "canary"
     assert choose_rollout("direct", drift, "3")[0] == "direct"
     assert choose_rollout("canary", drift, None) == ("direct", "no champion to compare a canary with")
+    # A model's own policy replaces the default, but not what a person chose.
+    assert choose_rollout("auto", quality, "3", model_policy="canary") == (
+        "canary",
+        "the model's rollout policy is canary",
+    )
+    assert choose_rollout("direct", quality, "3", model_policy="canary")[0] == "canary"
+    manual = describe_trigger("manual", [], {})
+    assert choose_rollout("direct", manual, "3", model_policy="canary") == ("direct", "rollout=direct")
+    assert choose_rollout("auto", manual, "3", model_policy="direct")[0] == "direct"
     with pytest.raises(ValueError, match="rollout must be one of auto, canary, direct"):
         choose_rollout("shadow", drift, "3")
 
