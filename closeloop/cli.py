@@ -219,6 +219,15 @@ def demo(
             "streaming job; fails if that starts another retrain or promotion (0: no check)."
         ),
     ] = 0.0,
+    canary: Annotated[
+        bool,
+        typer.Option(
+            "--canary",
+            help="The retrain's challenger serves a share of the traffic as a canary first, and is "
+            "promoted when its live windows are not worse than the champion's.",
+        ),
+    ] = False,
+    canary_share: Annotated[float, typer.Option(help="The canary's share of the traffic.")] = 0.5,
 ) -> None:
     """The closed loop end to end: traffic, drift, alert, retrain, promotion, recovery; exit 0 if closed."""
     from closeloop.demo.options import DemoOptions
@@ -239,6 +248,8 @@ def demo(
             keep_running=keep_running,
             output_dir=output_dir,
             settle_s=settle,
+            canary=canary,
+            canary_share=canary_share,
         )
     except ValueError as exc:
         err.print(f"[red bold]{exc}[/]")

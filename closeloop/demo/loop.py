@@ -31,6 +31,7 @@ __all__ = ["LoopMachine", "RetrainSource"]
 _PHASES = {
     "served": "the new champion serves: waiting for its live quality",
     "promoted": "promoted: waiting for the gateway to serve it",
+    "canary": "the canary serves its share: waiting for the live gate",
     "gated": "gate passed: promoting",
     "trained": "retraining: gate",
     "dataset": "retraining: training the challenger",
@@ -44,6 +45,9 @@ class RetrainSource(Protocol):
     """Where the loop's retrain run is followed (closeloop.demo.retrain.RetrainFollower)."""
 
     challenger: str | None
+    #: Whether the challenger went out as a canary; then the live gate's verdict, once given.
+    canary: bool
+    verdict: dict[str, Any] | None
 
     def follow(self, alert_at: datetime) -> None: ...
 
@@ -71,7 +75,8 @@ class LoopMachine:
         self.events: queue.Queue[tuple[Event, datetime]] = queue.Queue()
         #: When the traffic started: the drift starts ``drift_start_s`` later.
         self.traffic_started = timeline.started
-        self._first_served: dict[str, datetime] = {}
+        #: When each version first answered, as the champion or as the canary.
+        self._first_served: dict[tuple[str, str], datetime] = {}
         self._served_lock = threading.Lock()
         self._updates: dict[str, datetime] = {}
         self._window = timedelta(seconds=options.window_s)
@@ -86,11 +91,12 @@ class LoopMachine:
         self.events.put((event, at))
 
     def on_prediction(self, _at_s: float, served: dict[str, Any]) -> None:
-        """A prediction the gateway answered (the traffic's thread): when each version was first served."""
-        version = served["model_version"]
-        if version not in self._first_served:
+        """A prediction the gateway answered (the traffic's thread): when each version was first served,
+        as the champion or as the canary."""
+        key = (served["model_version"], served.get("served_as", "champion"))
+        if key not in self._first_served:
             with self._served_lock:
-                self._first_served.setdefault(version, datetime.now(UTC))
+                self._first_served.setdefault(key, datetime.now(UTC))
 
     # Turns ------------------------------------------------------------------------------
     def handle(self, event: Event, at: datetime) -> None:
@@ -135,13 +141,18 @@ class LoopMachine:
                 break
             self.handle(event, at)
         alert = self.timeline.first("alert")
-        if alert is not None and self.timeline.first("promoted") is None:
+        undecided = self.retrain.canary and self.retrain.verdict is None
+        if alert is not None and (self.timeline.first("promoted") is None or undecided):
             with contextlib.suppress(httpx.HTTPError):  # a busy API server: ask again next turn
                 self.retrain.follow(alert.at)
         challenger = self.challenger
+        as_canary = self._first_served.get((challenger or "", "canary"))
+        if self.retrain.canary and as_canary is not None and self.timeline.first("canary") is None:
+            share = f"{self.options.canary_share:.0%}"
+            self.timeline.mark("canary", as_canary, f"the gateway sends {share} of requests to {challenger}")
         if challenger is not None and (promoted := self._updates.get(challenger)) is not None:
             detail = f"version {challenger} is champion (was {self.champion})"
-            served_first = self._first_served.get(challenger)
+            served_first = self._first_served.get((challenger, "champion"))
             if served_first is not None and served_first < promoted:
                 # The gate moved the alias before the event went out, and the gateway's
                 # registry poll found it first: the alias had moved by then.
@@ -151,9 +162,11 @@ class LoopMachine:
                 )
             self.timeline.mark("promoted", promoted, detail)
         if self.timeline.first("promoted") is not None and self.timeline.first("served") is None:
-            served = self._first_served.get(challenger) if challenger is not None else None
+            served = self._first_served.get((challenger, "champion")) if challenger is not None else None
             if served is not None:
-                self.timeline.mark("served", served, f"the gateway answers with version {challenger}")
+                self.timeline.mark(
+                    "served", served, f"the gateway answers with version {challenger} as the champion"
+                )
         served_mark = self.timeline.first("served")
         if served_mark is not None and challenger is not None:
             quality = judge_recovery(
@@ -200,6 +213,7 @@ class LoopMachine:
             ),
             "dag_start": f"an alert fired but no {self.dag_id} run started: is Airflow's triggerer up? "
             "`closeloop logs airflow`",
+            "canary": f"version {self.challenger} is the canary but the gateway never served it",
             "promoted": f"the retrain run did not move the champion alias: {self.view.retrain.url}",
             "served": f"version {self.challenger} was promoted but the gateway never served it",
             "recovered": f"version {self.challenger}'s live {self.timeline.quality_metric} stayed below "

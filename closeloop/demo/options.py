@@ -48,6 +48,10 @@ class DemoOptions:
     #: After the loop closes, this many more seconds of the drifted traffic on the stack's own
     #: streaming job, which must start no further retrain or promotion (0: no such check).
     settle_s: float = 0.0
+    #: The retrain's challenger first serves this share of the traffic as a canary, promoted when
+    #: the live windows show it not worse than the champion (the retrain DAG's rollout "canary").
+    canary: bool = False
+    canary_share: float = 0.5
 
     def __post_init__(self) -> None:
         try:
@@ -70,6 +74,8 @@ class DemoOptions:
                 f"the drift must start at least two windows ({2 * self.window_s} s) into the traffic, "
                 f"so the clean quality is seen first; got {self.drift_start_s} s"
             )
+        if not 0 < self.canary_share <= 1:
+            raise ValueError(f"the canary's share must be in (0, 1]; got {self.canary_share}")
         if self.settle_s < 0:
             raise ValueError(f"the settle time must be 0 (no check) or more seconds; got {self.settle_s}")
 

@@ -18,6 +18,8 @@ _LABELS = {
     "drift": "drift starts",
     "alert": "alert",
     "dag_start": "retrain starts",
+    "canary": "canary serves",
+    "live gate": "live gate",
     "promoted": "new champion",
     "served": "gateway serves it",
     "recovered": "recovered",

@@ -9,6 +9,7 @@ from Airflow once.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from closeloop.airflow_api import AirflowApi
 from closeloop.demo.display import RetrainView
@@ -36,6 +37,9 @@ class RetrainFollower:
         self.run_id: str | None = None
         #: The version the loop's run trained and its gate passed.
         self.challenger: str | None = None
+        #: Whether the gate made it a canary; then the live gate's verdict (end_canary's), once given.
+        self.canary = False
+        self.verdict: dict[str, Any] | None = None
         #: Outcomes of other runs that have decided: a decided run does not change.
         self._decided: dict[str, RunOutcome] = {}
 
@@ -83,7 +87,16 @@ class RetrainFollower:
                 raise DemoFailed(
                     "gate", f"the gate kept the champion: {gate['decision']['reason']} ({view.url})"
                 )
-            self.challenger = str(gate["update"]["version"])
+            if gate.get("canary"):
+                self.canary, self.challenger = True, str(gate["canary"]["version"])
+            else:
+                self.challenger = str(gate["update"]["version"])
+        if self.canary and self.verdict is None and tasks.get("end_canary", {}).get("state") == "success":
+            self.verdict = self.api.xcom(self.dag_id, run_id, "end_canary")["verdict"]
+            ended = _parse(tasks["end_canary"].get("end_date")) or datetime.now().astimezone()
+            self.timeline.note("live gate", ended, self.verdict["reason"])
+            if not self.verdict["passed"]:
+                raise DemoFailed("live gate", f"the canary was not promoted: {self.verdict['reason']}")
         if run["state"] == "failed":
             failed = [task for task, state in view.tasks.items() if state == "failed"]
             raise DemoFailed("retrain", f"run {run_id} failed at {', '.join(failed) or '?'}: {view.url}")

@@ -60,6 +60,8 @@ class DemoSetup:
         self._started_stack_job = False
         self._job: DemoFeedbackJob | None = None
         self._job_record: ProcessRecord | None = None
+        #: The model's rollout tags before the demo set its own, to put back (None: absent).
+        self._policy_before: dict[str, str | None] | None = None
 
     @property
     def api(self) -> AirflowApi:
@@ -98,6 +100,7 @@ class DemoSetup:
         self.say(f"streaming job [bold]{self._job.job_name}[/] running, {self.options.window_s} s windows")
         self.wait_until_served(self.champion)
         self.say(f"the gateway serves the first champion, version [bold]{self.champion}[/]")
+        self.set_rollout()
         return self.champion
 
     def _wait_for_dag(self, timeout_s: float = 180.0) -> None:
@@ -184,6 +187,42 @@ class DemoSetup:
                     "it would hold up the first champion, which replaces the model it retrains"
                 )
 
+    def set_rollout(self) -> None:
+        """The model's rollout policy for the demo's retrain, which an alert starts (so takes no params):
+        canary with its share for --canary, direct (then watched) otherwise. Put back at tear down."""
+        from mlflow import MlflowClient
+
+        from closeloop.gateway.canary import SHARE_TAG
+        from training.promotion import ROLLOUT_TAG, model_tags
+
+        client = MlflowClient(self.settings.mlflow_tracking_uri)
+        name = self.use_case.model_name
+        tags = model_tags(client, name)
+        self._policy_before = {key: tags.get(key) for key in (ROLLOUT_TAG, SHARE_TAG)}
+        wanted = (
+            {ROLLOUT_TAG: "canary", SHARE_TAG: f"{self.options.canary_share:g}"}
+            if self.options.canary
+            else {ROLLOUT_TAG: "direct", SHARE_TAG: None}
+        )
+        _set_model_tags(client, name, wanted)
+        if self.options.canary:
+            self.say(
+                f"rollout: the retrain's challenger serves {self.options.canary_share:.0%} of the traffic "
+                "as a canary until its live windows decide"
+            )
+
+    def restore_rollout(self) -> None:
+        if self._policy_before is None:
+            return
+        from mlflow import MlflowClient
+
+        try:
+            client = MlflowClient(self.settings.mlflow_tracking_uri)
+            _set_model_tags(client, self.use_case.model_name, self._policy_before)
+        except Exception as exc:  # the stack may be on its way down; say what is left
+            self.say(f"[yellow]could not put back {self.use_case.model_name}'s rollout tags[/]: {exc}")
+        self._policy_before = None
+
     def wait_until_served(self, version: str, timeout_s: float = 90.0) -> None:
         """Until the gateway answers with ``version`` (it reloads on the model-update event)."""
         gateway = self.stack.services["gateway"]
@@ -263,9 +302,20 @@ class DemoSetup:
 
     def tear_down(self) -> None:
         self.cancel_demo_job()
+        self.restore_rollout()
         if self.options.keep_running:
             self.start_stack_job()
             self.say("[bold]--keep-running[/]: the stack stays up; `closeloop down` stops it")
         elif started := ([STACK_JOB] if self._started_stack_job else []) + self._started_services:
             self.say(f"stopping what the demo started: {', '.join(started)}")
             self.stack.down(started)
+
+
+def _set_model_tags(client: Any, model_name: str, tags: dict[str, str | None]) -> None:
+    """Set the registered model's ``tags``; None deletes one."""
+    for key, value in tags.items():
+        if value is None:
+            if key in client.get_registered_model(model_name).tags:
+                client.delete_registered_model_tag(model_name, key)
+        else:
+            client.set_registered_model_tag(model_name, key, value)

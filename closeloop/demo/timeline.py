@@ -12,7 +12,7 @@ from typing import Any
 
 from closeloop.events import MetricsEvent
 
-__all__ = ["STEPS", "Breakdown", "Mark", "Timeline", "WindowPoint", "judge_recovery"]
+__all__ = ["OPTIONAL", "STEPS", "Breakdown", "Mark", "Timeline", "WindowPoint", "judge_recovery"]
 
 #: The loop's milestones in the order they must happen, and the part of the
 #: time to recovery that ends at each: drift starts, an alert fires, the retrain
@@ -25,9 +25,13 @@ STEPS: tuple[tuple[str, str], ...] = (
     ("dataset", "dataset"),
     ("trained", "training"),
     ("gated", "gate"),
+    ("canary", "canary reload"),
     ("promoted", "promotion"),
     ("served", "gateway reload"),
 )
+#: Milestones of one rollout only: a canary's (`closeloop demo --canary`). Absent, they are skipped,
+#: and with a canary the time to its promotion is the canary phase, not the promotion.
+OPTIONAL = frozenset({"canary"})
 
 
 @dataclass(frozen=True)
@@ -118,8 +122,12 @@ class Timeline:
             return Breakdown(None, parts, STEPS[0][0])
         for step, part in STEPS[1:]:
             mark = self.first(step)
+            if mark is None and step in OPTIONAL:
+                continue
             if mark is None:
                 return Breakdown(None, parts, step)
+            if step == "promoted" and self.first("canary") is not None:
+                part = "canary phase"
             parts[part] = round((mark.at - previous.at).total_seconds(), 3)
             previous = mark
         drift = self.first(STEPS[0][0])

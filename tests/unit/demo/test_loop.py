@@ -19,9 +19,19 @@ OPTIONS = DemoOptions(drift_start_s=20, window_s=5, loop_timeout_s=300, rate_per
 class FakeRetrain:
     """The retrain run as Airflow would report it, once the alert has started it."""
 
-    def __init__(self, timeline: Timeline, *, challenger: str = "2", error: Exception | None = None) -> None:
+    def __init__(
+        self,
+        timeline: Timeline,
+        *,
+        challenger: str = "2",
+        error: Exception | None = None,
+        canary: bool = False,
+    ) -> None:
         self.timeline = timeline
         self.challenger: str | None = None
+        self.canary = canary
+        #: Given by a test, as end_canary's XCom would.
+        self.verdict: dict | None = None
         self.followed: list[datetime] = []
         self._new = challenger
         self._error = error
@@ -79,7 +89,7 @@ def test_the_loop_closes_through_every_milestone_in_order() -> None:
     assert machine.timeline.first("promoted").detail == "version 2 is champion (was 1)"  # type: ignore[union-attr]
 
     machine.on_prediction(0.0, {"model_version": "2"})
-    served_at = machine._first_served["2"]
+    served_at = machine._first_served[("2", "champion")]
     assert not machine.step(stats, now=served_at)
     assert machine.view.phase == "the new champion serves: waiting for its live quality"
     assert len(retrain.followed) == 2  # followed until promoted, not after
@@ -115,7 +125,7 @@ def test_promotion_is_when_the_gateway_first_served_it_if_that_came_before_the_e
     machine.put(alert(t0 + timedelta(seconds=25)), t0 + timedelta(seconds=30))
     machine.step(TrafficStats(), now=t0 + timedelta(seconds=31))
     machine.on_prediction(0.0, {"model_version": "2"})
-    served_at = machine._first_served["2"]
+    served_at = machine._first_served[("2", "champion")]
     machine.put(update("2"), served_at + timedelta(seconds=3))
     machine.step(TrafficStats(), now=served_at + timedelta(seconds=4))
     promoted = machine.timeline.first("promoted")
@@ -186,7 +196,7 @@ def test_a_new_champion_that_does_not_recover_fails_at_once() -> None:
     machine.put(update("2"), t0 + timedelta(seconds=40))
     machine.step(TrafficStats(), now=t0 + timedelta(seconds=41))
     machine.on_prediction(0.0, {"model_version": "2"})
-    served_at = machine._first_served["2"]
+    served_at = machine._first_served[("2", "champion")]
     for offset in (1, 6):
         start = served_at + timedelta(seconds=offset)
         machine.put(metrics(start, version="2", accuracy=0.7), start)
@@ -213,3 +223,37 @@ def test_the_phase_says_what_the_loop_waits_for(reached: tuple[str, ...], phase:
     for seconds, step in enumerate(reached):
         machine.timeline.mark(step, t0 + timedelta(seconds=seconds))
     assert machine.phase() == phase
+
+
+def test_a_canary_serves_its_share_then_all_traffic_once_the_live_gate_promotes_it() -> None:
+    t0 = datetime.now(UTC) - timedelta(seconds=200)
+    machine, retrain = _machine(t0, canary=True)
+    stats = TrafficStats()
+    machine.put(alert(t0 + timedelta(seconds=25)), t0 + timedelta(seconds=30))
+    assert not machine.step(stats, now=t0 + timedelta(seconds=21))
+    assert not machine.step(stats, now=t0 + timedelta(seconds=32))
+    assert machine.view.phase == "gate passed: promoting"
+
+    machine.on_prediction(0.0, {"model_version": "2", "served_as": "canary"})
+    as_canary = machine._first_served[("2", "canary")]
+    assert not machine.step(stats, now=as_canary)
+    assert machine.view.phase == "the canary serves its share: waiting for the live gate"
+    assert machine.timeline.first("canary").at == as_canary  # type: ignore[union-attr]
+    followed = len(retrain.followed)
+
+    # Promoted by the live gate: the event is the promotion, not the canary's first answer.
+    promoted_at = as_canary + timedelta(seconds=40)
+    machine.put(update("2"), promoted_at)
+    assert not machine.step(stats, now=promoted_at)
+    assert machine.timeline.first("promoted").at == promoted_at  # type: ignore[union-attr]
+    assert len(retrain.followed) == followed + 1, "followed until the live gate's verdict is read"
+    retrain.verdict = {"passed": True, "reason": "canary 2 is not worse"}
+    machine.on_prediction(0.0, {"model_version": "2", "served_as": "champion"})
+    assert not machine.step(stats, now=promoted_at + timedelta(seconds=1))
+    assert len(retrain.followed) == followed + 1
+    served = machine.timeline.first("served")
+    assert served is not None and served.at == machine._first_served[("2", "champion")]
+
+    parts = machine.timeline.breakdown().parts
+    assert list(parts)[-3:] == ["canary reload", "canary phase", "gateway reload"]
+    assert parts["canary phase"] == pytest.approx(40.0)

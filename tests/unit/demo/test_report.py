@@ -13,14 +13,14 @@ from closeloop.demo.options import DemoFailed, DemoOptions
 from closeloop.demo.report import DemoResult, print_report, save_summary
 from closeloop.demo.simulator import TrafficStats
 from closeloop.demo.stability import Stability
-from closeloop.demo.timeline import STEPS, Timeline
+from closeloop.demo.timeline import OPTIONAL, STEPS, Timeline
 
 T0 = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
 
 
 def _closed_timeline() -> Timeline:
     timeline = Timeline(T0, "accuracy")
-    for seconds, (step, _) in enumerate(STEPS):
+    for seconds, step in enumerate(step for step, _ in STEPS if step not in OPTIONAL):
         timeline.mark(step, T0 + timedelta(seconds=20 + 10 * seconds), step)
     timeline.mark("recovered", T0 + timedelta(seconds=120))
     return timeline
@@ -53,7 +53,9 @@ def test_the_summary_keeps_its_keys(tmp_path: Path) -> None:
         "options",
     ]
     assert payload["closed"] and payload["failure"] is None
-    assert payload["time_to_recovery_s"] == 70.0 and list(payload["parts_s"]) == [p for _, p in STEPS[1:]]
+    assert payload["time_to_recovery_s"] == 70.0 and list(payload["parts_s"]) == [
+        p for step, p in STEPS[1:] if step not in OPTIONAL
+    ]
     assert payload["traffic"] == {
         "predictions": 10,
         "feedback": 8,
