@@ -243,6 +243,22 @@ def retrain_dag(
                 description="Windows both versions must share before the live gate decides.",
                 section="Live",
             ),
+            "live_latency_ratio": Param(
+                None,
+                type=["null", "number"],
+                exclusiveMinimum=0,
+                title="Canary p99 latency ratio",
+                description="If set, the canary's p99 latency may be at most this many times the champion's.",
+                section="Live",
+            ),
+            "live_error_rate_margin": Param(
+                None,
+                type=["null", "number"],
+                minimum=0,
+                title="Canary error rate margin",
+                description="If set, the canary's error rate may exceed the champion's by at most this much.",
+                section="Live",
+            ),
             "canary_minutes": Param(
                 settings.canary_minutes,
                 type="number",
@@ -364,6 +380,8 @@ def retrain_dag(
                 "confidence": "{{ params.live_confidence }}",
                 "min_labeled": "{{ params.live_min_labeled }}",
                 "min_windows": "{{ params.live_min_windows }}",
+                "latency_ratio": "{{ params.live_latency_ratio }}",
+                "error_rate_margin": "{{ params.live_error_rate_margin }}",
             }
 
         gated = "ti.xcom_pull(task_ids='gate')"

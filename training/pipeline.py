@@ -26,6 +26,7 @@ from training.dataset import DatasetSnapshot, build_dataset, load_snapshot, save
 from training.gate import GateDecision, GatePolicy, Scores, decide
 from training.live_gate import LiveRule
 from training.promotion import (
+    CANARY,
     CHAMPION,
     ROLLOUT_TAG,
     AliasMove,
@@ -213,8 +214,9 @@ def gate(
     """Score the challenger and the champion on the snapshot's holdout and test set; on a pass,
     promote it ("direct") or make it the canary ("canary", when there is a champion to compare with).
 
-    Returns the decision, the rollout it took, the model-update to publish if
-    the champion moved (with when), and the canary phase's start if it began.
+    Returns the decision, the rollout it took, the model-update to publish
+    (the champion moved, with when; or the canary's), and the canary phase's
+    start if it began.
     """
     use_case = get_use_case(use_case_name)
     client = MlflowClient(settings.mlflow_tracking_uri)
@@ -256,7 +258,10 @@ def gate(
     if decision.passed and as_canary:
         started = start_canary(client, name, version, share=canary_share)
         result["canary"] = {"version": version, "champion": champion_version, "since": started.isoformat()}
-    if move is not None:
+        # The gateway loads a canary on its event at once, rather than at its next registry poll.
+        announced = AliasMove(name, version, champion_version, f"canary: {decision.reason}")
+        result["update"] = model_update(client, announced, alias=CANARY).model_dump(mode="json")
+    elif move is not None:
         result.update(_moved(client, move))
     return result
 

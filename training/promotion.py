@@ -107,13 +107,14 @@ def champion(client: MlflowClient, model_name: str) -> tuple[str | None, datetim
     return version, datetime.fromtimestamp(created_ms / 1000, UTC)
 
 
-def model_update(client: MlflowClient, move: AliasMove) -> ModelUpdateEvent:
-    """The event announcing ``move``, with the new champion's reference profile and training run."""
+def model_update(client: MlflowClient, move: AliasMove, *, alias: str = CHAMPION) -> ModelUpdateEvent:
+    """The event announcing ``move`` of ``alias`` (for a canary: ``previous`` is the champion it
+    is judged against), with the version's reference profile and training run."""
     version = client.get_model_version(move.model_name, move.version)
     return ModelUpdateEvent(
         model_name=move.model_name,
         version=move.version,
-        alias=CHAMPION,
+        alias=alias,
         previous_version=move.previous,
         reference_profile=version.tags.get(PROFILE_TAG),
         run_id=version.run_id,

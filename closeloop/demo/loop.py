@@ -119,7 +119,11 @@ class LoopMachine:
                     self.timeline.note("alert", at, detail)
             else:
                 self.timeline.note("alert (before drift)", at, detail)
-        elif isinstance(event, ModelUpdateEvent) and event.version != self.champion:
+        elif (
+            isinstance(event, ModelUpdateEvent)
+            and event.alias == "champion"
+            and event.version != self.champion
+        ):
             # Which update is the loop's own is known once its run's gate has passed.
             self._updates.setdefault(event.version, at)
 

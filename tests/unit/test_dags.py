@@ -79,6 +79,8 @@ def test_retrain_runs_nightly_or_on_its_models_alerts(dagbag: DagBag, name: str)
         "live_confidence",
         "live_min_labeled",
         "live_min_windows",
+        "live_latency_ratio",
+        "live_error_rate_margin",
         "canary_minutes",
         "watch_minutes",
     }

@@ -108,8 +108,8 @@ def read_promotions(bootstrap: str, topic: str, since: datetime, model_name: str
     marks = []
     for event in read_since(bootstrap, topic, since, expected=ModelUpdateEvent):
         assert isinstance(event, ModelUpdateEvent)
-        if event.model_name != model_name:
-            continue
+        if event.model_name != model_name or event.alias != "champion":
+            continue  # a canary's event moves no champion
         kind = "rollback" if (event.reason or "").startswith("rollback") else "promotion"
         was = f" (was v{event.previous_version})" if event.previous_version else ""
         marks.append(Mark(event.ts, kind, f"v{event.version} champion{was}: {event.reason or kind}"))

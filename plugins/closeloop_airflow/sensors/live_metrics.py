@@ -15,6 +15,11 @@ from closeloop_airflow.triggers.live_metrics import LiveMetricsTrigger, Promotio
 __all__ = ["LiveMetricsSensor", "PromotionWatchSensor"]
 
 
+def _set(rule: dict[str, Any]) -> dict[str, Any]:
+    """The rule's fields that are set: a templated param left empty renders as "None" or ""."""
+    return {key: value for key, value in rule.items() if value not in (None, "", "None")}
+
+
 class LiveMetricsSensor(BaseSensorOperator):
     """Wait until both versions have enough labeled examples over the same windows, then decide.
 
@@ -72,7 +77,7 @@ class LiveMetricsSensor(BaseSensorOperator):
             champion=str(self.champion),
             since=started.isoformat(),
             deadline=(datetime.now(UTC) + timedelta(seconds=self.timeout)).isoformat(),
-            rule=dict(self.rule),
+            rule=_set(self.rule),
             topic=self.topic,
             poll_interval=self.poll_interval,
             kafka_config_id=self.kafka_config_id,
@@ -142,7 +147,7 @@ class PromotionWatchSensor(BaseSensorOperator):
             previous=str(self.previous),
             promoted_at=promoted_at.isoformat(),
             until=(promoted_at + timedelta(seconds=seconds)).isoformat(),
-            rule=dict(self.rule),
+            rule=_set(self.rule),
             topic=self.topic,
             poll_interval=self.poll_interval,
             kafka_config_id=self.kafka_config_id,

@@ -2,7 +2,8 @@
 
 On digits, the default, with five minutes more of drifted traffic to check
 that the loop stays closed; on shapes, a use case of raw inputs (images, their
-boxes), just closed. Marked e2e: they run last (see
+boxes), closed through a canary (`--canary`): the challenger serves half the
+traffic until the live gate promotes it. Marked e2e: they run last (see
 tests/integration/conftest.py), because their alerts retrain the models that
 other tests train and gate.
 """
@@ -21,7 +22,7 @@ import pytest
 from mlflow import MlflowClient
 
 from closeloop.config import Settings
-from closeloop.demo.timeline import STEPS
+from closeloop.demo.timeline import OPTIONAL, STEPS
 from closeloop.stack.manager import LocalStack
 from training.promotion import CHAMPION, alias_version
 from training.usecases import get_use_case
@@ -36,17 +37,24 @@ SETTLE_S = 300
 @pytest.mark.e2e
 @pytest.mark.timeout(1500)
 @pytest.mark.parametrize(
-    ("name", "broken", "settle"),
+    ("name", "broken", "settle", "canary"),
     # broken: the live quality the drift must push the first champion past.
-    [("digits", 0.7, SETTLE_S), ("shapes", 0.6, 0)],
+    [("digits", 0.7, SETTLE_S, False), ("shapes", 0.6, 0, True)],
 )
 def test_the_demo_closes_the_loop_and_it_stays_closed(
-    settings: Settings, stack: LocalStack, tmp_path: Path, name: str, broken: float, settle: int
+    settings: Settings,
+    stack: LocalStack,
+    tmp_path: Path,
+    name: str,
+    broken: float,
+    settle: int,
+    canary: bool,
 ) -> None:
     use_case = get_use_case(name)
     threshold = use_case.recovery_threshold
     assert threshold is not None
     command = ["demo", "--use-case", name, "--drift-start", "20", "--timeout", "240", "--settle", str(settle)]
+    command += ["--canary"] if canary else []
     result = subprocess.run(
         [CLOSELOOP, *command, "--output-dir", str(tmp_path)],
         capture_output=True,
@@ -68,7 +76,8 @@ def test_the_demo_closes_the_loop_and_it_stays_closed(
 
     # The headline and its parts, each one the time between two milestones in order.
     parts = summary["parts_s"]
-    assert list(parts) == [part for _, part in STEPS[1:]]
+    expected = [part for step, part in STEPS[1:] if canary or step not in OPTIONAL]
+    assert list(parts) == [("canary phase" if canary and p == "promotion" else p) for p in expected]
     assert all(seconds >= 0 for seconds in parts.values())
     assert sum(parts.values()) == pytest.approx(summary["time_to_recovery_s"], abs=0.01)
     marks = {m["step"]: datetime.fromisoformat(m["at"]) for m in summary["marks"]}
@@ -84,6 +93,12 @@ def test_the_demo_closes_the_loop_and_it_stays_closed(
     promotions = summary["stability"]["promotions"] if settle else []
     assert alias_version(client, use_case.model_name, CHAMPION) in {new, *promotions}
     assert summary["traffic"]["served_versions"].get(new, 0) > 0
+
+    if canary:
+        # The live gate promoted the canary on windows both versions served in, and said so.
+        (gate,) = [m for m in summary["marks"] if m["step"] == "live gate"]
+        assert gate["detail"].startswith(f"canary {new} is not worse than champion {first}"), gate
+        assert marks["canary"] < marks["promoted"] <= marks["served"]
 
     # What the live windows showed: good, then bad after the drift, then good again.
     window = timedelta(seconds=5)

@@ -180,8 +180,10 @@ def test_a_better_canary_is_promoted_on_its_live_windows(
     # The windows since the canary started (event times are in milliseconds).
     span_start = datetime.fromisoformat(tags["closeloop.live.window_start"])
     assert abs(span_start - datetime.fromisoformat(tags[CANARY_STARTED_TAG])) < timedelta(milliseconds=1)
-    (update,) = _model_updates(settings, start, DIGITS.model_name)
-    assert (update.version, update.previous_version) == (champion, clean_champion)
+    # The canary's event (the gateway loads it at once), then its promotion's.
+    canary, update = _model_updates(settings, start, DIGITS.model_name)
+    assert (canary.alias, canary.version, canary.previous_version) == ("canary", champion, clean_champion)
+    assert (update.alias, update.version, update.previous_version) == ("champion", champion, clean_champion)
     assert update.reason.startswith("live gate passed: canary")
 
 
@@ -207,7 +209,9 @@ def test_a_worse_canary_is_dropped_and_the_champion_never_moves(
         f"canary {canary} is worse than champion {clean_champion} by more than 0.02"
         in tags["closeloop.live.reason"]
     )
-    assert _model_updates(settings, start, DIGITS.model_name) == []
+    assert [(e.alias, e.version) for e in _model_updates(settings, start, DIGITS.model_name)] == [
+        ("canary", canary)
+    ]
 
 
 def test_a_canary_without_live_labels_times_out_and_is_dropped_saying_why(

@@ -235,3 +235,29 @@ def test_the_watch_keeps_the_champion_at_its_end(metrics_topic: list[MetricsEven
     kept = _watch_trigger(T0, T0 + timedelta(minutes=30)).check()
     assert (kept["status"], kept["passed"]) == ("decided", True)
     assert kept["reason"].startswith("kept 5: too little live evidence")
+
+
+def test_the_sensors_leave_out_rule_fields_a_param_left_empty(monkeypatch: pytest.MonkeyPatch) -> None:
+    import closeloop_airflow.triggers.live_metrics as live
+    from closeloop_airflow.sensors.live_metrics import LiveMetricsSensor
+
+    rules: list[dict] = []
+
+    def check(trigger: LiveMetricsTrigger) -> dict:
+        rules.append(trigger.rule)
+        return {"status": "decided", "reason": "r"}
+
+    monkeypatch.setattr(live.LiveMetricsTrigger, "check", check)
+    sensor = LiveMetricsSensor(
+        task_id="live",
+        model_name="m",
+        canary="5",
+        champion="4",
+        since=T0.isoformat(),
+        rule={"metric": "accuracy", "higher_is_better": True, "margin": "0.02", "latency_ratio": "None"},
+        topic="t",
+        wait_minutes="2",
+    )
+    assert sensor.execute({}) == {"status": "decided", "reason": "r"}  # type: ignore[arg-type]
+    assert rules == [{"metric": "accuracy", "higher_is_better": True, "margin": "0.02"}]
+    assert sensor.timeout == 120.0
