@@ -20,7 +20,25 @@ def _set(rule: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in rule.items() if value not in (None, "", "None")}
 
 
-class LiveMetricsSensor(BaseSensorOperator):
+class _LiveWindowsSensor(BaseSensorOperator):
+    model_name: str
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _decide_or_defer(
+        self, context: Context, trigger: LiveMetricsTrigger | PromotionWatchTrigger, backstop: timedelta
+    ) -> dict[str, Any]:
+        """The trigger's verdict at once if the topic holds one already, else wait for it, deferred
+        (failed by Airflow after ``backstop``)."""
+        payload = trigger.check()
+        if payload["status"] != "waiting":
+            return self.execute_complete(context, payload)
+        self.log.info("%s: %s", self.model_name, payload["reason"])
+        self.defer(trigger=trigger, method_name="execute_complete", timeout=backstop)
+
+
+class LiveMetricsSensor(_LiveWindowsSensor):
     """Wait until both versions have enough labeled examples over the same windows, then decide.
 
     Returns the verdict (training.live_gate.LiveVerdict as a dict, with
@@ -82,15 +100,9 @@ class LiveMetricsSensor(BaseSensorOperator):
             poll_interval=self.poll_interval,
             kafka_config_id=self.kafka_config_id,
         )
-        payload = trigger.check()
-        if payload["status"] != "waiting":
-            return self.execute_complete(context, payload)
-        self.log.info("%s: %s", self.model_name, payload["reason"])
         # The trigger says why at its own deadline; Airflow's timeout is the backstop.
-        self.defer(
-            trigger=trigger,
-            method_name="execute_complete",
-            timeout=timedelta(seconds=self.timeout + 4 * self.poll_interval),
+        return self._decide_or_defer(
+            context, trigger, timedelta(seconds=self.timeout + 4 * self.poll_interval)
         )
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
@@ -100,7 +112,7 @@ class LiveMetricsSensor(BaseSensorOperator):
         return event
 
 
-class PromotionWatchSensor(BaseSensorOperator):
+class PromotionWatchSensor(_LiveWindowsSensor):
     """Watch a new ``champion`` for ``watch_seconds`` after ``promoted_at`` (ISO, UTC) against the
     live numbers of ``previous`` before it.
 
@@ -152,13 +164,10 @@ class PromotionWatchSensor(BaseSensorOperator):
             poll_interval=self.poll_interval,
             kafka_config_id=self.kafka_config_id,
         )
-        payload = trigger.check()
-        if payload["status"] != "waiting":
-            return self.execute_complete(context, payload)
-        self.log.info("%s: %s", self.model_name, payload["reason"])
         # The trigger ends the watch itself; Airflow's timeout is only the backstop.
-        backstop = timedelta(seconds=seconds + 10 * self.poll_interval + 300)
-        self.defer(trigger=trigger, method_name="execute_complete", timeout=backstop)
+        return self._decide_or_defer(
+            context, trigger, timedelta(seconds=seconds + 10 * self.poll_interval + 300)
+        )
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         self.log.info("%s: %s", self.model_name, event["reason"])

@@ -32,6 +32,12 @@ class _LiveWindowsTrigger(BaseTrigger):
     topic: str
     kafka_config_id: str
     poll_interval: float
+    #: The constructor's keyword arguments, each kept as the attribute of its name.
+    fields: tuple[str, ...]
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        path = f"{type(self).__module__}.{type(self).__qualname__}"
+        return path, {name: getattr(self, name) for name in self.fields}
 
     def check(self) -> dict[str, Any]:
         raise NotImplementedError
@@ -66,6 +72,18 @@ class LiveMetricsTrigger(_LiveWindowsTrigger):
     :param kafka_config_id: a Kafka connection; the triggerer resolves it.
     """
 
+    fields = (
+        "model_name",
+        "canary",
+        "champion",
+        "since",
+        "deadline",
+        "rule",
+        "topic",
+        "poll_interval",
+        "kafka_config_id",
+    )
+
     def __init__(
         self,
         *,
@@ -89,22 +107,6 @@ class LiveMetricsTrigger(_LiveWindowsTrigger):
         self.topic = topic
         self.poll_interval = poll_interval
         self.kafka_config_id = kafka_config_id
-
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "model_name": self.model_name,
-                "canary": self.canary,
-                "champion": self.champion,
-                "since": self.since,
-                "deadline": self.deadline,
-                "rule": self.rule,
-                "topic": self.topic,
-                "poll_interval": self.poll_interval,
-                "kafka_config_id": self.kafka_config_id,
-            },
-        )
 
     def check(self) -> dict[str, Any]:
         """The verdict on what the topic holds now, as the event's payload (blocking: reads Kafka).
@@ -134,6 +136,18 @@ class PromotionWatchTrigger(_LiveWindowsTrigger):
     are compared with.
     """
 
+    fields = (
+        "model_name",
+        "champion",
+        "previous",
+        "promoted_at",
+        "until",
+        "rule",
+        "topic",
+        "poll_interval",
+        "kafka_config_id",
+    )
+
     def __init__(
         self,
         *,
@@ -157,22 +171,6 @@ class PromotionWatchTrigger(_LiveWindowsTrigger):
         self.topic = topic
         self.poll_interval = poll_interval
         self.kafka_config_id = kafka_config_id
-
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "model_name": self.model_name,
-                "champion": self.champion,
-                "previous": self.previous,
-                "promoted_at": self.promoted_at,
-                "until": self.until,
-                "rule": self.rule,
-                "topic": self.topic,
-                "poll_interval": self.poll_interval,
-                "kafka_config_id": self.kafka_config_id,
-            },
-        )
 
     def check(self) -> dict[str, Any]:
         """The verdict now: "decided" (``passed`` False: roll back; True: the watch is over) or
