@@ -16,6 +16,8 @@ os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="closeloop-airflow
 # directly and are not watched. The tests of the canary and the watch ask for them in params.
 os.environ.setdefault("CLOSELOOP_RETRAIN_ROLLOUT", "direct")
 os.environ.setdefault("CLOSELOOP_PROMOTION_WATCH_MINUTES", "0")
+# The demo test's canary is decided sooner than at the stack's 15 s polls.
+os.environ.setdefault("CLOSELOOP_LIVE_POLL_S", "2")
 
 
 @pytest.fixture

@@ -30,8 +30,9 @@ from training.usecases import get_use_case
 CLOSELOOP = Path(sys.executable).parent / "closeloop"
 
 
-#: Seconds of drifted traffic after recovery that must start no further retrain.
-SETTLE_S = 300
+#: Seconds of drifted traffic after recovery that must start no further retrain: three of the
+#: stack job's one-minute windows, enough for any of its alert rules to fire twice over.
+SETTLE_S = 180
 
 
 @pytest.mark.e2e
@@ -121,7 +122,7 @@ def test_the_demo_closes_the_loop_and_it_stays_closed(
     assert stack.services["feedback-job"].probe().ok
 
     if settle:
-        # Five more minutes of the same drift on the stack's own job: no alert about the new champion's
+        # Three more minutes of the same drift on the stack's own job: no alert about the new champion's
         # quality or drift, no retrain for one. Alerts about the replaced champion start runs that skip
         # themselves; the feedback-volume policy (a retrain per 5,000 new labels, 3.5 min at this rate)
         # may retrain, and is no condition of the model.

@@ -221,7 +221,7 @@ def test_a_canary_without_live_labels_times_out_and_is_dropped_saying_why(
     _drifted_feedback(settings, lake_prefix)
     before = {v.version for v in client.search_model_versions(f"name='{DIGITS.model_name}'")}
 
-    conf = {**LIVE, "rollout": "canary", "canary_minutes": 0.25}
+    conf = {**LIVE, "rollout": "canary", "canary_minutes": 0.1}
     run = dags_test("retrain_digits", conf, FAST_POLL, lake_prefix=lake_prefix, check=False)
 
     (canary,) = {v.version for v in client.search_model_versions(f"name='{DIGITS.model_name}'")} - before
