@@ -24,7 +24,6 @@ from closeloop.s3 import s3_client
 from training import import_skops
 from training.dataset import DatasetSnapshot, build_dataset, load_snapshot, save_snapshot
 from training.gate import GateDecision, GatePolicy, Scores, decide
-from training.live_gate import LiveRule
 from training.promotion import (
     CANARY,
     CHAMPION,
@@ -57,7 +56,6 @@ __all__ = [
     "end_canary",
     "end_watch",
     "gate",
-    "live_rule",
     "run_reason",
     "train",
 ]
@@ -271,19 +269,6 @@ def _moved(client: MlflowClient, move: AliasMove) -> dict[str, Any]:
         "update": model_update(client, move).model_dump(mode="json"),
         "promoted_at": datetime.now(UTC).isoformat(),
     }
-
-
-def live_rule(settings: Settings, use_case_name: str, params: Mapping[str, Any]) -> LiveRule:
-    """The live gate's rule for a use case's primary metric, from a retrain run's params."""
-    use_case = get_use_case(use_case_name)
-    return LiveRule(
-        metric=use_case.primary_metric,
-        higher_is_better=use_case.higher_is_better,
-        margin=float(params.get("live_margin", settings.live_margin)),
-        confidence=float(params.get("live_confidence", settings.live_confidence)),
-        min_labeled=int(params.get("live_min_labeled", settings.live_min_labeled)),
-        min_windows=int(params.get("live_min_windows", settings.live_min_windows)),
-    )
 
 
 def end_canary(
