@@ -96,7 +96,9 @@ def judge(events: Iterable[MetricsEvent], *, canary: str, champion: str, rule: L
         if event.window.kind == "tumbling" and event.model_version in windows:
             # A replayed window replaces the earlier copy: the job's windows are deterministic.
             windows[event.model_version][(event.window.start, event.window.end)] = event
-    shared = _one_length(windows[canary].keys() & windows[champion].keys())
+    both = windows[canary].keys() & windows[champion].keys()
+    length = _judged_length(both, both)
+    shared = sorted(w for w in both if w[1] - w[0] == length)
     ours = _live(canary, [windows[canary][w] for w in shared], rule.metric)
     theirs = _live(champion, [windows[champion][w] for w in shared], rule.metric)
     start, end = (shared[0][0], shared[-1][1]) if shared else (None, None)
@@ -163,7 +165,7 @@ def watch(
             after[span] = event
         elif event.model_version == previous and event.window.end <= promoted_at:
             before[span] = event
-    length = _length(after.keys() | before.keys(), both=(after.keys(), before.keys()))
+    length = _judged_length(after, before)
     after = {w: after[w] for w in after if w[1] - w[0] == length}
     before = {w: before[w] for w in before if w[1] - w[0] == length}
     ours = _live(champion, [after[w] for w in sorted(after)], rule.metric)
@@ -214,21 +216,12 @@ def watch(
 Span = tuple[datetime, datetime]
 
 
-def _length(spans: Iterable[Span], *, both: tuple[Iterable[Span], Iterable[Span]]) -> timedelta | None:
-    """The window length to judge on: the shortest that both groups of ``both`` have, else the
-    shortest of ``spans``. Two jobs (the stack's and the demo's) may publish one version's windows
-    in lengths of their own; mixed, the same examples would count twice."""
-    first, second = ({w[1] - w[0] for w in group} for group in both)
-    common = first & second
-    lengths = common or {w[1] - w[0] for w in spans}
-    return min(lengths) if lengths else None
-
-
-def _one_length(shared: Iterable[Span]) -> list[Span]:
-    """The shared windows of the shortest length, in time order."""
-    spans = list(shared)
-    length = _length(spans, both=(spans, spans))
-    return sorted(w for w in spans if w[1] - w[0] == length)
+def _judged_length(ours: Iterable[Span], theirs: Iterable[Span]) -> timedelta | None:
+    """The window length to judge on: the shortest both sides have, else the shortest of either.
+    Two jobs (the stack's and the demo's) may publish one version's windows in lengths of their
+    own; mixed, the same examples would count twice."""
+    a, b = {end - start for start, end in ours}, {end - start for start, end in theirs}
+    return min(a & b or a | b, default=None)
 
 
 def _welch(ours: VersionLive, theirs: VersionLive, rule: LiveRule) -> tuple[float, float]:

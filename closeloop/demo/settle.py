@@ -51,16 +51,9 @@ def record_after_recovery(stability: Stability, event: Event, *, window_s: int, 
             else ("demo job" if seconds == window_s else event.source)
         )
         stability.alerts.append((source, event.rule, event.model_version, event.kind))
-    elif (
-        isinstance(event, ModelUpdateEvent)
-        and event.alias == "champion"
-        and event.version
-        not in {
-            stability.replaced,
-            stability.champion,
-        }
-    ):
-        stability.promotions.append(event.version)
+    elif isinstance(event, ModelUpdateEvent) and event.alias == "champion":
+        if event.version not in {stability.replaced, stability.champion}:
+            stability.promotions.append(event.version)
     elif (
         isinstance(event, MetricsEvent)
         and event.model_version == stability.champion

@@ -313,9 +313,9 @@ class DemoSetup:
 
 def _set_model_tags(client: Any, model_name: str, tags: dict[str, str | None]) -> None:
     """Set the registered model's ``tags``; None deletes one."""
+    present = client.get_registered_model(model_name).tags
     for key, value in tags.items():
-        if value is None:
-            if key in client.get_registered_model(model_name).tags:
-                client.delete_registered_model_tag(model_name, key)
-        else:
+        if value is not None:
             client.set_registered_model_tag(model_name, key, value)
+        elif key in present:
+            client.delete_registered_model_tag(model_name, key)
