@@ -40,7 +40,8 @@ meanwhile start the next run.
      span, and judges the canary by the live rule (the params under "Live");
      **end_canary** promotes it, or drops its alias, tagging the verdict on
      the version (`closeloop.live.*`) and in the run's note, and
-     **publish_canary_update** announces a promotion. No decision within
+     **publish_canary_update** announces the promotion, or the drop (the
+     gateway stops serving the canary at once). No decision within
      `canary_minutes` drops the canary and fails the run, saying why.
    - **watch**, after a direct promotion, compares the new champion's live
      windows with its predecessor's last ones for `watch_minutes`;

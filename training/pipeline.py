@@ -277,10 +277,12 @@ def end_canary(
     """Promote the canary or drop it, on the live sensor's ``verdict`` (``status`` "timeout": there
     was none in time, and the canary is dropped).
 
-    Returns the verdict, whether it timed out, and the model-update to publish if the champion moved.
+    Returns the verdict, whether it timed out, and the model-update to publish: the champion's move,
+    or the canary alias's removal.
     """
     client = MlflowClient(settings.mlflow_tracking_uri)
-    move = conclude_canary(client, get_use_case(use_case_name).model_name, canary["version"], verdict)
+    name = get_use_case(use_case_name).model_name
+    move = conclude_canary(client, name, canary["version"], verdict)
     result: dict[str, Any] = {
         "verdict": dict(verdict),
         "timed_out": verdict.get("status") == "timeout",
@@ -288,6 +290,11 @@ def end_canary(
     }
     if move is not None:
         result.update(_moved(client, move))
+    else:
+        # The gateway stops serving a dropped canary at once, not at its next registry poll.
+        why = f"canary dropped: {verdict.get('reason')}"
+        dropped = AliasMove(name, canary["version"], canary["champion"], why)
+        result["update"] = model_update(client, dropped, alias=CANARY, removed=True).model_dump(mode="json")
     return result
 
 

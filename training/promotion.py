@@ -107,9 +107,12 @@ def champion(client: MlflowClient, model_name: str) -> tuple[str | None, datetim
     return version, datetime.fromtimestamp(created_ms / 1000, UTC)
 
 
-def model_update(client: MlflowClient, move: AliasMove, *, alias: str = CHAMPION) -> ModelUpdateEvent:
+def model_update(
+    client: MlflowClient, move: AliasMove, *, alias: str = CHAMPION, removed: bool = False
+) -> ModelUpdateEvent:
     """The event announcing ``move`` of ``alias`` (for a canary: ``previous`` is the champion it
-    is judged against), with the version's reference profile and training run."""
+    is judged against; ``removed``: the alias was taken off the version), with the version's
+    reference profile and training run."""
     version = client.get_model_version(move.model_name, move.version)
     return ModelUpdateEvent(
         model_name=move.model_name,
@@ -119,6 +122,7 @@ def model_update(client: MlflowClient, move: AliasMove, *, alias: str = CHAMPION
         reference_profile=version.tags.get(PROFILE_TAG),
         run_id=version.run_id,
         reason=move.reason,
+        removed=removed,
     )
 
 

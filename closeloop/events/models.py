@@ -275,7 +275,7 @@ class AlertEvent(Event):
 
 
 class ModelUpdateEvent(Event):
-    """An alias moved in the registry: a new champion, or a rollback."""
+    """An alias moved in the registry: a new champion, a rollback, a canary, or a canary dropped."""
 
     SCHEMA = "closeloop.model-update.v1"
     KEY = "model_name"
@@ -288,6 +288,11 @@ class ModelUpdateEvent(Event):
     reference_profile: str | None = Field(default=None, description="URI of the version's reference profile.")
     run_id: str | None = None
     reason: str | None = None
+    removed: bool = Field(
+        default=False,
+        description="The alias was taken off `version` and points nowhere now (a canary the live gate "
+        "dropped): whoever served it as the alias stops.",
+    )
 
 
 class RequestEvent(Event):

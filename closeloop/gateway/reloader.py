@@ -53,8 +53,10 @@ class ChampionWatcher:
             self._poller.join(timeout=5)
 
     def handle(self, event: ModelUpdateEvent) -> None:
-        if event.alias == self._pool.alias:
-            self._pool.load_in_background(event.model_name, event.version)
+        if event.alias != self._pool.alias:
+            return
+        # A removed alias names the version it left: the registry says what, if anything, serves now.
+        self._pool.load_in_background(event.model_name, None if event.removed else event.version)
 
     def _on_update(self, event: Event, _message: Message) -> None:
         assert isinstance(event, ModelUpdateEvent)  # the follower expects nothing else
