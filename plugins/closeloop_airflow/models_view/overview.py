@@ -64,6 +64,8 @@ class Champion:
     #: When the champion version was registered.
     registered: datetime | None
     previous: str | None = None
+    #: The version serving a share of the traffic as the canary, while the live gate judges it.
+    canary: str | None = None
     #: The version's retrain reason and the gate's decision (its closeloop.* tags).
     reason: str | None = None
     gate: Mapping[str, str] = field(default_factory=dict)
@@ -139,6 +141,7 @@ class ModelRow:
     task: str | None
     champion: str
     previous: str | None
+    canary: str | None
     since: datetime | None
     metric: str | None
     #: The champion's newest window, if the metrics have one.
@@ -212,6 +215,7 @@ def build_overview(
                 task=champion.task,
                 champion=champion.version,
                 previous=champion.previous,
+                canary=champion.canary,
                 since=champion.registered,
                 metric=champion.metric or (metrics or {}).get(champion.model_name),
                 live=windows.get((champion.model_name, champion.version)),

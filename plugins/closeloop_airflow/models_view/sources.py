@@ -44,10 +44,11 @@ GATE_PREFIX = "closeloop.gate."
 
 
 def read_champions(client: MlflowClient) -> list[Champion]:
-    """Every registered model with a champion alias, with its previous champion and the champion's tags."""
+    """Every registered model with a champion alias, with its previous champion, its canary and the
+    champion's tags."""
     # Here, not at the top: Airflow imports every plugin file in each of its processes.
     from closeloop.gateway.champions import TASK_TAG
-    from training.promotion import CHAMPION, PREVIOUS
+    from training.promotion import CANARY, CHAMPION, PREVIOUS
     from training.train import REASON_TAG
 
     champions, token = [], None
@@ -66,6 +67,7 @@ def read_champions(client: MlflowClient) -> list[Champion]:
                     task=tags.get(TASK_TAG) or model.tags.get(TASK_TAG),
                     registered=datetime.fromtimestamp(info.creation_timestamp / 1000, UTC),
                     previous=model.aliases.get(PREVIOUS),
+                    canary=model.aliases.get(CANARY),
                     reason=tags.get(REASON_TAG),
                     gate=_gate(tags),
                 )

@@ -16,7 +16,7 @@ from closeloop.kafka.consume import read_since
 from closeloop.stack.manager import LocalStack
 from closeloop.stack.services.airflow import AirflowService
 from tests.integration.training.conftest import register_clean_champion
-from training.promotion import CHAMPION, PREVIOUS, ROLLBACK_TAG, alias_version
+from training.promotion import CANARY, CHAMPION, PREVIOUS, ROLLBACK_TAG, alias_version
 from training.usecases import get_use_case
 
 DIGITS = get_use_case("digits")
@@ -64,9 +64,16 @@ def test_a_viewer_sees_the_models_but_may_not_retrain_or_roll_back(
 ) -> None:
     previous, champion = two_champions
     viewer = _logged_in(stack, "viewer")
-    overview = viewer.get("/api/overview").json()
+    client = MlflowClient(settings.mlflow_tracking_uri)
+    # A canary for the length of one read (a gateway that polled now would serve it until the next poll).
+    client.set_registered_model_alias(DIGITS.model_name, CANARY, previous)
+    try:
+        overview = viewer.get("/api/overview").json()
+    finally:
+        client.delete_registered_model_alias(DIGITS.model_name, CANARY)
     [row] = [r for r in overview["rows"] if r["model_name"] == DIGITS.model_name]
     assert (row["champion"], row["previous"], row["dag_id"]) == (champion, previous, "retrain_digits")
+    assert row["canary"] == previous
     assert overview["user"] == "viewer"
 
     refused = viewer.post(f"/api/models/{DIGITS.model_name}/rollback")
@@ -75,7 +82,6 @@ def test_a_viewer_sees_the_models_but_may_not_retrain_or_roll_back(
     refused = viewer.post(f"/api/models/{DIGITS.model_name}/retrain", json={"conf": {}})
     assert refused.status_code == 403
     assert "viewer may not trigger runs of retrain_digits" in refused.json()["detail"]
-    client = MlflowClient(settings.mlflow_tracking_uri)
     assert alias_version(client, DIGITS.model_name, CHAMPION) == champion
 
 

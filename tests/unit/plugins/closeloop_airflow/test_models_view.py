@@ -41,7 +41,14 @@ def _window(name: str, version: str, accuracy: float) -> LiveWindow:
 
 def test_a_row_per_champion_with_its_own_versions_live_window_and_history() -> None:
     champions = [
-        _champion("digits", "4", previous="3", reason="alert", gate={"passed": "true", "metric": "accuracy"}),
+        _champion(
+            "digits",
+            "4",
+            previous="3",
+            canary="5",
+            reason="alert",
+            gate={"passed": "true", "metric": "accuracy"},
+        ),
         _champion("ocr", "1", gate={"metric": "cer"}),
     ]
     live = [_window("digits", "3", 0.5), _window("digits", "4", 0.9)]
@@ -55,7 +62,8 @@ def test_a_row_per_champion_with_its_own_versions_live_window_and_history() -> N
     )
     assert overview.unreachable == []
     digits, ocr = overview.rows
-    assert (digits.champion, digits.previous, digits.reason) == ("4", "3", "alert")
+    assert (digits.champion, digits.previous, digits.canary, digits.reason) == ("4", "3", "5", "alert")
+    assert ocr.canary is None
     assert digits.live is not None and digits.live.model_version == "4"
     assert digits.quality == 0.9 and digits.gate_passed is True
     # The versions' sparklines, oldest first; a version with no points has none.

@@ -47,6 +47,7 @@ def test_the_page_shows_each_models_champion_alerts_runs_and_what_was_unreachabl
         task="classification",
         registered=T0,
         previous="6",
+        canary="8",
         gate={"metric": "accuracy", "passed": "true"},
     )
     alert = Alert("al-1", "closeloop-digits", "6", "quality", "quality.accuracy", 0.41, 0.85, T0, "flink")
@@ -78,6 +79,7 @@ def test_the_page_shows_each_models_champion_alerts_runs_and_what_was_unreachabl
     assert 'data-alert-id="al-1"' in page and "0.41" in page
     assert 'data-run-id="manual__1"' in page and "why: alert al-1" in page
     assert "Roll back to v6" in page and 'signed in as <span id="user">ada</span>' in page
+    assert "canary v8, judged live" in page
     # The DAG tab shows its use case's model only.
     assert "closeloop-digits" in client.get("/models", params={"dag_id": "drift_report_digits"}).text
     assert 'data-champion="7"' not in client.get("/models", params={"dag_id": "retrain_ocr"}).text
