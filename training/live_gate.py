@@ -20,6 +20,11 @@ After a promotion, ``watch`` asks the opposite question of the new champion,
 against the windows its predecessor served just before it: is it worse by
 more than ``margin``, at ``confidence``? Only then is it rolled back, so that
 noise on a version already serving everyone does not undo the promotion.
+The watch asks again at each new window, and every look is a chance of a
+false alarm: each of the K looks its length allows is tested at (1 -
+confidence) / K (Bonferroni), so over the whole watch a champion as good as
+its predecessor is rolled back with a chance of at most 1 - confidence. The
+canary's gate looks once: it decides as soon as the evidence is enough.
 """
 
 from __future__ import annotations
@@ -146,6 +151,7 @@ def watch(
     promoted_at: datetime,
     rule: LiveRule,
     final: bool = False,
+    watch_seconds: float | None = None,
 ) -> LiveVerdict:
     """The verdict on a new ``champion``'s tumbling windows since ``promoted_at`` against
     ``previous``'s windows before it (the events given: the caller chooses how far back).
@@ -154,6 +160,8 @@ def watch(
     than the margin at the rule's confidence (roll back), True at the end of
     the watch (``final``) otherwise, and None before that. In the verdict,
     ``canary`` is the new champion and ``champion`` its predecessor.
+    ``watch_seconds``, the watch's length, sets how many looks the confidence
+    is shared by (None: one).
     """
     after: dict[tuple[datetime, datetime], MetricsEvent] = {}
     before: dict[tuple[datetime, datetime], MetricsEvent] = {}
@@ -193,13 +201,15 @@ def watch(
         if final:
             return verdict(True, f"kept {champion}: too little live evidence to judge it ({missing})")
         return verdict(None, f"watching: {missing}")
-    t, critical = _welch(ours, theirs, rule)
+    looks = _planned_looks(watch_seconds, length, rule.min_windows)
+    t, critical = _welch(ours, theirs, rule, confidence=1 - (1 - rule.confidence) / looks)
     numbers = _numbers(ours, theirs, rule) + f" over {ours.windows} and {theirs.windows} windows"
+    at = f"at {rule.confidence:.0%}" + (f" over {looks} looks" if looks > 1 else "")
     if t < -critical:
         return verdict(
             False,
             f"champion {champion} is worse than {previous} was by more than {rule.margin:g} "
-            f"(at {rule.confidence:.0%}): {numbers}",
+            f"({at}): {numbers}",
             t=t,
             critical=critical,
         )
@@ -224,13 +234,24 @@ def _judged_length(ours: Iterable[Span], theirs: Iterable[Span]) -> timedelta | 
     return min(a & b or a | b, default=None)
 
 
-def _welch(ours: VersionLive, theirs: VersionLive, rule: LiveRule) -> tuple[float, float]:
-    """Welch's t of ``ours`` being better than ``theirs`` plus the margin, and the one-sided quantile."""
+def _planned_looks(watch_seconds: float | None, length: timedelta | None, min_windows: int) -> int:
+    """How many times a watch of ``watch_seconds`` can judge new evidence: once the first
+    ``min_windows`` windows of ``length`` are in, and again at each window after."""
+    if watch_seconds is None or length is None or length <= timedelta(0):
+        return 1
+    return max(1, math.floor(watch_seconds / length.total_seconds()) - min_windows + 1)
+
+
+def _welch(
+    ours: VersionLive, theirs: VersionLive, rule: LiveRule, *, confidence: float | None = None
+) -> tuple[float, float]:
+    """Welch's t of ``ours`` being better than ``theirs`` plus the margin, and the one-sided quantile
+    at ``confidence`` (the rule's if None)."""
     assert ours.quality is not None and theirs.quality is not None
     sign = 1.0 if rule.higher_is_better else -1.0
     shifted = sign * (ours.quality - theirs.quality) + rule.margin
     spread = math.hypot(ours.stderr or 0.0, theirs.stderr or 0.0)
-    critical = float(stats.t.ppf(rule.confidence, _welch_df(ours, theirs)))
+    critical = float(stats.t.ppf(confidence or rule.confidence, _welch_df(ours, theirs)))
     if spread == 0.0:
         return (math.inf if shifted > 0 else -math.inf), critical
     return shifted / spread, critical

@@ -185,5 +185,6 @@ class PromotionWatchTrigger(_LiveWindowsTrigger):
             promoted_at=promoted_at,
             rule=LiveRule(**self.rule),
             final=datetime.now(UTC) >= until,
+            watch_seconds=(until - promoted_at).total_seconds(),
         )
         return {"status": "decided" if verdict.decided else "waiting", **verdict.model_dump(mode="json")}

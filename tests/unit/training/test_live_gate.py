@@ -150,6 +150,20 @@ def test_a_noisy_drop_is_not_enough_to_roll_back() -> None:
     assert _watch(_promoted([0.90, 0.90, 0.90], [0.70, 1.0, 0.80, 1.0]), final=True).passed is True
 
 
+def test_each_look_of_a_long_watch_is_held_to_its_share_of_the_confidence() -> None:
+    # Worse by a little more than the margin: shown at 95 % on one look, not on each of eight.
+    events = _promoted([0.90, 0.91, 0.89], [0.85, 0.87, 0.84, 0.86])
+    once = watch(events, champion="5", previous="4", promoted_at=PROMOTED, rule=RULE, watch_seconds=None)
+    assert once.passed is False and "(at 95%)" in once.reason
+    # Ten one-minute windows: a look at the third and at each after it.
+    kwargs = {"champion": "5", "previous": "4", "promoted_at": PROMOTED, "rule": RULE, "watch_seconds": 600}
+    assert watch(events, **kwargs).passed is None  # type: ignore[arg-type]
+    assert watch(events, final=True, **kwargs).passed is True  # type: ignore[arg-type]
+    # A clear drop is still shown at once.
+    clear = watch(_promoted([0.90, 0.91, 0.89], [0.60, 0.62, 0.58]), **kwargs)  # type: ignore[arg-type]
+    assert clear.passed is False and "(at 95% over 8 looks)" in clear.reason
+
+
 def test_the_watch_waits_for_evidence_and_keeps_the_champion_without_it() -> None:
     events = _promoted([0.90, 0.91, 0.89], [0.10])
     assert _watch(events).passed is None
