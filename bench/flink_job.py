@@ -47,8 +47,10 @@ phase, no memory runs (--memory: windows of 10k and 1M predictions).
 6. Memory (--memory): the job at parallelism 1 per state backend, on a
    backlog whose one tumbling window holds N predictions (--memory-windows,
    window length N / BACKLOG_RATE s, left open): the largest state size of a
-   completed checkpoint (Flink REST, every 10 s) and of the TaskManager's heap
-   used while it works through it, and their ratio largest N / smallest N.
+   completed checkpoint (Flink REST, every 10 s), the windows' own part of it
+   (their global aggregates' vertices; pair_join keeps every id for the label
+   delay by design), and the TaskManager's heap used while it works through
+   it, and their ratio largest N / smallest N.
 7. Profile (--profile SECONDS): the first run of the first cell, once 30 %
    of the backlog is through, under Flink's profiler (async-profiler, ITIMER,
    every thread of the TaskManager) for SECONDS: its flame graph is saved
@@ -76,6 +78,7 @@ import contextlib
 import math
 import os
 import random
+import re
 import shutil
 import signal
 import statistics
@@ -121,6 +124,9 @@ PARTITIONS = 2
 # at 1000 predictions/s a 60 s window's inputs would not fit the local heap.
 DRIFT_SAMPLE_RATE = 0.1
 IDLE_SERVICES = ("kafka", "minio", "flink")
+#: The job vertices that hold the windows' state: their global aggregates (a chain's name starts
+#: with its first operator's).
+WINDOWS = re.compile(r"^GlobalWindowAggregate")
 EVERY_WINDOW = """
 rules:
   - {name: every-window, kind: quality, metric: quality.accuracy, comparison: "<", threshold: 2,
@@ -637,6 +643,9 @@ class MemoryRun:
     predictions: int
     state: str
     state_bytes: float
+    # The windows' own state (their global aggregates; the local ones keep none across a checkpoint),
+    # without pair_join's, which holds each prediction id for the label delay by design.
+    window_state_bytes: float
     heap_bytes: float
     # The lowest heap sample once everything was read: near the live set, where the maximum is
     # mostly garbage not yet collected (and the other jobs' heap: the TaskManager is shared).
@@ -659,7 +668,7 @@ def memory_run(bench: Bench, backlog: Backlog, state: str, window_s: int) -> Mem
     )
     heap_before = bench.rest.heap_used() or math.nan
     others = bench.others()
-    states, heaps, settled = [0], [0], []
+    states, window_states, heaps, settled = [0], [0], [0], []
     topics = backlog.topics
     watcher = Consumer(
         {"bootstrap.servers": bench.settings.kafka_bootstrap, "group.id": f"bench-{uuid.uuid4().hex}"}
@@ -675,6 +684,8 @@ def memory_run(bench: Bench, backlog: Backlog, state: str, window_s: int) -> Mem
         while True:
             if (size := bench.rest.latest_state_size(job_id)) is not None:
                 states.append(size)
+            if (by_vertex := bench.rest.latest_state_by_vertex(job_id)) is not None:
+                window_states.append(sum(n for name, n in by_vertex.items() if WINDOWS.search(name)))
             if (heap := bench.rest.heap_used()) is not None:
                 heaps.append(heap)
                 if read_at is not None:
@@ -696,10 +707,18 @@ def memory_run(bench: Bench, backlog: Backlog, state: str, window_s: int) -> Mem
             time.sleep(1)
     others = sorted({*others, *bench.others()})
     run = MemoryRun(
-        backlog.pairs, state, max(states), max(heaps), min(settled, default=math.nan), heap_before, others
+        backlog.pairs,
+        state,
+        max(states),
+        max(window_states),
+        max(heaps),
+        min(settled, default=math.nan),
+        heap_before,
+        others,
     )
     console.log(
-        f"memory, {run.predictions:,} predictions, {state}: state {run.state_bytes / 2**20:,.1f} MiB, "
+        f"memory, {run.predictions:,} predictions, {state}: state {run.state_bytes / 2**20:,.1f} MiB "
+        f"(windows {run.window_state_bytes / 2**10:,.1f} KiB), "
         f"heap {run.heap_bytes / 2**20:,.0f} MiB (before: {run.heap_before / 2**20:,.0f} MiB)"
     )
     return run
@@ -1030,7 +1049,14 @@ def report(
 
     if memory:
         mem = Table(title="memory: one open tumbling window of N predictions, parallelism 1")
-        columns = ("N", "state", "checkpointed state, max", "heap used, max", "heap, low after read")
+        columns = (
+            "N",
+            "state",
+            "checkpointed state, max",
+            "windows' state, max",
+            "heap used, max",
+            "heap, low after read",
+        )
         for column in (*columns, "heap before", "shared with"):
             mem.add_column(column, justify="left" if column == "shared with" else "right")
         for m in memory:
@@ -1038,6 +1064,7 @@ def report(
                 f"{m.predictions:,}",
                 m.state,
                 f"{m.state_bytes / 2**20:,.1f} MiB",
+                f"{m.window_state_bytes / 2**10:,.1f} KiB",
                 f"{m.heap_bytes / 2**20:,.0f} MiB",
                 f"{m.heap_low / 2**20:,.0f} MiB",
                 f"{m.heap_before / 2**20:,.0f} MiB",
@@ -1051,6 +1078,7 @@ def report(
                     f"{large:,} / {small:,}",
                     state,
                     f"x {by_n[large].state_bytes / max(by_n[small].state_bytes, 1):.1f}",
+                    f"x {by_n[large].window_state_bytes / max(by_n[small].window_state_bytes, 1):.1f}",
                     f"x {by_n[large].heap_bytes / max(by_n[small].heap_bytes, 1):.1f}",
                     f"x {by_n[large].heap_low / max(by_n[small].heap_low, 1):.1f}",
                     "",

@@ -182,6 +182,18 @@ class FlinkRest:
             return None
         return None if latest is None else int(latest["state_size"])
 
+    def latest_state_by_vertex(self, job_id: str) -> dict[str, int] | None:
+        """Bytes of state per job vertex (by name) in the job's latest completed checkpoint."""
+        try:
+            latest = self.get(f"/jobs/{job_id}/checkpoints")["latest"]["completed"]  # type: ignore[call-overload]
+            if latest is None:
+                return None
+            names = {v["id"]: v["name"] for v in self.get(f"/jobs/{job_id}")["vertices"]}  # type: ignore[call-overload]
+            tasks = self.get(f"/jobs/{job_id}/checkpoints/details/{latest['id']}")["tasks"]  # type: ignore[call-overload]
+        except (httpx.HTTPError, KeyError, TypeError):
+            return None
+        return {names.get(vertex, vertex): int(task["state_size"]) for vertex, task in tasks.items()}
+
     def completed_checkpoints(self, job_id: str) -> int:
         try:
             return int(self.get(f"/jobs/{job_id}/checkpoints")["counts"]["completed"])  # type: ignore[call-overload]
