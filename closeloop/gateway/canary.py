@@ -14,10 +14,16 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Mapping
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry
 
 from closeloop.gateway.champions import ChampionPool, LoadedModel
+from closeloop.gateway.reloader import ChampionWatcher
+from closeloop.gateway.settings import GatewaySettings
+from closeloop.kafka.consume import InvalidHandler
 
-__all__ = ["CANARY_ALIAS", "SHARE_TAG", "CanaryRouter", "canary_share", "in_canary"]
+__all__ = ["CANARY_ALIAS", "SHARE_TAG", "CanaryRouter", "canary_share", "in_canary", "watched_canaries"]
 
 _log = logging.getLogger("closeloop.gateway")
 
@@ -74,3 +80,36 @@ class CanaryRouter:
             return champion
         canary, share = found
         return canary if in_canary(key, share) else champion
+
+
+def watched_canaries(
+    settings: GatewaySettings,
+    *,
+    registry: CollectorRegistry,
+    cache: Path,
+    metrics_prefix: str,
+    name: str,
+    on_invalid: InvalidHandler | None,
+) -> tuple[CanaryRouter, ChampionWatcher]:
+    """The canaries' pool behind a router, and the watcher that loads a canary when its alias is
+    set (its event, or the registry poll) and drops it when the alias goes: the gateway's and
+    stream inference's alike."""
+    canaries = ChampionPool(
+        tracking_uri=settings.mlflow_tracking_uri,
+        alias=CANARY_ALIAS,
+        registry=registry,
+        cache=cache,
+        scores=settings.scores,
+        metrics_prefix=metrics_prefix,
+        drop_when_gone=True,
+    )
+    watcher = ChampionWatcher(
+        canaries,
+        bootstrap=settings.kafka_bootstrap,
+        topic=settings.topics.model_updates,
+        poll_interval_s=settings.reload_poll_s,
+        on_invalid=on_invalid,
+        name=name,
+        discover=True,
+    )
+    return CanaryRouter(canaries, default_share=settings.canary_share), watcher

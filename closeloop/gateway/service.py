@@ -13,7 +13,7 @@ from fastapi import Request
 from closeloop.errors import CloseloopError
 from closeloop.events import InvalidEventError
 from closeloop.gateway.alertmanager import RecentIds
-from closeloop.gateway.canary import CANARY_ALIAS, CanaryRouter
+from closeloop.gateway.canary import CanaryRouter, watched_canaries
 from closeloop.gateway.champions import ChampionPool
 from closeloop.gateway.metrics import GatewayMetrics
 from closeloop.gateway.publisher import EventPublisher
@@ -80,23 +80,13 @@ class Gateway:
             poll_interval_s=settings.reload_poll_s,
             on_invalid=on_invalid,
         )
-        canaries = ChampionPool(
-            tracking_uri=settings.mlflow_tracking_uri,
-            alias=CANARY_ALIAS,
+        canaries, canary_watcher = watched_canaries(
+            settings,
             registry=metrics.registry,
             cache=settings.model_cache,
-            scores=settings.scores,
             metrics_prefix="closeloop_gateway_canary",
-            drop_when_gone=True,
-        )
-        canary_watcher = ChampionWatcher(
-            canaries,
-            bootstrap=settings.kafka_bootstrap,
-            topic=settings.topics.model_updates,
-            poll_interval_s=settings.reload_poll_s,
-            on_invalid=on_invalid,
             name="gateway-canary",
-            discover=True,
+            on_invalid=on_invalid,
         )
         raw_store = RawInputStore.from_settings(
             settings, inline_bytes=settings.raw_inline_bytes, timeout_s=settings.registry_timeout_s
@@ -107,7 +97,7 @@ class Gateway:
             pool,
             publisher,
             watcher,
-            CanaryRouter(canaries, default_share=settings.canary_share),
+            canaries,
             canary_watcher,
             RecentIds(),
             raw_store,

@@ -13,6 +13,7 @@ import signal
 
 from prometheus_client import CollectorRegistry, start_http_server
 
+from closeloop.gateway.canary import watched_canaries
 from closeloop.gateway.champions import ChampionPool
 from closeloop.gateway.reloader import ChampionWatcher
 from closeloop.inference.settings import InferenceSettings
@@ -39,18 +40,27 @@ def main() -> None:
         scores=settings.scores,
         metrics_prefix="closeloop_inference",
     )
+    on_invalid = DeadLetterProducer(
+        settings.kafka_bootstrap,
+        dlq_topic=settings.topics.dlq,
+        source_topic=settings.topics.model_updates,
+        rejected_by="inference",
+    )
     watcher = ChampionWatcher(
         pool,
         bootstrap=settings.kafka_bootstrap,
         topic=settings.topics.model_updates,
         poll_interval_s=settings.reload_poll_s,
-        on_invalid=DeadLetterProducer(
-            settings.kafka_bootstrap,
-            dlq_topic=settings.topics.dlq,
-            source_topic=settings.topics.model_updates,
-            rejected_by="inference",
-        ),
+        on_invalid=on_invalid,
         name="inference",
+    )
+    canaries, canary_watcher = watched_canaries(
+        settings,
+        registry=registry,
+        cache=settings.state / "inference" / "models",
+        metrics_prefix="closeloop_inference_canary",
+        name="inference-canary",
+        on_invalid=on_invalid,
     )
     service = StreamInference(
         pool,
@@ -62,6 +72,7 @@ def main() -> None:
             settings, inline_bytes=settings.raw_inline_bytes, timeout_s=settings.registry_timeout_s
         ),
         batch_size=settings.inference_batch,
+        canaries=canaries,
     )
     start_http_server(settings.inference_port, addr=settings.host, registry=registry)
     _log.info(
@@ -72,12 +83,14 @@ def main() -> None:
         settings.inference_port,
     )
     watcher.start()
+    canary_watcher.start()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: service.stop())
     try:
         service.run()  # champions load on their first request, or when an update names them
     finally:
         watcher.stop()
+        canary_watcher.stop()
 
 
 if __name__ == "__main__":

@@ -8,7 +8,9 @@ only once all its events are acknowledged: at least once, and the prediction
 id is derived from the request id, so a request delivered twice is one
 prediction for the streaming job. Replicas share the work as one consumer
 group; a model's champion is swapped by the pool between two batches, so a
-swap fails nothing.
+swap fails nothing. A model's canary, if it has one, answers its share of
+the requests as in the gateway, chosen by request id: a request delivered
+twice is answered by the same version.
 
 A request that breaks its contract, names no served model or whose input the
 model refuses goes to the dead letters with the reason, and gets a result
@@ -41,6 +43,7 @@ from closeloop.events import (
     decode,
     encode,
 )
+from closeloop.gateway.canary import CanaryRouter
 from closeloop.gateway.champions import (
     ChampionPool,
     LoadedModel,
@@ -90,8 +93,10 @@ class StreamInference:
         raw_store: RawInputStore | None = None,
         batch_size: int = 256,
         unavailable_retry_s: float = 2.0,
+        canaries: CanaryRouter | None = None,
     ) -> None:
         self.pool = pool
+        self.canaries = canaries
         self.topics = topics
         self.batch_size = batch_size
         self.raw_store = raw_store
@@ -202,10 +207,24 @@ class StreamInference:
                     events += self._refused(message, request, FieldError("model_name", str(exc)))
                 self.requests.labels(name, "unknown_model").inc(len(requests))
                 continue
-            for outcome in self._predict(model, requests):
-                events += outcome.events
-                self.requests.labels(name, outcome.outcome).inc()
+            for version, batch in self._routed(model, requests):
+                for outcome in self._predict(version, batch):
+                    events += outcome.events
+                    self.requests.labels(name, outcome.outcome).inc()
         return events
+
+    def _routed(
+        self, champion: LoadedModel, requests: list[tuple[Message, RequestEvent]]
+    ) -> list[tuple[LoadedModel, list[tuple[Message, RequestEvent]]]]:
+        """The requests each version answers: the canary's share of them by request id, the rest
+        the champion's."""
+        if self.canaries is None:
+            return [(champion, requests)]
+        by_version: dict[str, tuple[LoadedModel, list[tuple[Message, RequestEvent]]]] = {}
+        for message, request in requests:
+            model = self.canaries.pick(champion, request.request_id)
+            by_version.setdefault(model.version, (model, []))[1].append((message, request))
+        return list(by_version.values())
 
     def _predict(self, model: LoadedModel, requests: list[tuple[Message, RequestEvent]]) -> list[_Outcome]:
         instances = [request.inputs for _, request in requests]

@@ -6,6 +6,7 @@ runs the rest without any service.
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,11 +36,41 @@ def settings() -> StackSettings:
     return get_stack_settings()
 
 
+#: What tests/conftest.py sets for the stack the session starts; a stack already running must have it.
+TEST_SETTINGS = ("CLOSELOOP_RETRAIN_ROLLOUT", "CLOSELOOP_PROMOTION_WATCH_MINUTES", "CLOSELOOP_LIVE_POLL_S")
+
+
+def _started_otherwise(stack: LocalStack) -> list[str]:
+    """The test settings the running Airflow was started with other values of (its processes'
+    environment), as `closeloop up` or `make demo --keep-running` leave it."""
+    record = ProcessRecord.load(stack.layout.run, "airflow")
+    for pid in alive(record) if record is not None else []:
+        try:
+            raw = Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        env = dict(item.split("=", 1) for item in raw.split("\0") if "=" in item)
+        return [
+            f"{key}={env.get(key)!r} where the tests want {os.environ.get(key)!r}"
+            for key in TEST_SETTINGS
+            if env.get(key) != os.environ.get(key)
+        ]
+    return []
+
+
 @pytest.fixture(scope="session")
 def stack(settings: StackSettings) -> Iterator[LocalStack]:
     """The local stack, healthy. Stopped at the end only if this session started it."""
     local = LocalStack(settings)
     before = {row.name for row in local.status() if row.running}
+    if before and (wrong := _started_otherwise(local)):
+        # Its alert-driven retrains would go canary and wait for live traffic no test sends.
+        pytest.exit(
+            "the running stack was not started for the tests: Airflow has "
+            + "; ".join(wrong)
+            + ". Stop it (`closeloop down`) and run the tests again: they start it as they need it.",
+            returncode=4,
+        )
     local.up(report=lambda service, message: print(f"[stack] {service}: {message}"))
     yield local
     started = [name for name in local.services if name not in before]

@@ -54,7 +54,7 @@ def test_the_demo_closes_the_loop_and_it_stays_closed(
     use_case = get_use_case(name)
     threshold = use_case.recovery_threshold
     assert threshold is not None
-    command = ["demo", "--use-case", name, "--drift-start", "20", "--timeout", "240", "--settle", str(settle)]
+    command = ["demo", "--use-case", name, "--drift-start", "15", "--timeout", "240", "--settle", str(settle)]
     command += ["--canary"] if canary else []
     result = subprocess.run(
         [CLOSELOOP, *command, "--output-dir", str(tmp_path)],
@@ -100,6 +100,11 @@ def test_the_demo_closes_the_loop_and_it_stays_closed(
         (gate,) = [m for m in summary["marks"] if m["step"] == "live gate"]
         assert gate["detail"].startswith(f"canary {new} is not worse than champion {first}"), gate
         assert marks["canary"] < marks["promoted"] <= marks["served"]
+        # ...and tagged the verdict and both versions' live numbers on the version.
+        tags = client.get_model_version(use_case.model_name, new).tags
+        assert (tags["closeloop.live.passed"], tags["closeloop.live.compared_with"]) == ("true", first)
+        ours, theirs = (float(tags[f"closeloop.live.{k}_quality"]) for k in ("version", "compared_with"))
+        assert ours > theirs, tags
 
     # What the live windows showed: good, then bad after the drift, then good again.
     window = timedelta(seconds=5)

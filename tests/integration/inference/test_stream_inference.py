@@ -20,12 +20,14 @@ from prometheus_client import CollectorRegistry
 
 from closeloop.config import Settings, Topics
 from closeloop.events import DeadLetterEvent, PredictionEvent, RequestEvent, ResultEvent
+from closeloop.gateway.canary import CANARY_ALIAS, CanaryRouter, in_canary
 from closeloop.gateway.champions import ChampionPool
 from closeloop.inference.stream import StreamInference, prediction_id_of
 from closeloop.kafka.admin import ensure_topics
 from closeloop.kafka.publish import publish_events
 from closeloop.stack.manager import LocalStack
 from tests.integration.kafka_reading import end_offsets, read_events
+from tests.integration.registry_models import digits_frame, register_digits
 from tests.integration.training.conftest import register_clean_champion
 from tests.waiting import NotYet, eventually
 from training.usecases import get_use_case
@@ -53,9 +55,20 @@ def pool(settings: Settings, tmp_path: Path) -> ChampionPool:
 
 
 @contextmanager
-def _running(settings: Settings, pool: ChampionPool, topics: Topics, group: str) -> Iterator[StreamInference]:
+def _running(
+    settings: Settings,
+    pool: ChampionPool,
+    topics: Topics,
+    group: str,
+    canaries: CanaryRouter | None = None,
+) -> Iterator[StreamInference]:
     service = StreamInference(
-        pool, bootstrap=settings.kafka_bootstrap, topics=topics, group=group, registry=CollectorRegistry()
+        pool,
+        bootstrap=settings.kafka_bootstrap,
+        topics=topics,
+        group=group,
+        registry=CollectorRegistry(),
+        canaries=canaries,
     )
     thread = threading.Thread(target=service.run, name=f"inference-{group}", daemon=True)
     thread.start()
@@ -128,6 +141,46 @@ def test_requests_are_answered_and_bad_ones_dead_lettered(
     assert all(isinstance(e, DeadLetterEvent) and e.rejected_by == "inference" for e in letters)
     fields = sorted(e.field or "" for e in letters if isinstance(e, DeadLetterEvent))
     assert fields == ["(event)", "inputs.pixel_5", "model_name"], fields
+
+
+def test_a_canary_answers_its_share_of_the_requests_the_same_one_each_time(
+    settings: Settings, topics: Topics, pool: ChampionPool, tmp_path: Path, unique_name: str
+) -> None:
+    champion = register_digits(settings.mlflow_tracking_uri, unique_name, rows=600)
+    canary = register_digits(settings.mlflow_tracking_uri, unique_name, rows=1200, alias=CANARY_ALIAS)
+    canaries = ChampionPool(
+        tracking_uri=settings.mlflow_tracking_uri,
+        alias=CANARY_ALIAS,
+        registry=CollectorRegistry(),
+        cache=tmp_path / "canaries",
+        drop_when_gone=True,
+    )
+    canaries.load(unique_name)  # what the canary watcher does on the canary's event
+    rows = digits_frame()[0].iloc[:200].to_dict(orient="records")
+    requests = [
+        RequestEvent(request_id=f"r-{i}", model_name=unique_name, inputs=row) for i, row in enumerate(rows)
+    ]
+    # The first twenty delivered twice, as an at-least-once sender may.
+    publish_events(settings.kafka_bootstrap, topics.requests, [*requests[:20], *requests])
+
+    router = CanaryRouter(canaries, default_share=0.5)
+    with _running(settings, pool, topics, group=f"g-{uuid.uuid4().hex[:6]}", canaries=router):
+        logged = read_events(
+            settings.kafka_bootstrap, topics.predictions, BEGINNING, expected=200, timeout=90
+        )
+
+    versions: dict[str, set[str]] = {}
+    for key, event in logged:
+        assert isinstance(event, PredictionEvent)
+        versions.setdefault(key, set()).add(event.model_version)
+    assert len(versions) == 200
+    # Each request answered by one version, the same when delivered again: the router's, by request id.
+    assert all(len(v) == 1 for v in versions.values()), versions
+    chosen = {r.request_id: versions[prediction_id_of(r.request_id)].pop() for r in requests}
+    assert all((v == canary) == in_canary(rid, 0.5) for rid, v in chosen.items())
+    assert set(chosen.values()) == {champion, canary}
+    # 200 draws of a half: 4 standard deviations is 0.14.
+    assert abs(list(chosen.values()).count(canary) / 200 - 0.5) < 0.15
 
 
 def test_a_champion_swapped_mid_stream_fails_nothing(

@@ -3,9 +3,9 @@
 The feedback the tests write lives under a lake prefix of their own
 (the lake connection's prefix for the DAG run), so the runs see exactly it.
 The rollout's live sensors read closeloop.metrics; here a thread stands in for
-the streaming job and publishes the windows once the run has made its canary
-or promotion. A canary judged on a real job's windows of real traffic is in
-test_canary_live.py.
+the streaming job and publishes the windows once the run has made its
+promotion. Canaries judged on a real job's windows of real traffic are in
+test_canary_live.py (worse) and the shapes demo's test (better).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from tests.integration.training.conftest import DagsTest
 from tests.integration.training.lake_rows import write_labeled
 from tests.metrics_windows import metrics_window
 from tests.waiting import NotYet, eventually
-from training.promotion import CANARY, CANARY_STARTED_TAG, CHAMPION, PREVIOUS, alias_version
+from training.promotion import CANARY, CHAMPION, PREVIOUS, alias_version
 from training.usecases import get_use_case
 from training.usecases.digits.drift import drift_frame
 
@@ -128,64 +128,6 @@ def _streaming_job(
     thread.join(timeout=60)
     if errors:
         raise errors[0]
-
-
-def _canary_windows(
-    champion: str, canary: list[float], incumbent: list[float]
-) -> Callable[[MlflowClient], list[MetricsEvent]]:
-    """Once the run has made a canary: its windows and the champion's over the same span."""
-
-    def publish(client: MlflowClient) -> list[MetricsEvent]:
-        @eventually(timeout=300, interval=1)
-        def made() -> str:
-            version = alias_version(client, DIGITS.model_name, CANARY)
-            if version is None:
-                raise NotYet("no canary yet")
-            return version
-
-        version = made()
-        started = datetime.fromisoformat(
-            client.get_model_version(DIGITS.model_name, version).tags[CANARY_STARTED_TAG]
-        )
-        return _windows(version, started, canary) + _windows(champion, started, incumbent)
-
-    return publish
-
-
-def test_a_better_canary_is_promoted_on_its_live_windows(
-    settings: Settings, dags_test: DagsTest, lake_prefix: str, clean_champion: str
-) -> None:
-    client = MlflowClient(settings.mlflow_tracking_uri)
-    _drifted_feedback(settings, lake_prefix)
-    start = end_offsets(settings.kafka_bootstrap, settings.topics.model_updates)
-
-    better = _canary_windows(clean_champion, [0.95, 0.96, 0.94, 0.95], [0.90, 0.91, 0.89, 0.90])
-    with _streaming_job(settings, better):
-        dags_test("retrain_digits", {**LIVE, "rollout": "canary"}, FAST_POLL, lake_prefix=lake_prefix)
-
-    champion = alias_version(client, DIGITS.model_name, CHAMPION)
-    assert champion is not None and int(champion) > int(clean_champion)
-    assert alias_version(client, DIGITS.model_name, PREVIOUS) == clean_champion
-    assert alias_version(client, DIGITS.model_name, CANARY) is None
-    tags = client.get_model_version(DIGITS.model_name, champion).tags
-    assert tags["closeloop.live.passed"] == "true", tags["closeloop.live.reason"]
-    assert "not worse than champion" in tags["closeloop.live.reason"]
-    assert (tags["closeloop.live.version_quality"], tags["closeloop.live.compared_with_quality"]) == (
-        "0.95",
-        "0.9",
-    )
-    assert (
-        tags["closeloop.live.version_labeled"] == "400"
-        and tags["closeloop.live.compared_with"] == clean_champion
-    )
-    # The windows since the canary started (event times are in milliseconds).
-    span_start = datetime.fromisoformat(tags["closeloop.live.window_start"])
-    assert abs(span_start - datetime.fromisoformat(tags[CANARY_STARTED_TAG])) < timedelta(milliseconds=1)
-    # The canary's event (the gateway loads it at once), then its promotion's.
-    canary, update = _model_updates(settings, start, DIGITS.model_name)
-    assert (canary.alias, canary.version, canary.previous_version) == ("canary", champion, clean_champion)
-    assert (update.alias, update.version, update.previous_version) == ("champion", champion, clean_champion)
-    assert update.reason.startswith("live gate passed: canary")
 
 
 def test_a_canary_without_live_labels_times_out_and_is_dropped_saying_why(

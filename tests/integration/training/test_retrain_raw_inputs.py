@@ -42,8 +42,9 @@ def _score(use_case: UseCase, model_uri: str, rows: pd.DataFrame) -> float:
 
 @pytest.mark.parametrize(
     ("name", "kind", "broken"),
-    # The bar for a drift that visibly degrades live quality.
-    [("ocr", "blur", 0.3), ("speech", "noise", 0.3), ("shapes", "clutter", 0.6)],
+    # The bar for a drift that visibly degrades live quality. Shapes goes round this loop in
+    # the demo's test (tests/integration/demo), with its alert, retrain and promotion.
+    [("ocr", "blur", 0.3), ("speech", "noise", 0.3)],
 )
 def test_an_alert_retrains_a_model_on_drifted_feedback_and_promotes_it(
     settings: Settings, stack: LocalStack, name: str, kind: str, broken: float
