@@ -103,13 +103,7 @@ def watched_canaries(
         metrics_prefix=metrics_prefix,
         drop_when_gone=True,
     )
-    watcher = ChampionWatcher(
-        canaries,
-        bootstrap=settings.kafka_bootstrap,
-        topic=settings.topics.model_updates,
-        poll_interval_s=settings.reload_poll_s,
-        on_invalid=on_invalid,
-        name=name,
-        discover=True,
+    watcher = ChampionWatcher.from_settings(
+        canaries, settings, on_invalid=on_invalid, name=name, discover=True
     )
     return CanaryRouter(canaries, default_share=settings.canary_share), watcher

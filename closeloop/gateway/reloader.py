@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import TYPE_CHECKING
 
 from confluent_kafka import Message
 
 from closeloop.events import Event, ModelUpdateEvent
 from closeloop.gateway.champions import ChampionPool
 from closeloop.kafka.consume import EventFollower, InvalidHandler
+
+if TYPE_CHECKING:
+    from closeloop.gateway.settings import GatewaySettings as Settings
 
 __all__ = ["ChampionWatcher"]
 
@@ -41,6 +45,27 @@ class ChampionWatcher:
         )
         self._stopping = threading.Event()
         self._poller = threading.Thread(target=self._poll, name="alias-poll", daemon=True)
+
+    @classmethod
+    def from_settings(
+        cls,
+        pool: ChampionPool,
+        settings: Settings,
+        *,
+        on_invalid: InvalidHandler | None,
+        name: str,
+        discover: bool = False,
+    ) -> ChampionWatcher:
+        """A watcher on ``settings``' broker and model-updates topic, polling at its reload interval."""
+        return cls(
+            pool,
+            bootstrap=settings.kafka_bootstrap,
+            topic=settings.topics.model_updates,
+            poll_interval_s=settings.reload_poll_s,
+            on_invalid=on_invalid,
+            name=name,
+            discover=discover,
+        )
 
     def start(self) -> None:
         self._updates.start(self._on_update)

@@ -73,13 +73,7 @@ class Gateway:
             except CloseloopError as exc:
                 _log.error("a dead letter for %s was not published: %s", settings.topics.model_updates, exc)
 
-        watcher = ChampionWatcher(
-            pool,
-            bootstrap=settings.kafka_bootstrap,
-            topic=settings.topics.model_updates,
-            poll_interval_s=settings.reload_poll_s,
-            on_invalid=on_invalid,
-        )
+        watcher = ChampionWatcher.from_settings(pool, settings, on_invalid=on_invalid, name="gateway")
         canaries, canary_watcher = watched_canaries(
             settings,
             registry=metrics.registry,

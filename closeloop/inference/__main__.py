@@ -46,14 +46,7 @@ def main() -> None:
         source_topic=settings.topics.model_updates,
         rejected_by="inference",
     )
-    watcher = ChampionWatcher(
-        pool,
-        bootstrap=settings.kafka_bootstrap,
-        topic=settings.topics.model_updates,
-        poll_interval_s=settings.reload_poll_s,
-        on_invalid=on_invalid,
-        name="inference",
-    )
+    watcher = ChampionWatcher.from_settings(pool, settings, on_invalid=on_invalid, name="inference")
     canaries, canary_watcher = watched_canaries(
         settings,
         registry=registry,
