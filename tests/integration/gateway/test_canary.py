@@ -15,6 +15,7 @@ from closeloop.events import PredictionEvent
 from closeloop.events.types import utc_now
 from closeloop.gateway.canary import CANARY_ALIAS, SHARE_TAG
 from closeloop.kafka.consume import read_since
+from closeloop.stack.manager import LocalStack
 from tests.integration.gateway.conftest import ROWS, gateway_app, gateway_settings, serve, wait_for_model
 from tests.integration.registry_models import register_digits
 from tests.waiting import NotYet, eventually
@@ -46,7 +47,7 @@ def _versions(url: str, name: str, clients: list[str]) -> dict[str, str]:
 
 
 def test_a_canary_answers_its_share_of_clients_each_always_and_stops_with_its_alias(
-    settings: Settings, tmp_path: Path, unique_name: str
+    settings: Settings, stack: LocalStack, tmp_path: Path, unique_name: str
 ) -> None:
     client = MlflowClient(settings.mlflow_tracking_uri)
     champion = register_digits(settings.mlflow_tracking_uri, unique_name, rows=600)
