@@ -439,11 +439,16 @@ class Bench:
         return [s.name for s in self.stack.status() if s.running and s.name not in IDLE_SERVICES]
 
     @contextlib.contextmanager
-    def job(self, env: dict[str, str], parallelism: int) -> Iterator[str]:
+    def job(
+        self,
+        env: dict[str, str],
+        parallelism: int,
+        service_class: type[FeedbackJobService] = FeedbackJobService,
+    ) -> Iterator[str]:
         """Submit the job with ``env``; cancel it (and drop its checkpoints) however the block ends."""
         self.wait_for_slots(parallelism)
         with environment(env):
-            service = FeedbackJobService(self.settings, self.stack.layout)
+            service = service_class(self.settings, self.stack.layout)
             name = env["CLOSELOOP_JOB_NAME"]
             checkpoints = local_path(job_checkpoints_dir(service.checkpoints_dir, name))
             try:

@@ -1,13 +1,14 @@
 """The local Flink TaskManager as bench/flink_job.py measures it (a helper, not a bench).
 
 Its processes (the JVM and the PyFlink Python workers it starts), their CPU
-affinity and CPU time from /proc, and what Flink's REST API says about slots,
-jobs, checkpoints and the heap.
+affinity and CPU time from /proc, what Flink's REST API says about slots,
+jobs, checkpoints and the heap, and what its Prometheus reporters count.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from collections.abc import Iterable
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+from prometheus_client.parser import text_string_to_metric_families
 
 __all__ = [
     "CpuSampler",
@@ -22,12 +24,14 @@ __all__ = [
     "cpu_list",
     "descendants",
     "pin",
+    "source_records",
     "taskmanager_pid",
 ]
 
 _RUNNER = b"org.apache.flink.runtime.taskexecutor.TaskManagerRunner"
 _TICK = os.sysconf("SC_CLK_TCK")
 _TERMINAL = {"CANCELED", "FAILED", "FINISHED"}
+_RECORDS_OUT = "flink_taskmanager_job_task_operator_numRecordsOut"
 
 
 def taskmanager_pid() -> int:
@@ -243,3 +247,21 @@ class FlinkRest:
         except (httpx.HTTPError, IndexError, KeyError):
             return None
         return int(float(metrics[0]["value"])) if metrics else None  # type: ignore[index]
+
+
+def source_records(page: str, job_name: str) -> int:
+    """Records the source operators of ``job_name`` have emitted, summed over their subtasks, as a
+    TaskManager's Prometheus reporter counts them on ``page`` (read live, where Flink's REST metrics
+    can be 10 s old)."""
+    # The reporter writes label values with what is not [a-zA-Z0-9:_] as "_".
+    job = re.sub(r"[^a-zA-Z0-9:_]", "_", job_name)
+    total = 0.0
+    for family in text_string_to_metric_families(page):
+        for sample in family.samples:
+            if (
+                sample.name == _RECORDS_OUT
+                and sample.labels.get("job_name") == job
+                and sample.labels.get("operator_name", "").startswith("Source:")
+            ):
+                total += sample.value
+    return int(total)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from closeloop.streaming.settings import FeedbackJobSettings
 from closeloop.streaming.stages.literals import interval, quote
 
-__all__ = ["facts_view", "metrics_insert"]
+__all__ = ["facts_view", "metrics_insert", "window_aggregates"]
 
 
 def facts_view(s: FeedbackJobSettings) -> str:
@@ -50,14 +50,10 @@ def _windows(s: FeedbackJobSettings) -> dict[str, str]:
     }
 
 
-def metrics_insert(s: FeedbackJobSettings) -> str:
-    """One INSERT for both window kinds (UNION ALL): one Kafka producer, not two."""
-    selects = [
-        f"""
-SELECT model_name, metrics_event(
-    model_name, model_version, task, '{kind}', window_start, window_end,
-    predictions, errors, feedback, labeled, latency, totals, bins)
-FROM (
+def window_aggregates(s: FeedbackJobSettings) -> dict[str, str]:
+    """Each window kind's sums per model version: what ``metrics_event`` turns into a metrics event."""
+    return {
+        kind: f"""
     SELECT window_start, window_end, model_name, model_version, task,
         SUM(predictions) AS predictions, SUM(errors) AS errors,
         SUM(feedback) AS feedback, SUM(labeled) AS labeled,
@@ -65,7 +61,19 @@ FROM (
         sum_map(stats) AS totals,
         sum_map(bins) AS bins
     FROM TABLE({window})
-    GROUP BY window_start, window_end, model_name, model_version, task)"""
+    GROUP BY window_start, window_end, model_name, model_version, task"""
         for kind, window in _windows(s).items()
+    }
+
+
+def metrics_insert(s: FeedbackJobSettings) -> str:
+    """One INSERT for both window kinds (UNION ALL): one Kafka producer, not two."""
+    selects = [
+        f"""
+SELECT model_name, metrics_event(
+    model_name, model_version, task, '{kind}', window_start, window_end,
+    predictions, errors, feedback, labeled, latency, totals, bins)
+FROM ({aggregate})"""
+        for kind, aggregate in window_aggregates(s).items()
     ]
     return "\nINSERT INTO metrics_sink" + "\nUNION ALL".join(selects)

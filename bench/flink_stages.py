@@ -1,0 +1,193 @@
+"""What each stage of the feedback job costs, beside the Python consumer, on one backlog.
+
+    .local/venv/bin/python bench/flink_stages.py --million-pairs 1 --parallelism 1 2
+
+bench/flink_job.py says how fast the whole job is; this says where its CPU
+goes, and what the cheapest Flink job that reads the same topics costs. Each
+run submits the job cut after one stage (bench/stages_job.py: kafka, sources,
+checks, pair_join, windows, job; each includes the ones before) and reads the
+same backlog as flink_job.py's (2-partition topics, key: the prediction id).
+
+Rate: events the sources emitted (Flink's numRecordsOut of every source
+operator, summed over subtasks) per second of wall time between 20 % and
+90 % of the backlog's events, as pairs (two events a pair). CPU: the
+TaskManager's and its descendants' CPU seconds over the same span, per million
+pairs. A stage's own cost is its CPU-s per M pairs less the stage before's.
+The Python consumer (bench/python_consumer.py) runs once on the same CPUs
+(its windows, checks and label choice; no lake, no checkpoints).
+
+The last line: `kafka_cpu_s_per_mpairs=… job_cpu_s_per_mpairs=…
+python_cpu_s_per_mpairs=…` at the first --parallelism.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import signal
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from flink_job import (
+    IDLE_SERVICES,
+    PARTITIONS,
+    Backlog,
+    Bench,
+    Cell,
+    cleanup,
+    console,
+    job_environment,
+    python_runs,
+)
+from flink_taskmanager import CpuSampler, cpu_list, source_records, taskmanager_pid
+from rich.table import Table
+from stages_job import STAGES
+
+from closeloop.stack.manager import LocalStack
+from closeloop.stack.services.feedback_job import FeedbackJobService
+from closeloop.stack.settings import get_stack_settings
+
+
+class StageJobService(FeedbackJobService):
+    """The feedback job's service, submitting bench/stages_job.py (BENCH_STAGE picks the cut)."""
+
+    @property
+    def job_file(self) -> Path:
+        return Path(__file__).resolve().parent / "stages_job.py"
+
+
+def records_read(targets: list[str], job_name: str) -> int:
+    """Records the job's sources have emitted, over every TaskManager's Prometheus reporter."""
+    total = 0
+    for target in targets:
+        try:
+            page = httpx.get(f"http://{target}/metrics", timeout=5).text
+        except httpx.HTTPError:  # the JobManager's port, or a reporter not up yet
+            continue
+        total += source_records(page, job_name)
+    return total
+
+
+@dataclass
+class StageRun:
+    stage: str
+    parallelism: int
+    rate: float  # pairs per second
+    cpu_s_per_mpairs: float
+
+
+def stage_run(bench: Bench, backlog: Backlog, stage: str, cell: Cell, run: int) -> StageRun:
+    """One submission of the job cut after ``stage`` over the whole backlog."""
+    job_name = f"{backlog.prefix}-{stage.replace('_', '-')}-p{cell.parallelism}-{cell.state}-r{run}"
+    events = 2 * (backlog.pairs + PARTITIONS)
+    env = {**job_environment(backlog, job_name, cell), "BENCH_STAGE": stage}
+    bench.cpu_set()
+    marks: list[tuple[float, int]] = []
+    with (
+        CpuSampler(taskmanager_pid()) as sampler,
+        bench.job(env, cell.parallelism, StageJobService) as job_id,
+    ):
+        targets = bench.stack.services["flink"].scrape_targets()["flink"]  # type: ignore[attr-defined]
+        began = time.time()
+        with console.status("") as status:
+            while not marks or marks[-1][1] < 0.9 * events:
+                bench.check_running(job_id)
+                marks.append((time.time(), records_read(targets, job_name)))
+                done = marks[-1][1] if marks else 0
+                status.update(f"{stage}, p{cell.parallelism}: {done:,} of {events:,} events read")
+                if time.time() - began > 1800:
+                    raise SystemExit(f"{job_name}: not through the backlog in 30 minutes")
+                time.sleep(0.5)
+    t20, n20 = next(m for m in marks if m[1] >= 0.2 * events)
+    t90, n90 = next(m for m in marks if m[1] >= 0.9 * events)
+    pairs = (n90 - n20) / 2
+    rate = pairs / (t90 - t20) if t90 > t20 else math.nan
+    cpu = sampler.between(t20, t90) / max(pairs, 1) * 1e6
+    console.log(f"{stage}, p{cell.parallelism}: {rate:,.0f} pairs/s, {cpu:,.1f} CPU-s per M pairs")
+    return StageRun(stage, cell.parallelism, rate, cpu)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--million-pairs", type=float, default=1.0, help="backlog size (default 1)")
+    parser.add_argument("--features", type=int, default=8, help="feature count (default 8)")
+    parser.add_argument("--parallelism", type=int, nargs="+", default=[1, 2], help="default 1 2")
+    parser.add_argument("--state", choices=["rocksdb", "hashmap"], default="rocksdb")
+    parser.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES))
+    parser.add_argument("--runs", type=int, default=3, help="runs per stage, taken in turns (default 3)")
+    parser.add_argument(
+        "--cpus", type=lambda s: {int(c) for c in s.split(",")}, help="pin the TaskManager and baseline: 0,1"
+    )
+    args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    pairs = int(args.million_pairs * 1_000_000)
+
+    settings = get_stack_settings()
+    stack = LocalStack(settings)
+    stack.up(list(IDLE_SERVICES), report=lambda s, m: console.log(f"{s}: {m}"))
+    bench = Bench(settings, stack, args.cpus)
+    console.log(f"TaskManager pid {taskmanager_pid()}, CPUs {cpu_list(bench.cpu_set())}")
+    if extra := bench.not_idle():
+        console.log(f"[yellow]the stack is not idle: {', '.join(extra)} run too[/]")
+    backlog = Backlog.create(settings, pairs, args.features, start=time.time() - 60 - pairs / 1000)
+    runs: list[StageRun] = []
+    try:
+        python = python_runs(bench, backlog, 1)[0]
+        # In turns, every stage once per round: drift in the machine's speed spreads over all of them.
+        for parallelism in args.parallelism:
+            for run in range(args.runs):
+                for stage in args.stages:
+                    cell = Cell(parallelism, args.state, "idle")
+                    runs.append(stage_run(bench, backlog, stage, cell, run))
+    finally:
+        bench.unpin()
+        cleanup(settings, [backlog.prefix])
+
+    table = Table(
+        title=f"the feedback job stage by stage, {pairs:,} pairs, {args.features} features, "
+        f"{args.state}, CPUs {' / '.join(sorted(bench.seen))}"
+    )
+    for column in ("run", "pairs/s", "CPU-s per M pairs", "min-max", "the stage's own", "pairs/s vs python"):
+        table.add_column(column, justify="left" if column == "run" else "right")
+    python_cpu = f"{python.cpu_s_per_mpairs:,.1f}"
+    table.add_row("python consumer (all of it, no lake)", f"{python.rate:,.0f}", python_cpu, "", "", "1.00")
+    medians: dict[tuple[int, str], tuple[float, float]] = {}
+    for parallelism in args.parallelism:
+        before = 0.0
+        for stage in args.stages:
+            these = [r for r in runs if r.parallelism == parallelism and r.stage == stage]
+            cpus = [r.cpu_s_per_mpairs for r in these]
+            rate, cpu = _median([r.rate for r in these]), _median(cpus)
+            medians[(parallelism, stage)] = (rate, cpu)
+            table.add_row(
+                f"flink p{parallelism} up to {stage}",
+                f"{rate:,.0f}",
+                f"{cpu:,.1f}",
+                f"{min(cpus):,.1f}-{max(cpus):,.1f}",
+                f"{cpu - before:+,.1f}",
+                f"{rate / python.rate:.2f}",
+            )
+            before = cpu
+    console.print(table)
+    first = args.parallelism[0]
+    kafka = medians.get((first, "kafka"), (math.nan, math.nan))[1]
+    job = medians.get((first, "job"), (math.nan, math.nan))[1]
+    print(
+        f"kafka_cpu_s_per_mpairs={kafka:.1f} job_cpu_s_per_mpairs={job:.1f} "
+        f"python_cpu_s_per_mpairs={python.cpu_s_per_mpairs:.1f}"
+    )
+
+
+def _median(values: list[float]) -> float:
+    values = [v for v in values if not math.isnan(v)]
+    return statistics.median(values) if values else math.nan
+
+
+if __name__ == "__main__":
+    main()
