@@ -85,6 +85,9 @@ def stage_run(bench: Bench, backlog: Backlog, stage: str, cell: Cell, run: int) 
     job_name = f"{backlog.prefix}-{stage.replace('_', '-')}-p{cell.parallelism}-{cell.state}-r{run}"
     events = 2 * (backlog.pairs + PARTITIONS)
     env = {**job_environment(backlog, job_name, cell), "BENCH_STAGE": stage}
+    # A TaskManager can die as a job with Python workers is cancelled (Beam's "Reference count
+    # must not be negative" on close): `up` starts the cluster again.
+    bench.stack.up(list(IDLE_SERVICES), report=lambda s, m: console.log(f"{s}: {m}"))
     bench.cpu_set()
     marks: list[tuple[float, int]] = []
     with (
