@@ -785,7 +785,8 @@ def _best(fn: object, runs: int = 3) -> float:
 # Report ----------------------------------------------------------------------------------
 
 
-def _median(values: list[float]) -> float:
+def median_finite(values: list[float]) -> float:
+    """The median of the values that are not NaN; NaN if none is."""
     values = [v for v in values if not math.isnan(v)]
     return statistics.median(values) if values else math.nan
 
@@ -1004,24 +1005,24 @@ def report(
             table.add_column(column, justify="left" if column in ("cell", "shared with") else "right")
         for kind in dict.fromkeys(c.stack for c in cells):
             base = python.get((features, kind), [])
-            base_rate = _median([r.rate for r in base])
+            base_rate = median_finite([r.rate for r in base])
             table.add_row(
                 f"python consumer ({PARSER}) / {kind}",
                 f"{base_rate:,.0f}",
                 _span([r.rate for r in base]),
-                f"{_median([r.cpu_s_per_mpairs for r in base]):,.1f}",
+                f"{median_finite([r.cpu_s_per_mpairs for r in base]):,.1f}",
                 "1.00",
                 ", ".join(notes.get(kind, [])),
             )
             for cell in (c for c in cells if c.stack == kind):
                 runs = flink.get((features, cell), [])
-                rate = _median([r.rate for r in runs])
+                rate = median_finite([r.rate for r in runs])
                 others = sorted({o for r in runs for o in r.others})
                 table.add_row(
                     f"flink {cell}",
                     f"{rate:,.0f}",
                     _span([r.rate for r in runs]),
-                    f"{_median([r.cpu_s_per_mpairs for r in runs]):,.1f}",
+                    f"{median_finite([r.cpu_s_per_mpairs for r in runs]):,.1f}",
                     f"{rate / base_rate:.2f}",
                     ", ".join(others),
                 )
@@ -1111,19 +1112,19 @@ def report(
 
     key = (args.features[0], Cell(2, "rocksdb", "idle"))
     runs = flink.get(key, [])
-    rate = _median([r.rate for r in runs])
-    base = _median([r.rate for r in python.get((args.features[0], "idle"), [])])
+    rate = median_finite([r.rate for r in runs])
+    base = median_finite([r.rate for r in python.get((args.features[0], "idle"), [])])
     print(
         f"pairs_per_s={rate:.0f} vs_python={rate / base:.2f} "
         f"scaling_p2={_scaling(flink, args.features[0], 'rocksdb', 'idle'):.2f} alert_p95_s={alert_p95:.2f} "
         f"drift_vs_evidently={evidently_s / ours_s:.1f} "
-        f"cpu_s_per_mpairs={_median([r.cpu_s_per_mpairs for r in runs]):.1f}"
+        f"cpu_s_per_mpairs={median_finite([r.cpu_s_per_mpairs for r in runs]):.1f}"
     )
 
 
 def _scaling(flink: dict[tuple[int, Cell], list[FlinkRun]], features: int, state: str, stack: str) -> float:
-    p1 = _median([r.rate for r in flink.get((features, Cell(1, state, stack)), [])])
-    p2 = _median([r.rate for r in flink.get((features, Cell(2, state, stack)), [])])
+    p1 = median_finite([r.rate for r in flink.get((features, Cell(1, state, stack)), [])])
+    p2 = median_finite([r.rate for r in flink.get((features, Cell(2, state, stack)), [])])
     return p2 / p1
 
 

@@ -5,8 +5,10 @@
 bench/flink_job.py says how fast the whole job is; this says where its CPU
 goes, and what the cheapest Flink job that reads the same topics costs. Each
 run submits the job cut after one stage (bench/stages_job.py: kafka, sources,
-checks, pair_join, windows, job; each includes the ones before) and reads the
-same backlog as flink_job.py's (2-partition topics, key: the prediction id).
+checks, pair_join, facts, aggregates, windows, job; each includes the ones
+before) and reads the same backlog as flink_job.py's (2-partition topics, key:
+the prediction id). The stages take turns, --runs rounds; each is reported as
+the median of its runs.
 
 Rate: events the sources emitted (Flink's numRecordsOut of every source
 operator, summed over subtasks) per second of wall time between 20 % and
@@ -25,7 +27,6 @@ from __future__ import annotations
 import argparse
 import math
 import signal
-import statistics
 import sys
 import time
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from pathlib import Path
 
 import httpx
 from flink_job import (
+    BACKLOG_RATE,
     IDLE_SERVICES,
     PARTITIONS,
     Backlog,
@@ -41,6 +43,7 @@ from flink_job import (
     cleanup,
     console,
     job_environment,
+    median_finite,
     python_runs,
 )
 from flink_taskmanager import CpuSampler, cpu_list, source_records, taskmanager_pid
@@ -100,8 +103,7 @@ def stage_run(bench: Bench, backlog: Backlog, stage: str, cell: Cell, run: int) 
             while not marks or marks[-1][1] < 0.9 * events:
                 bench.check_running(job_id)
                 marks.append((time.time(), records_read(targets, job_name)))
-                done = marks[-1][1] if marks else 0
-                status.update(f"{stage}, p{cell.parallelism}: {done:,} of {events:,} events read")
+                status.update(f"{stage}, p{cell.parallelism}: {marks[-1][1]:,} of {events:,} events read")
                 if time.time() - began > 1800:
                     raise SystemExit(f"{job_name}: not through the backlog in 30 minutes")
                 time.sleep(0.5)
@@ -138,7 +140,7 @@ def main() -> None:
     console.log(f"TaskManager pid {taskmanager_pid()}, CPUs {cpu_list(bench.cpu_set())}")
     if extra := bench.not_idle():
         console.log(f"[yellow]the stack is not idle: {', '.join(extra)} run too[/]")
-    backlog = Backlog.create(settings, pairs, args.features, start=time.time() - 60 - pairs / 1000)
+    backlog = Backlog.create(settings, pairs, args.features, start=time.time() - 60 - pairs / BACKLOG_RATE)
     runs: list[StageRun] = []
     try:
         python = python_runs(bench, backlog, 1)[0]
@@ -166,7 +168,7 @@ def main() -> None:
         for stage in args.stages:
             these = [r for r in runs if r.parallelism == parallelism and r.stage == stage]
             cpus = [r.cpu_s_per_mpairs for r in these]
-            rate, cpu = _median([r.rate for r in these]), _median(cpus)
+            rate, cpu = median_finite([r.rate for r in these]), median_finite(cpus)
             medians[(parallelism, stage)] = (rate, cpu)
             table.add_row(
                 f"flink p{parallelism} up to {stage}",
@@ -185,11 +187,6 @@ def main() -> None:
         f"kafka_cpu_s_per_mpairs={kafka:.1f} job_cpu_s_per_mpairs={job:.1f} "
         f"python_cpu_s_per_mpairs={python.cpu_s_per_mpairs:.1f}"
     )
-
-
-def _median(values: list[float]) -> float:
-    values = [v for v in values if not math.isnan(v)]
-    return statistics.median(values) if values else math.nan
 
 
 if __name__ == "__main__":

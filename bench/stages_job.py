@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from pyflink.table import StatementSet, StreamTableEnvironment
 
+    from closeloop.streaming.settings import FeedbackJobSettings
+
 STAGES = ("kafka", "sources", "checks", "pair_join", "facts", "aggregates", "windows", "job")
 
 _RAW = """
@@ -50,28 +52,28 @@ _QUERIES = {
 }
 
 
-def statements_for(stage: str, t_env: StreamTableEnvironment, job: StatementSet) -> StatementSet:
+def statements_for(
+    stage: str, t_env: StreamTableEnvironment, job: StatementSet, settings: FeedbackJobSettings
+) -> StatementSet:
     """The statement set that runs the job up to ``stage`` (``job``: the job's own inserts)."""
     from pyflink.table import TableDescriptor
 
-    from closeloop.streaming.settings import load_job_settings
     from closeloop.streaming.stages.windows import metrics_insert, window_aggregates
 
     if stage == "job":
         return job
     cut = t_env.create_statement_set()
     if stage == "windows":
-        cut.add_insert_sql(metrics_insert(load_job_settings()))
+        cut.add_insert_sql(metrics_insert(settings))
         return cut
     if stage == "aggregates":
-        sums = window_aggregates(load_job_settings()).values()
-        query = " UNION ALL ".join(f"SELECT * FROM ({q})" for q in sums)
-        cut.add_insert(TableDescriptor.for_connector("blackhole").build(), t_env.sql_query(query))
-        return cut
-    if stage == "kafka":
-        for name in ("prediction_source", "feedback_source"):
-            t_env.execute_sql(_RAW.format(name=name))
-    cut.add_insert(TableDescriptor.for_connector("blackhole").build(), t_env.sql_query(_QUERIES[stage]))
+        query = " UNION ALL ".join(f"SELECT * FROM ({q})" for q in window_aggregates(settings).values())
+    else:
+        if stage == "kafka":
+            for name in ("prediction_source", "feedback_source"):
+                t_env.execute_sql(_RAW.format(name=name))
+        query = _QUERIES[stage]
+    cut.add_insert(TableDescriptor.for_connector("blackhole").build(), t_env.sql_query(query))
     return cut
 
 
@@ -91,7 +93,7 @@ def main() -> None:
     settings = load_job_settings()
     t_env = StreamTableEnvironment.create(environment_settings=EnvironmentSettings.in_streaming_mode())
     configure(t_env, settings)
-    statements_for(stage, t_env, add_statements(t_env, settings)).execute()
+    statements_for(stage, t_env, add_statements(t_env, settings), settings).execute()
 
 
 if __name__ == "__main__":
