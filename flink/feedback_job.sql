@@ -252,7 +252,10 @@ CREATE TEMPORARY VIEW events AS
 SELECT
     t_prediction_id AS pid,
     'prediction' AS kind,
-    message_key, CAST(NULL AS STRING) AS body, `partition`, `offset`,
+    message_key,
+    CAST(NULL AS STRING) AS body,
+    `partition`,
+    `offset`,
     t_model_name AS model_name,
     t_model_version AS model_version,
     t_task AS task,
@@ -260,7 +263,6 @@ SELECT
     t_error AS error,
     TRY_CAST(j_latency_ms AS DOUBLE) AS latency_ms,
     j_inputs AS inputs,
-    -- What drift bins, when the model computed it from a raw input.
     j_features AS features,
     CAST(NULL AS STRING) AS feedback_id,
     CAST(NULL AS STRING) AS ground_truth,
@@ -270,15 +272,23 @@ FROM prediction_checked
 WHERE problem IS NULL
 UNION ALL
 SELECT
-    t_prediction_id,
-    'feedback',
-    message_key, body, `partition`, `offset`,
-    CAST(NULL AS STRING), CAST(NULL AS STRING), CAST(NULL AS STRING), CAST(NULL AS STRING),
-    CAST(NULL AS STRING), CAST(NULL AS DOUBLE), CAST(NULL AS STRING), CAST(NULL AS STRING),
-    -- Feedback without an id is deduplicated by its whole body.
-    CASE WHEN j_feedback_id IS NULL THEN TO_BASE64(body) ELSE t_feedback_id END,
-    j_ground_truth,
-    t_source,
+    t_prediction_id AS pid,
+    'feedback' AS kind,
+    message_key,
+    body,
+    `partition`,
+    `offset`,
+    CAST(NULL AS STRING) AS model_name,
+    CAST(NULL AS STRING) AS model_version,
+    CAST(NULL AS STRING) AS task,
+    CAST(NULL AS STRING) AS output,
+    CAST(NULL AS STRING) AS error,
+    CAST(NULL AS DOUBLE) AS latency_ms,
+    CAST(NULL AS STRING) AS inputs,
+    CAST(NULL AS STRING) AS features,
+    CASE WHEN j_feedback_id IS NULL THEN TO_BASE64(body) ELSE t_feedback_id END AS feedback_id,
+    j_ground_truth AS ground_truth,
+    t_source AS source,
     event_ts
 FROM feedback_checked
 WHERE problem IS NULL;

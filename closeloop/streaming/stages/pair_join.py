@@ -18,7 +18,37 @@ from closeloop.config import Topics
 from closeloop.streaming.settings import FeedbackJobSettings
 from closeloop.streaming.stages.literals import absent, member, text
 
-__all__ = ["events_view", "paired_view"]
+__all__ = ["EVENT_COLUMNS", "events_view", "paired_view"]
+
+
+#: The keyed step's input, in the order it reads it (io.closeloop.flink.PairJoin#EVENTS: its
+#: columns by position): (column, from a prediction, from a feedback).
+EVENT_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("pid", text("prediction_id"), text("prediction_id")),
+    ("kind", "'prediction'", "'feedback'"),
+    ("message_key", "message_key", "message_key"),
+    ("body", "CAST(NULL AS STRING)", "body"),
+    ("`partition`", "`partition`", "`partition`"),
+    ("`offset`", "`offset`", "`offset`"),
+    ("model_name", text("model_name"), "CAST(NULL AS STRING)"),
+    ("model_version", text("model_version"), "CAST(NULL AS STRING)"),
+    ("task", text("task"), "CAST(NULL AS STRING)"),
+    ("output", f"CASE WHEN NOT {absent('output')} THEN {member('output')} END", "CAST(NULL AS STRING)"),
+    ("error", text("error"), "CAST(NULL AS STRING)"),
+    ("latency_ms", f"TRY_CAST({member('latency_ms')} AS DOUBLE)", "CAST(NULL AS DOUBLE)"),
+    ("inputs", member("inputs"), "CAST(NULL AS STRING)"),
+    # What drift bins, when the model computed it from a raw input.
+    ("features", member("features"), "CAST(NULL AS STRING)"),
+    # Feedback without an id is deduplicated by its whole body.
+    (
+        "feedback_id",
+        "CAST(NULL AS STRING)",
+        f"CASE WHEN {absent('feedback_id')} THEN TO_BASE64(body) ELSE {text('feedback_id')} END",
+    ),
+    ("ground_truth", "CAST(NULL AS STRING)", member("ground_truth")),
+    ("source", "CAST(NULL AS STRING)", text("source")),
+    ("event_ts", "event_ts", "event_ts"),
+)
 
 
 def events_view(topics: Topics) -> str:
@@ -28,41 +58,19 @@ def events_view(topics: Topics) -> str:
     broken event's time is the epoch, and late ones are caught there against
     their own stream's watermark.
     """
+
+    def select(side: int, view: str) -> str:
+        columns = ",\n    ".join(
+            column[side] if column[side] == column[0] else f"{column[side]} AS {column[0]}"
+            for column in EVENT_COLUMNS
+        )
+        return f"SELECT\n    {columns}\nFROM {view}\nWHERE problem IS NULL"
+
     return f"""
 CREATE TEMPORARY VIEW events AS
-SELECT
-    {text("prediction_id")} AS pid,
-    'prediction' AS kind,
-    message_key, CAST(NULL AS STRING) AS body, `partition`, `offset`,
-    {text("model_name")} AS model_name,
-    {text("model_version")} AS model_version,
-    {text("task")} AS task,
-    CASE WHEN NOT {absent("output")} THEN {member("output")} END AS output,
-    {text("error")} AS error,
-    TRY_CAST({member("latency_ms")} AS DOUBLE) AS latency_ms,
-    {member("inputs")} AS inputs,
-    -- What drift bins, when the model computed it from a raw input.
-    {member("features")} AS features,
-    CAST(NULL AS STRING) AS feedback_id,
-    CAST(NULL AS STRING) AS ground_truth,
-    CAST(NULL AS STRING) AS source,
-    event_ts
-FROM prediction_checked
-WHERE problem IS NULL
+{select(1, "prediction_checked")}
 UNION ALL
-SELECT
-    {text("prediction_id")},
-    'feedback',
-    message_key, body, `partition`, `offset`,
-    CAST(NULL AS STRING), CAST(NULL AS STRING), CAST(NULL AS STRING), CAST(NULL AS STRING),
-    CAST(NULL AS STRING), CAST(NULL AS DOUBLE), CAST(NULL AS STRING), CAST(NULL AS STRING),
-    -- Feedback without an id is deduplicated by its whole body.
-    CASE WHEN {absent("feedback_id")} THEN TO_BASE64(body) ELSE {text("feedback_id")} END,
-    {member("ground_truth")},
-    {text("source")},
-    event_ts
-FROM feedback_checked
-WHERE problem IS NULL"""
+{select(2, "feedback_checked")}"""
 
 
 def paired_view(s: FeedbackJobSettings) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 from pydantic import ValidationError
@@ -13,6 +14,7 @@ from closeloop.streaming.settings import FeedbackJobSettings
 from closeloop.streaming.sql import JVM_FUNCTIONS, build_sql, contract_rules
 from closeloop.streaming.stages.checks import feedback_rules, members, prediction_rules
 from closeloop.streaming.stages.literals import interval
+from closeloop.streaming.stages.pair_join import EVENT_COLUMNS
 
 COMMITTED_SQL = PROJECT_ROOT / "flink" / "feedback_job.sql"
 
@@ -123,3 +125,16 @@ def test_the_checks_read_only_members_the_job_parses_out() -> None:
         parsed = set(members(event))
         read = {m for rule in rules for m in (rule.member, rule.other) if m is not None}
         assert read <= parsed, f"{event.__name__} rules read {read - parsed}, which are not parsed out"
+
+
+def test_the_keyed_step_reads_the_events_columns_in_their_order() -> None:
+    # PairJoin reads its input by position (Flink's internal rows, no names): a
+    # column moved in the view and not in the function would read the wrong one.
+    java = (PROJECT_ROOT / "flink/functions/src/main/java/io/closeloop/flink/PairJoin.java").read_text()
+    declaration = re.search(r"static final String EVENTS =(.*?);", java, re.S)
+    assert declaration, "PairJoin.EVENTS not found"
+    row = "".join(re.findall(r'"([^"]*)"', declaration[1]))
+    fields = re.fullmatch(r"ROW<(.*)>", row)
+    assert fields
+    java_columns = [field.strip().split(" ")[0].strip("`") for field in fields[1].split(",")]
+    assert java_columns == [name.strip("`") for name, _, _ in EVENT_COLUMNS]

@@ -9,18 +9,22 @@ import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.nio.charset.StandardCharsets;
-import java.time.LocalDateTime;
-import java.time.ZoneOffset;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Comparator;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 
 import org.apache.flink.table.annotation.ArgumentHint;
 import org.apache.flink.table.annotation.DataTypeHint;
 import org.apache.flink.table.annotation.StateHint;
+import org.apache.flink.table.data.GenericMapData;
+import org.apache.flink.table.data.GenericRowData;
+import org.apache.flink.table.data.RowData;
+import org.apache.flink.table.data.StringData;
+import org.apache.flink.table.data.TimestampData;
 import org.apache.flink.table.functions.ProcessTableFunction;
-import org.apache.flink.types.Row;
 
 /**
  * The feedback job's one keyed step per prediction: deduplicate, join feedback within the label
@@ -72,15 +76,51 @@ import org.apache.flink.types.Row;
  * {@code Context.clearAll()} / {@code clearAllTimers()} walk the unnamed timers of every key,
  * moving the current key as they go (Flink 2.3, {@code WritableInternalTimeContext}), which
  * drops other ids' timers and state.
+ *
+ * <p>Rows in and out are Flink's internal rows, their strings UTF-8 bytes throughout: as {@code
+ * Row}s, every string of every row was decoded to Java and encoded back (into the state, into
+ * the output), 4 % of the TaskManager's samples. The input is typed ({@link #EVENTS}), so its
+ * columns are read by position: the view {@code events} (closeloop/streaming/stages/pair_join.py)
+ * selects them in this order, and a unit test holds the two together.
  */
 @DataTypeHint(
-        "ROW<kind STRING, labeled BOOLEAN, model_name STRING, model_version STRING, task STRING, "
-                + "output STRING, error STRING, latency_ms DOUBLE, inputs STRING, ground_truth STRING, "
-                + "source STRING, prediction_ts TIMESTAMP(3), stats MAP<STRING, DOUBLE>, "
-                + "source_topic STRING, field STRING, "
-                + "reason STRING, message_key STRING, body STRING, `partition` INT, `offset` BIGINT, "
-                + "features STRING>")
-public class PairJoin extends ProcessTableFunction<Row> {
+        value = "ROW<kind STRING, labeled BOOLEAN, model_name STRING, model_version STRING, "
+                + "task STRING, output STRING, error STRING, latency_ms DOUBLE, inputs STRING, "
+                + "ground_truth STRING, source STRING, prediction_ts TIMESTAMP(3), "
+                + "stats MAP<STRING, DOUBLE>, source_topic STRING, field STRING, reason STRING, "
+                + "message_key STRING, body STRING, `partition` INT, `offset` BIGINT, features STRING>",
+        bridgedTo = RowData.class)
+public class PairJoin extends ProcessTableFunction<RowData> {
+
+    /** The input's columns, in the order of the view {@code events}. */
+    static final String EVENTS =
+            "ROW<pid STRING, kind STRING, message_key STRING, body STRING, `partition` INT, `offset` BIGINT, "
+                    + "model_name STRING, model_version STRING, task STRING, output STRING, error STRING, "
+                    + "latency_ms DOUBLE, inputs STRING, features STRING, feedback_id STRING, "
+                    + "ground_truth STRING, source STRING, event_ts TIMESTAMP(3)>";
+
+    private static final int KIND = 1;
+    private static final int MESSAGE_KEY = 2;
+    private static final int BODY = 3;
+    private static final int PARTITION = 4;
+    private static final int OFFSET = 5;
+    private static final int MODEL_NAME = 6;
+    private static final int MODEL_VERSION = 7;
+    private static final int TASK = 8;
+    private static final int OUTPUT = 9;
+    private static final int ERROR = 10;
+    private static final int LATENCY_MS = 11;
+    private static final int INPUTS = 12;
+    private static final int FEATURES = 13;
+    private static final int FEEDBACK_ID = 14;
+    private static final int GROUND_TRUTH = 15;
+    private static final int SOURCE = 16;
+
+    private static final StringData PREDICTION = StringData.fromString("prediction");
+    private static final StringData FEEDBACK = StringData.fromString("feedback");
+    private static final StringData DEAD_LETTER = StringData.fromString("dead_letter");
+    private static final StringData PREDICTION_ID = StringData.fromString("prediction_id");
+    private static final StringData GROUND_TRUTH_FIELD = StringData.fromString("ground_truth");
 
     /** Pending feedback in the order it is judged: by time, then by arrival. */
     private static final Comparator<Feedback> BY_TIME_THEN_ARRIVAL =
@@ -95,20 +135,21 @@ public class PairJoin extends ProcessTableFunction<Row> {
 
     /** What is kept per prediction id, decoded. All fields nullable: an empty state is all nulls. */
     static final class Pair {
-        String modelName;
-        String modelVersion;
-        String task;
+        // Strings as UTF-8, null when absent.
+        byte[] modelName;
+        byte[] modelVersion;
+        byte[] task;
         /** The prediction's output and inputs, until it is labeled (the label row carries them). */
-        String output;
-        String error;
-        String inputs;
+        byte[] output;
+        byte[] error;
+        byte[] inputs;
         /** Null until the prediction has arrived. */
         Long predictionTs;
         /** The latest feedback time that still joins: the prediction's time plus the label delay. */
         Long deadline;
         boolean labeled;
         /** Feedback ids seen, for deduplication: a prediction gets a handful at most. */
-        List<String> feedbackIds = new ArrayList<>(2);
+        List<byte[]> feedbackIds = new ArrayList<>(2);
         /** Feedback that may be the label, each waiting for the watermark to pass its time. */
         List<Feedback> pending = new ArrayList<>(1);
 
@@ -152,7 +193,7 @@ public class PairJoin extends ProcessTableFunction<Row> {
                 writeLong(out, deadline);
                 out.writeBoolean(labeled);
                 out.writeInt(feedbackIds.size());
-                for (String id : feedbackIds) {
+                for (byte[] id : feedbackIds) {
                     writeString(out, id);
                 }
                 out.writeInt(pending.size());
@@ -169,24 +210,24 @@ public class PairJoin extends ProcessTableFunction<Row> {
     /** A feedback event, as far as this step needs it. */
     static final class Feedback {
         long ts;
-        String feedbackId;
-        String groundTruth;
-        String source;
-        String messageKey;
-        String body;
+        byte[] feedbackId;
+        byte[] groundTruth;
+        byte[] source;
+        byte[] messageKey;
+        byte[] body;
         Integer partition;
         Long offset;
 
-        static Feedback of(Row input, long ts) {
+        static Feedback of(RowData input, long ts) {
             Feedback f = new Feedback();
             f.ts = ts;
-            f.feedbackId = input.getFieldAs("feedback_id");
-            f.groundTruth = input.getFieldAs("ground_truth");
-            f.source = input.getFieldAs("source");
-            f.messageKey = input.getFieldAs("message_key");
-            f.body = input.getFieldAs("body");
-            f.partition = input.getFieldAs("partition");
-            f.offset = input.getFieldAs("offset");
+            f.feedbackId = bytes(input, FEEDBACK_ID);
+            f.groundTruth = bytes(input, GROUND_TRUTH);
+            f.source = bytes(input, SOURCE);
+            f.messageKey = bytes(input, MESSAGE_KEY);
+            f.body = bytes(input, BODY);
+            f.partition = input.isNullAt(PARTITION) ? null : input.getInt(PARTITION);
+            f.offset = input.isNullAt(OFFSET) ? null : input.getLong(OFFSET);
             return f;
         }
 
@@ -219,24 +260,41 @@ public class PairJoin extends ProcessTableFunction<Row> {
     }
 
     // UTF-8 with a length in front (-1: null); DataOutput's own writeUTF stops at 64 KB.
-    private static void writeString(DataOutputStream out, String value) throws IOException {
-        if (value == null) {
+    private static void writeString(DataOutputStream out, byte[] utf8) throws IOException {
+        if (utf8 == null) {
             out.writeInt(-1);
             return;
         }
-        byte[] utf8 = value.getBytes(StandardCharsets.UTF_8);
         out.writeInt(utf8.length);
         out.write(utf8);
     }
 
-    private static String readString(DataInputStream in) throws IOException {
+    private static byte[] readString(DataInputStream in) throws IOException {
         int length = in.readInt();
         if (length < 0) {
             return null;
         }
         byte[] utf8 = new byte[length];
         in.readFully(utf8);
-        return new String(utf8, StandardCharsets.UTF_8);
+        return utf8;
+    }
+
+    /** A string column's UTF-8 bytes, copied: the input row is reused for the next one. */
+    private static byte[] bytes(RowData row, int pos) {
+        return row.isNullAt(pos) ? null : row.getString(pos).toBytes();
+    }
+
+    /** A string column as it is; a null's slot holds no string to read. */
+    private static StringData string(RowData row, int pos) {
+        return row.isNullAt(pos) ? null : row.getString(pos);
+    }
+
+    private static StringData text(byte[] utf8) {
+        return utf8 == null ? null : StringData.fromBytes(utf8);
+    }
+
+    private static String decoded(byte[] utf8) {
+        return utf8 == null ? null : StringData.fromBytes(utf8).toString();
     }
 
     private static void writeLong(DataOutputStream out, Long value) throws IOException {
@@ -253,7 +311,10 @@ public class PairJoin extends ProcessTableFunction<Row> {
     public void eval(
             Context ctx,
             @StateHint State state,
-            @ArgumentHint({SET_SEMANTIC_TABLE, REQUIRE_ON_TIME}) Row input,
+            @ArgumentHint(
+                            value = {SET_SEMANTIC_TABLE, REQUIRE_ON_TIME},
+                            type = @DataTypeHint(value = EVENTS, bridgedTo = RowData.class))
+                    RowData input,
             Long label_delay_ms) {
         Pair pair = Pair.read(state.bytes);
         if (process(ctx.timeContext(Long.class), pair, input, label_delay_ms)) {
@@ -262,34 +323,38 @@ public class PairJoin extends ProcessTableFunction<Row> {
     }
 
     /** One input row against its id's state; whether the state changed. */
-    private boolean process(TimeContext<Long> time, Pair pair, Row input, long labelDelayMs) {
-        String kind = input.getFieldAs("kind");
-        if ("prediction".equals(kind)) {
+    private boolean process(TimeContext<Long> time, Pair pair, RowData input, long labelDelayMs) {
+        StringData kind = string(input, KIND);
+        if (PREDICTION.equals(kind)) {
             if (pair.predictionTs != null) {
                 return false; // a retried delivery
             }
-            pair.modelName = input.getFieldAs("model_name");
-            pair.modelVersion = input.getFieldAs("model_version");
-            pair.task = input.getFieldAs("task");
-            pair.output = input.getFieldAs("output");
-            pair.error = input.getFieldAs("error");
-            pair.inputs = input.getFieldAs("inputs");
+            pair.modelName = bytes(input, MODEL_NAME);
+            pair.modelVersion = bytes(input, MODEL_VERSION);
+            pair.task = bytes(input, TASK);
+            pair.output = bytes(input, OUTPUT);
+            pair.error = bytes(input, ERROR);
+            pair.inputs = bytes(input, INPUTS);
             pair.predictionTs = time.time();
             pair.deadline = pair.predictionTs + labelDelayMs;
+            // The input's own strings: the rows after this step use them before the next input.
             collect(
-                    Row.of(
-                            "prediction", false, pair.modelName, pair.modelVersion, pair.task,
-                            pair.output, pair.error, input.getFieldAs("latency_ms"), pair.inputs,
-                            null, null, null, null, null, null, null, null, null, null, null,
-                            input.getFieldAs("features")));
+                    GenericRowData.of(
+                            PREDICTION, false, string(input, MODEL_NAME), string(input, MODEL_VERSION),
+                            string(input, TASK), string(input, OUTPUT), string(input, ERROR),
+                            input.isNullAt(LATENCY_MS) ? null : input.getDouble(LATENCY_MS),
+                            string(input, INPUTS), null, null, null, null, null, null, null, null, null,
+                            null, null, string(input, FEATURES)));
             return true;
         }
-        if (!"feedback".equals(kind)) {
+        if (!FEEDBACK.equals(kind)) {
             throw new IllegalArgumentException("pair_join: unknown kind " + kind);
         }
         Feedback f = Feedback.of(input, time.time());
-        if (pair.feedbackIds.contains(f.feedbackId)) {
-            return false; // a retried delivery
+        for (byte[] seen : pair.feedbackIds) {
+            if (Arrays.equals(seen, f.feedbackId)) {
+                return false; // a retried delivery
+            }
         }
         pair.feedbackIds.add(f.feedbackId);
         if (pair.predictionTs != null && !mayLabel(pair, f)) {
@@ -346,36 +411,43 @@ public class PairJoin extends ProcessTableFunction<Row> {
         boolean label = pair.error == null && !pair.labeled;
         if (!label) {
             collect(
-                    Row.of(
-                            "feedback", false, pair.modelName, pair.modelVersion, pair.task, null,
-                            pair.error, null, null, null, null, null, null, null, null, null, null,
-                            null, null, null, null));
+                    GenericRowData.of(
+                            FEEDBACK, false, text(pair.modelName), text(pair.modelVersion), text(pair.task),
+                            null, text(pair.error), null, null, null, null, null, null, null, null, null,
+                            null, null, null, null, null));
             return;
         }
         pair.labeled = true;
         // Scored here, once: the windows, the lake and the dead letters all read it.
-        TaskStatistics.Result scored = TaskStatistics.of(pair.task, pair.output, f.groundTruth);
+        TaskStatistics.Result scored =
+                TaskStatistics.of(decoded(pair.task), decoded(pair.output), decoded(f.groundTruth));
         boolean unscorable = scored.problem != null;
         collect(
-                Row.of(
-                        "feedback", true, pair.modelName, pair.modelVersion, pair.task, pair.output, null,
-                        null, pair.inputs, f.groundTruth, f.source, utc(pair.predictionTs), scored.stats,
-                        null, unscorable ? "ground_truth" : null, scored.problem, f.messageKey,
-                        unscorable ? f.body : null, f.partition, f.offset, null));
+                GenericRowData.of(
+                        FEEDBACK, true, text(pair.modelName), text(pair.modelVersion), text(pair.task),
+                        text(pair.output), null, null, text(pair.inputs), text(f.groundTruth), text(f.source),
+                        TimestampData.fromEpochMillis(pair.predictionTs), internal(scored.stats), null,
+                        unscorable ? GROUND_TRUTH_FIELD : null,
+                        scored.problem == null ? null : StringData.fromString(scored.problem),
+                        text(f.messageKey), unscorable ? text(f.body) : null, f.partition, f.offset, null));
         // Only the label row needs them: what the state keeps from here on is small.
         pair.output = null;
         pair.inputs = null;
     }
 
     /** A dead letter on field prediction_id; the reason is the SQL's to word: it knows the label delay. */
-    private static Row unmatched(Feedback f) {
-        return Row.of(
-                "dead_letter", false, null, null, null, null, null, null, null, null, null, null,
-                null, null, "prediction_id", null, f.messageKey, f.body, f.partition, f.offset, null);
+    private static RowData unmatched(Feedback f) {
+        return GenericRowData.of(
+                DEAD_LETTER, false, null, null, null, null, null, null, null, null, null, null, null,
+                null, PREDICTION_ID, null, text(f.messageKey), text(f.body), f.partition, f.offset, null);
     }
 
-    private static LocalDateTime utc(long millis) {
-        return LocalDateTime.ofEpochSecond(
-                Math.floorDiv(millis, 1000), (int) Math.floorMod(millis, 1000) * 1_000_000, ZoneOffset.UTC);
+    private static GenericMapData internal(Map<String, Double> stats) {
+        if (stats == null) {
+            return null;
+        }
+        Map<StringData, Double> map = new HashMap<>(stats.size() * 2);
+        stats.forEach((key, value) -> map.put(StringData.fromString(key), value));
+        return new GenericMapData(map);
     }
 }
