@@ -18,8 +18,15 @@ pairs. A stage's own cost is its CPU-s per M pairs less the stage before's.
 The Python consumer (bench/python_consumer.py) runs once on the same CPUs
 (its windows, checks and label choice; no lake, no checkpoints).
 
+With --jars A.jar B.jar the stages run once per build of closeloop's Flink
+functions (flink/functions) in every round, the builds in turns, Flink
+restarted with each: two builds compared on one backlog, within minutes of
+each other, medians of the same number of runs. A change worth a few CPU-s per
+million pairs is lost in the drift between two runs of this bench half an hour
+apart. Build a jar with `make` and copy it aside before changing the code.
+
 The last line: `kafka_cpu_s_per_mpairs=… job_cpu_s_per_mpairs=…
-python_cpu_s_per_mpairs=…` at the first --parallelism.
+python_cpu_s_per_mpairs=…` at the first --parallelism (of the first jar).
 """
 
 from __future__ import annotations
@@ -50,6 +57,7 @@ from flink_taskmanager import CpuSampler, cpu_list, source_records, taskmanager_
 from rich.table import Table
 from stages_job import STAGES
 
+from closeloop.stack.layout import Layout
 from closeloop.stack.manager import LocalStack
 from closeloop.stack.services.feedback_job import FeedbackJobService
 from closeloop.stack.settings import get_stack_settings
@@ -61,6 +69,27 @@ class StageJobService(FeedbackJobService):
     @property
     def job_file(self) -> Path:
         return Path(__file__).resolve().parent / "stages_job.py"
+
+
+@dataclass(frozen=True)
+class BuildLayout(Layout):
+    """The stack's layout with another build of closeloop's Flink functions in Flink's lib."""
+
+    jar: Path = Path()
+
+    @property
+    def flink_functions(self) -> Path:
+        return self.jar
+
+
+def use_build(bench: Bench, jar: Path | None) -> None:
+    """Stop Flink and have it start next with ``jar`` (None: the stack's own build)."""
+    flink = bench.stack.services["flink"]
+    base = bench.stack.layout
+    wanted = base if jar is None else BuildLayout(home=base.home, state=base.state, jar=jar)
+    if flink.layout != wanted:
+        bench.stack.down(["flink"], report=lambda s, m: console.log(f"{s}: {m}"))
+        flink.layout = wanted
 
 
 def records_read(targets: list[str], job_name: str) -> int:
@@ -81,11 +110,14 @@ class StageRun:
     parallelism: int
     rate: float  # pairs per second
     cpu_s_per_mpairs: float
+    build: str = ""  # the jar's name, with --jars
 
 
-def stage_run(bench: Bench, backlog: Backlog, stage: str, cell: Cell, run: int) -> StageRun:
+def stage_run(bench: Bench, backlog: Backlog, stage: str, cell: Cell, run: int, build: str = "") -> StageRun:
     """One submission of the job cut after ``stage`` over the whole backlog."""
     job_name = f"{backlog.prefix}-{stage.replace('_', '-')}-p{cell.parallelism}-{cell.state}-r{run}"
+    if build:
+        job_name += f"-{build}"
     events = 2 * (backlog.pairs + PARTITIONS)
     env = {**job_environment(backlog, job_name, cell), "BENCH_STAGE": stage}
     # A TaskManager can die as a job with Python workers is cancelled (Beam's "Reference count
@@ -112,8 +144,11 @@ def stage_run(bench: Bench, backlog: Backlog, stage: str, cell: Cell, run: int) 
     pairs = (n90 - n20) / 2
     rate = pairs / (t90 - t20) if t90 > t20 else math.nan
     cpu = sampler.between(t20, t90) / max(pairs, 1) * 1e6
-    console.log(f"{stage}, p{cell.parallelism}: {rate:,.0f} pairs/s, {cpu:,.1f} CPU-s per M pairs")
-    return StageRun(stage, cell.parallelism, rate, cpu)
+    console.log(
+        f"{stage}, p{cell.parallelism}{f' ({build})' if build else ''}: {rate:,.0f} pairs/s, "
+        f"{cpu:,.1f} CPU-s per M pairs"
+    )
+    return StageRun(stage, cell.parallelism, rate, cpu, build)
 
 
 def main() -> None:
@@ -129,7 +164,20 @@ def main() -> None:
     parser.add_argument(
         "--cpus", type=lambda s: {int(c) for c in s.split(",")}, help="pin the TaskManager and baseline: 0,1"
     )
+    parser.add_argument(
+        "--jars",
+        type=Path,
+        nargs="+",
+        help="builds of closeloop-flink-functions.jar to compare, in turns (default: the stack's own)",
+    )
     args = parser.parse_args()
+    builds: list[tuple[str, Path | None]] = [("", None)]
+    if args.jars:
+        if missing := [str(j) for j in args.jars if not j.is_file()]:
+            parser.error(f"--jars: no such file: {', '.join(missing)}")
+        if len({j.stem for j in args.jars}) < len(args.jars):
+            parser.error("--jars: the jars' names label the results; give each its own")
+        builds = [(j.stem, j.resolve()) for j in args.jars]
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     pairs = int(args.million_pairs * 1_000_000)
 
@@ -144,15 +192,20 @@ def main() -> None:
     runs: list[StageRun] = []
     try:
         python = python_runs(bench, backlog, 1)[0]
-        # In turns, every stage once per round: drift in the machine's speed spreads over all of them.
+        # In turns, every build and stage once per round: drift in the machine's speed spreads
+        # over all of them.
         for parallelism in args.parallelism:
             for run in range(args.runs):
-                for stage in args.stages:
-                    cell = Cell(parallelism, args.state, "idle")
-                    runs.append(stage_run(bench, backlog, stage, cell, run))
+                for build, jar in builds:
+                    use_build(bench, jar)
+                    for stage in args.stages:
+                        cell = Cell(parallelism, args.state, "idle")
+                        runs.append(stage_run(bench, backlog, stage, cell, run, build))
     finally:
         bench.unpin()
         cleanup(settings, [backlog.prefix])
+        if args.jars:
+            use_build(bench, None)  # the next `up` starts Flink with the stack's own build
 
     table = Table(
         title=f"the feedback job stage by stage, {pairs:,} pairs, {args.features} features, "
@@ -162,27 +215,30 @@ def main() -> None:
         table.add_column(column, justify="left" if column == "run" else "right")
     python_cpu = f"{python.cpu_s_per_mpairs:,.1f}"
     table.add_row("python consumer (all of it, no lake)", f"{python.rate:,.0f}", python_cpu, "", "", "1.00")
-    medians: dict[tuple[int, str], tuple[float, float]] = {}
+    medians: dict[tuple[int, str, str], tuple[float, float]] = {}
     for parallelism in args.parallelism:
-        before = 0.0
-        for stage in args.stages:
-            these = [r for r in runs if r.parallelism == parallelism and r.stage == stage]
-            cpus = [r.cpu_s_per_mpairs for r in these]
-            rate, cpu = median_finite([r.rate for r in these]), median_finite(cpus)
-            medians[(parallelism, stage)] = (rate, cpu)
-            table.add_row(
-                f"flink p{parallelism} up to {stage}",
-                f"{rate:,.0f}",
-                f"{cpu:,.1f}",
-                f"{min(cpus):,.1f}-{max(cpus):,.1f}",
-                f"{cpu - before:+,.1f}",
-                f"{rate / python.rate:.2f}",
-            )
-            before = cpu
+        for build, _ in builds:
+            before = 0.0
+            for stage in args.stages:
+                these = [
+                    r for r in runs if r.parallelism == parallelism and r.stage == stage and r.build == build
+                ]
+                cpus = [r.cpu_s_per_mpairs for r in these]
+                rate, cpu = median_finite([r.rate for r in these]), median_finite(cpus)
+                medians[(parallelism, build, stage)] = (rate, cpu)
+                table.add_row(
+                    f"flink p{parallelism}{f' ({build})' if build else ''} up to {stage}",
+                    f"{rate:,.0f}",
+                    f"{cpu:,.1f}",
+                    f"{min(cpus):,.1f}-{max(cpus):,.1f}",
+                    f"{cpu - before:+,.1f}",
+                    f"{rate / python.rate:.2f}",
+                )
+                before = cpu
     console.print(table)
-    first = args.parallelism[0]
-    kafka = medians.get((first, "kafka"), (math.nan, math.nan))[1]
-    job = medians.get((first, "job"), (math.nan, math.nan))[1]
+    first, build = args.parallelism[0], builds[0][0]
+    kafka = medians.get((first, build, "kafka"), (math.nan, math.nan))[1]
+    job = medians.get((first, build, "job"), (math.nan, math.nan))[1]
     print(
         f"kafka_cpu_s_per_mpairs={kafka:.1f} job_cpu_s_per_mpairs={job:.1f} "
         f"python_cpu_s_per_mpairs={python.cpu_s_per_mpairs:.1f}"
