@@ -23,13 +23,42 @@ __all__ = [
     "STACK_MARKER",
     "ProcessRecord",
     "alive",
+    "boot_id",
     "marked_processes",
     "port_owner",
+    "since_boot",
     "spawn",
+    "started_since_boot",
     "stop",
 ]
 
 STACK_MARKER = "CLOSELOOP_STACK_DIR"
+
+
+def boot_id() -> str:
+    """Which boot of the machine this is: pids recorded in another boot were recycled since."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        # Not Linux: the boot time stands in, though a wall-clock jump moves it.
+        return f"{psutil.boot_time():.0f}"
+
+
+def since_boot() -> float:
+    """Now, in seconds since boot, on the clock that a Linux process's start time uses."""
+    clock = getattr(time, "CLOCK_BOOTTIME", time.CLOCK_MONOTONIC)
+    return time.clock_gettime(clock)
+
+
+def started_since_boot(proc: psutil.Process) -> float:
+    """When the process started, in seconds since boot.
+
+    psutil's ``create_time`` is the boot time plus the process's start, and the boot
+    time is the wall clock minus the uptime: when the wall clock jumps (a virtual
+    machine resumed from a pause sets it forward), every ``create_time`` jumps with
+    it. The process's age, the wall clock minus ``create_time`` read together, does not.
+    """
+    return since_boot() - (time.time() - proc.create_time())
 
 
 @dataclass
@@ -39,7 +68,10 @@ class ProcessRecord:
     service: str
     pids: list[int]
     command: list[str]
-    started_at: float = field(default_factory=time.time)
+    #: When the record was made, on a clock that wall-clock jumps do not move, and in
+    #: which boot: a pid started later, or in another boot, was recycled.
+    boot_id: str | None = field(default_factory=boot_id)
+    started_since_boot: float | None = field(default_factory=since_boot)
     #: For a job submitted to a cluster rather than a process: its id there.
     job_id: str | None = None
 
@@ -52,21 +84,27 @@ class ProcessRecord:
         path = run_dir / f"{service}.json"
         if not path.exists():
             return None
-        return cls(**json.loads(path.read_text()))
+        saved = json.loads(path.read_text())
+        # A record from an older closeloop has no boot clock (and a wall-clock
+        # `started_at`): its pids are taken as they are.
+        known = {name: saved[name] for name in cls.__dataclass_fields__ if name in saved}
+        return cls(**{"boot_id": None, "started_since_boot": None, **known})
 
     @staticmethod
     def forget(run_dir: Path, service: str) -> None:
         (run_dir / f"{service}.json").unlink(missing_ok=True)
 
 
-def _process(pid: int, started_at: float | None) -> psutil.Process | None:
+def _process(pid: int, record: ProcessRecord) -> psutil.Process | None:
     """The live process with this pid, unless the pid was recycled by a newer process."""
     try:
         proc = psutil.Process(pid)
         if proc.status() == psutil.STATUS_ZOMBIE:
             return None
-        # A pid reused after the service died belongs to a process created later.
-        if started_at is not None and proc.create_time() > started_at + 5:
+        if record.boot_id is not None and record.boot_id != boot_id():
+            return None
+        # A pid reused after the service died belongs to a process started later.
+        if record.started_since_boot is not None and started_since_boot(proc) > record.started_since_boot + 5:
             return None
         return proc
     except psutil.NoSuchProcess:
@@ -75,7 +113,7 @@ def _process(pid: int, started_at: float | None) -> psutil.Process | None:
 
 def alive(record: ProcessRecord) -> list[int]:
     """The pids of the record that still run."""
-    return [pid for pid in record.pids if _process(pid, record.started_at) is not None]
+    return [pid for pid in record.pids if _process(pid, record) is not None]
 
 
 def spawn(

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import sys
 import time
 from pathlib import Path
 
 import psutil
+import pytest
 
-from closeloop.stack.process import ProcessRecord, alive, marked_processes, port_owner, spawn, stop
+from closeloop.stack.process import (
+    ProcessRecord,
+    alive,
+    marked_processes,
+    port_owner,
+    spawn,
+    started_since_boot,
+    stop,
+)
 
 # A process that forks a child, as Airflow and Flink do.
 SLEEPER = [
@@ -62,12 +72,39 @@ def test_stop_kills_what_ignores_sigterm(tmp_path: Path) -> None:
     assert alive(ProcessRecord(service="stubborn", pids=[proc.pid], command=stubborn)) == []
 
 
-def test_a_recycled_pid_is_not_ours(tmp_path: Path) -> None:
+def test_a_recycled_pid_is_not_ours() -> None:
     me = psutil.Process()
-    ours = ProcessRecord(service="x", pids=[me.pid], command=[], started_at=me.create_time())
-    recycled = ProcessRecord(service="x", pids=[me.pid], command=[], started_at=me.create_time() - 3600)
+    ours = ProcessRecord(service="x", pids=[me.pid], command=[])
+    made_before_it_started = ProcessRecord(
+        service="x", pids=[me.pid], command=[], started_since_boot=started_since_boot(me) - 3600
+    )
+    other_boot = ProcessRecord(service="x", pids=[me.pid], command=[], boot_id="an earlier boot")
     assert alive(ours) == [me.pid]
-    assert alive(recycled) == []
+    assert alive(made_before_it_started) == []
+    assert alive(other_boot) == []
+
+
+def test_a_wall_clock_jump_leaves_a_live_service_ours(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A virtual machine resumed from a pause sets its clock forward. psutil's boot
+    # time, the wall clock minus the uptime, moves with it, and so does every
+    # process's create_time: checked by wall clock, the whole stack looked dead
+    # while it ran, and `up` found its ports taken.
+    me = psutil.Process()
+    record = ProcessRecord(service="x", pids=[me.pid], command=[])
+    created = me.create_time()
+    wall_clock, boot_time = time.time, psutil._pslinux.boot_time
+    monkeypatch.setattr(time, "time", lambda: wall_clock() + 3600)
+    monkeypatch.setattr(psutil._pslinux, "boot_time", lambda: boot_time() + 3600)
+    assert psutil.Process(me.pid).create_time() > created + 3000
+    assert alive(record) == [me.pid]
+
+
+def test_a_record_of_an_older_closeloop_loads(tmp_path: Path) -> None:
+    old = {"service": "x", "pids": [psutil.Process().pid], "command": ["x"], "started_at": 0.0}
+    (tmp_path / "x.json").write_text(json.dumps(old))
+    record = ProcessRecord.load(tmp_path, "x")
+    assert record is not None and record.started_since_boot is None
+    assert alive(record) == old["pids"]
 
 
 def test_missing_record_loads_as_none(tmp_path: Path) -> None:
