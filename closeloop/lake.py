@@ -18,7 +18,7 @@ from pyarrow import fs
 from closeloop.config import Settings
 from closeloop.s3 import arrow_filesystem
 
-__all__ = ["Lake", "count_labeled", "lake_dataset", "read_labeled"]
+__all__ = ["Lake", "count_labeled", "earliest_labels", "lake_dataset", "read_labeled"]
 
 # Files a scan reads at once (pyarrow's default, 4, leaves MinIO waiting: 0.8 s → 0.45 s for 600 files).
 _READAHEAD = 16
@@ -45,14 +45,16 @@ class Lake:
         return ds.dataset(path, filesystem=self.filesystem, format="parquet", partitioning="hive")
 
     def read(self, *, model_name: str | None = None, since: datetime | None = None) -> pa.Table:
-        """Every labeled example (of one model, with feedback since ``since`` (UTC), if given);
-        empty if there is none yet."""
+        """Every labeled example (of one model, with feedback since ``since`` (UTC), if given),
+        one per prediction (:func:`earliest_labels`); empty if there is none yet."""
         try:
             dataset = self.dataset()
         except (FileNotFoundError, OSError):
             return pa.table({})
         # A few hundred small files (one per checkpoint and subtask): more of them read at once.
-        return dataset.to_table(filter=_condition(model_name, since), fragment_readahead=_READAHEAD)
+        return earliest_labels(
+            dataset.to_table(filter=_condition(model_name, since), fragment_readahead=_READAHEAD)
+        )
 
     def count(self, *, model_name: str, since: datetime | None = None) -> int:
         """How many labeled examples of ``model_name`` there are with feedback since ``since`` (UTC).
@@ -68,6 +70,22 @@ class Lake:
             columns=["prediction_id"], filter=_condition(model_name, since), fragment_readahead=_READAHEAD
         )
         return pc.count_distinct(table["prediction_id"]).as_py()
+
+
+def earliest_labels(table: pa.Table) -> pa.Table:
+    """One row per prediction: the label of the earliest feedback time.
+
+    The streaming job writes a second row for a prediction when feedback out of
+    order, of an earlier time, takes the place of a label already given (its
+    retraction reaches the windows, not files already committed); two jobs
+    writing one lake (the demo's beside the stack's) write the same row twice.
+    """
+    if table.num_rows < 2:
+        return table
+    ordered = table.sort_by([("prediction_id", "ascending"), ("feedback_ts", "ascending")])
+    ids = ordered["prediction_id"].combine_chunks()
+    first = pc.not_equal(ids.slice(1), ids.slice(0, len(ids) - 1))
+    return ordered.filter(pa.concat_arrays([pa.array([True]), first]))
 
 
 def lake_dataset(settings: Settings, prefix: str | None = None) -> ds.Dataset:

@@ -53,8 +53,8 @@ def bin_counts(profile: ReferenceProfile, bins: Mapping[str, float]) -> dict[str
 
 def _quality(task: str, totals: Mapping[str, float] | None) -> dict[str, float]:
     """The window's quality metrics; none where they are undefined (e.g. every reference text empty)."""
-    if not totals:
-        return {}
+    if not totals or not totals.get("n"):
+        return {}  # nothing labeled, or every label taken back (a retraction)
     try:
         return get_task(task).from_statistics(totals)
     except TaskError as exc:

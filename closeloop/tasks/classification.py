@@ -37,7 +37,9 @@ class ClassificationTask(Task):
         return stats
 
     def _from_statistics(self, totals: Mapping[str, float]) -> dict[str, float]:
-        labels = {key.split(":", 1)[1] for key in totals if key.startswith(("predicted:", "actual:"))}
+        # A label counted and then taken back (the streaming job's retraction) leaves its keys at zero.
+        counted = (key for key, total in totals.items() if total)
+        labels = {key.split(":", 1)[1] for key in counted if key.startswith(("predicted:", "actual:"))}
         scores = []
         for label in labels:
             # predicted + actual = 2·TP + FP + FN

@@ -4,8 +4,10 @@ The union feeds the JVM process table function ``pair_join``
 (flink/functions, io.closeloop.flink.PairJoin) in arrival order: it
 deduplicates both streams, joins feedback to its prediction within the label
 delay, picks and scores the label, and turns unmatched feedback into dead
-letters, with point lookups in one small state value per prediction id. A
-feedback that may be the label waits for the watermark to pass its time, so
+letters, with point lookups in one small state value per prediction id. The
+first feedback to arrive is the label at once; one of an earlier time that
+arrives after it takes its place, and a ``retraction`` row at the old label's
+time takes that back in its windows (``labeled`` -1, statistics negated), so
 "the first feedback is the label" (by time, then offset) means one thing in a
 run and in a replay. No ORDER BY: Flink's sort buffer for it scans a RocksDB
 map per id and time. Everything after it reads its output, so the planner

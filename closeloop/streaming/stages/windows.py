@@ -28,7 +28,8 @@ SELECT model_name, model_version, task,
     CASE WHEN kind = 'prediction' THEN 1 ELSE 0 END AS predictions,
     CASE WHEN kind = 'prediction' AND error IS NOT NULL THEN 1 ELSE 0 END AS errors,
     CASE WHEN kind = 'feedback' THEN 1 ELSE 0 END AS feedback,
-    CASE WHEN labeled THEN 1 ELSE 0 END AS labeled,
+    -- A label taken back (pair_join's retraction) counts -1, its statistics negated.
+    CASE WHEN labeled THEN 1 WHEN kind = 'retraction' THEN -1 ELSE 0 END AS labeled,
     latency_ms,
     -- The prediction's bin in each profiled column of its version's reference profile: of
     -- the numbers the model computed from a raw input, or else of the inputs.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, f1_score
@@ -49,3 +51,14 @@ def test_lengths_must_agree_and_be_nonzero() -> None:
         task.metrics([1, 2], [1])
     with pytest.raises(TaskError, match="no labeled examples"):
         task.metrics([], [])
+
+
+def test_a_label_taken_back_leaves_no_class_behind() -> None:
+    # The streaming job counts a label, then takes it back with its statistics negated
+    # when an earlier feedback arrives: the class it alone brought must not count.
+    task = get_task("classification")
+    totals = Counter(task.statistics(1, 1)) + Counter(task.statistics(2, 1))
+    totals.update(task.statistics(2, 7))
+    totals.subtract(task.statistics(2, 7))
+    assert totals["actual:7"] == 0
+    assert task.from_statistics(totals) == pytest.approx(task.metrics([1, 2], [1, 1]), abs=1e-12)

@@ -51,15 +51,30 @@ import org.apache.flink.table.functions.ProcessTableFunction;
  *       statistics ({@code stats}), or why it cannot be scored ({@code field}, {@code reason},
  *       with the original {@code body} for the dead letter);
  *   <li>"dead_letter": feedback without its prediction within the label delay (field
- *       "prediction_id", no reason: the SQL words it).
+ *       "prediction_id", no reason: the SQL words it);
+ *   <li>"retraction": a label taken back, at its own time, with its statistics negated: a
+ *       feedback of an earlier time (or of the same time, arrived earlier) came after it.
  * </ul>
  *
- * <p>Rows come in arrival order. Feedback that could still be the label waits in the state until
- * the watermark passes its time (a timer at that time): by then every feedback of an earlier time
- * has arrived, so the choice is the same in a run and in a replay. Everything else is decided as it
- * arrives. State is one small value per prediction id, read and written by point lookups only
- * (handing rows over in time order with ORDER BY instead costs a RocksDB map scan per id and
- * time, four fifths of the step's time). Nothing here holds the watermark back.
+ * <p>Rows come in arrival order. A feedback whose prediction is here is judged at once: if no
+ * label is given yet, it is the label, and the windows count it without waiting. Feedback out of
+ * order, of an earlier time than the label given, becomes the label when it arrives, and the
+ * old label is taken back by a timer at its time, so that the retraction lands in the windows
+ * the label went to (the watermark has passed neither time yet). The label is then the same in
+ * a run and in a replay, and a timer is set only on that rare path. Feedback that comes before
+ * its prediction waits for the watermark to pass its time (a timer): its prediction may still
+ * come, up to then. State is one small value per prediction id, read and written by point
+ * lookups only (handing rows over in time order with ORDER BY instead costs a RocksDB map scan
+ * per id and time, four fifths of the step's time). Nothing here holds the watermark back.
+ * Waiting for the watermark before every label, as this step once did, cost a third of its
+ * time: a timer, and a second read and write of the state, per labeled prediction.
+ *
+ * <p>The prediction's output and inputs stay in the state after the label, as long as the
+ * state does: a label given later, out of order, needs them for its row. The lake keeps both
+ * labels' rows, and {@code closeloop.lake} reads the one of the earlier time: the gateway keys
+ * feedback by prediction id, so a prediction's feedback arrives in offset order, and a label is
+ * taken back only for one of a strictly earlier time (feedback that waits for its prediction
+ * keeps any feedback after it waiting too).
  *
  * <p>Whether a feedback joins is decided by event time (its prediction's time plus the label
  * delay), but the state of an id is dropped by the state's time-to-live, {@code
@@ -119,6 +134,7 @@ public class PairJoin extends ProcessTableFunction<RowData> {
     private static final StringData PREDICTION = StringData.fromString("prediction");
     private static final StringData FEEDBACK = StringData.fromString("feedback");
     private static final StringData DEAD_LETTER = StringData.fromString("dead_letter");
+    private static final StringData RETRACTION = StringData.fromString("retraction");
     private static final StringData PREDICTION_ID = StringData.fromString("prediction_id");
     private static final StringData GROUND_TRUTH_FIELD = StringData.fromString("ground_truth");
 
@@ -148,10 +164,14 @@ public class PairJoin extends ProcessTableFunction<RowData> {
         /** The latest feedback time that still joins: the prediction's time plus the label delay. */
         Long deadline;
         boolean labeled;
+        /** The label given, to judge feedback that comes before it: null in state of older builds. */
+        Label label;
         /** Feedback ids seen, for deduplication: a prediction gets a handful at most. */
         List<byte[]> feedbackIds = new ArrayList<>(2);
-        /** Feedback that may be the label, each waiting for the watermark to pass its time. */
+        /** Feedback that came before its prediction, each waiting for the watermark to pass its time. */
         List<Feedback> pending = new ArrayList<>(1);
+        /** Labels given and then taken back, each waiting for a timer at its own time. */
+        List<Label> retracted = new ArrayList<>(0);
 
         static Pair read(byte[] bytes) {
             Pair pair = new Pair();
@@ -173,6 +193,13 @@ public class PairJoin extends ProcessTableFunction<RowData> {
                 }
                 for (int i = in.readInt(); i > 0; i--) {
                     pair.pending.add(Feedback.read(in));
+                }
+                // Appended later: state written by older builds ends here.
+                if (in.available() > 0) {
+                    pair.label = in.readBoolean() ? Label.read(in) : null;
+                    for (int i = in.readInt(); i > 0; i--) {
+                        pair.retracted.add(Label.read(in));
+                    }
                 }
             } catch (IOException e) {
                 throw new UncheckedIOException("pair_join: unreadable state", e);
@@ -199,6 +226,14 @@ public class PairJoin extends ProcessTableFunction<RowData> {
                 out.writeInt(pending.size());
                 for (Feedback f : pending) {
                     f.write(out);
+                }
+                out.writeBoolean(label != null);
+                if (label != null) {
+                    label.write(out);
+                }
+                out.writeInt(retracted.size());
+                for (Label l : retracted) {
+                    l.write(out);
                 }
             } catch (IOException e) {
                 throw new UncheckedIOException(e);
@@ -256,6 +291,55 @@ public class PairJoin extends ProcessTableFunction<RowData> {
                 out.writeInt(partition);
             }
             writeLong(out, offset);
+        }
+    }
+
+    /** A label given: its feedback's place in the order, and what it was scored on. */
+    static final class Label {
+        long ts;
+        Integer partition;
+        Long offset;
+        byte[] groundTruth;
+
+        static Label of(Feedback f) {
+            Label l = new Label();
+            l.ts = f.ts;
+            l.partition = f.partition;
+            l.offset = f.offset;
+            l.groundTruth = f.groundTruth;
+            return l;
+        }
+
+        static Label read(DataInputStream in) throws IOException {
+            Label l = new Label();
+            l.ts = in.readLong();
+            l.partition = in.readBoolean() ? in.readInt() : null;
+            l.offset = readLong(in);
+            l.groundTruth = readString(in);
+            return l;
+        }
+
+        void write(DataOutputStream out) throws IOException {
+            out.writeLong(ts);
+            out.writeBoolean(partition != null);
+            if (partition != null) {
+                out.writeInt(partition);
+            }
+            writeLong(out, offset);
+            writeString(out, groundTruth);
+        }
+
+        /** Whether feedback {@code f} comes before this label: by time, then by arrival. */
+        boolean after(Feedback f) {
+            if (f.ts != ts) {
+                return f.ts < ts;
+            }
+            Comparator<Integer> partitions = Comparator.nullsFirst(Comparator.naturalOrder());
+            int byPartition = partitions.compare(f.partition, partition);
+            if (byPartition != 0) {
+                return byPartition < 0;
+            }
+            return Comparator.nullsFirst(Comparator.<Long>naturalOrder()).compare(f.offset, offset) < 0;
         }
     }
 
@@ -357,12 +441,13 @@ public class PairJoin extends ProcessTableFunction<RowData> {
             }
         }
         pair.feedbackIds.add(f.feedbackId);
-        if (pair.predictionTs != null && !mayLabel(pair, f)) {
-            // Its prediction is here and fixed (the first copy wins), so nothing that arrives
-            // later changes what this feedback is.
-            judge(pair, f);
+        if (pair.predictionTs != null && pair.pending.isEmpty()) {
+            // Its prediction is here and fixed (the first copy wins): judged at once.
+            judge(time, pair, f);
             return true;
         }
+        // Its prediction may still come, up to the watermark passing this feedback's time; or
+        // feedback that came before the prediction waits, and this one takes its turn after it.
         pair.pending.add(f);
         time.registerOnTime(f.ts);
         return true;
@@ -370,21 +455,32 @@ public class PairJoin extends ProcessTableFunction<RowData> {
 
     public void onTimer(OnTimerContext ctx, State state) {
         Pair pair = Pair.read(state.bytes);
-        if (pair.pending.isEmpty()) {
+        if (pair.pending.isEmpty() && pair.retracted.isEmpty()) {
             return;
         }
         // The watermark has passed `now`: every feedback up to it has arrived.
-        long now = ctx.timeContext(Long.class).time();
+        TimeContext<Long> time = ctx.timeContext(Long.class);
+        long now = time.time();
         List<Feedback> due = new ArrayList<>(pair.pending.size());
         List<Feedback> later = new ArrayList<>(0);
         for (Feedback f : pair.pending) {
             (f.ts <= now ? due : later).add(f);
         }
         due.sort(BY_TIME_THEN_ARRIVAL);
-        for (Feedback f : due) {
-            judge(pair, f);
-        }
         pair.pending = later;
+        for (Feedback f : due) {
+            judge(time, pair, f);
+        }
+        // After the judging: a label it takes back may be of this very time.
+        List<Label> notYet = new ArrayList<>(0);
+        for (Label l : pair.retracted) {
+            if (l.ts <= now) {
+                collect(retraction(pair, l));
+            } else {
+                notYet.add(l);
+            }
+        }
+        pair.retracted = notYet;
         if (pair.predictionTs == null && pair.pending.isEmpty()) {
             ctx.clearAllState(); // only ids of unmatched feedback: nothing can join them now
             return;
@@ -393,23 +489,17 @@ public class PairJoin extends ProcessTableFunction<RowData> {
         state.bytes = pair.write();
     }
 
-    /** Whether this feedback may be the prediction's label, so must wait for the watermark. */
-    private static boolean mayLabel(Pair pair, Feedback f) {
-        return pair.error == null
-                && !pair.labeled
-                && f.ts >= pair.predictionTs
-                && f.ts <= pair.deadline;
-    }
-
-    /** A feedback whose turn has come: unmatched, joined, or the label if it is the first. */
-    private void judge(Pair pair, Feedback f) {
+    /**
+     * A feedback whose prediction is here, or whose time has come: unmatched, joined, or the
+     * label if nothing before it, by time and then by arrival, is.
+     */
+    private void judge(TimeContext<Long> time, Pair pair, Feedback f) {
         // No prediction at or before the feedback's time, or one more than the label delay older.
         if (pair.predictionTs == null || f.ts < pair.predictionTs || f.ts > pair.deadline) {
             collect(unmatched(f));
             return;
         }
-        boolean label = pair.error == null && !pair.labeled;
-        if (!label) {
+        if (pair.error != null || (pair.labeled && (pair.label == null || !pair.label.after(f)))) {
             collect(
                     GenericRowData.of(
                             FEEDBACK, false, text(pair.modelName), text(pair.modelVersion), text(pair.task),
@@ -417,7 +507,15 @@ public class PairJoin extends ProcessTableFunction<RowData> {
                             null, null, null, null, null));
             return;
         }
+        if (pair.labeled) {
+            // Feedback out of order: it comes before the label given, so it is the label, and
+            // that one is taken back in its own windows, at its own time. The watermark has not
+            // passed this feedback's time, so neither has it passed that one's.
+            pair.retracted.add(pair.label);
+            time.registerOnTime(pair.label.ts);
+        }
         pair.labeled = true;
+        pair.label = Label.of(f);
         // Scored here, once: the windows, the lake and the dead letters all read it.
         TaskStatistics.Result scored =
                 TaskStatistics.of(decoded(pair.task), decoded(pair.output), decoded(f.groundTruth));
@@ -426,13 +524,20 @@ public class PairJoin extends ProcessTableFunction<RowData> {
                 GenericRowData.of(
                         FEEDBACK, true, text(pair.modelName), text(pair.modelVersion), text(pair.task),
                         text(pair.output), null, null, text(pair.inputs), text(f.groundTruth), text(f.source),
-                        TimestampData.fromEpochMillis(pair.predictionTs), internal(scored.stats), null,
+                        TimestampData.fromEpochMillis(pair.predictionTs), internal(scored.stats, 1), null,
                         unscorable ? GROUND_TRUTH_FIELD : null,
                         scored.problem == null ? null : StringData.fromString(scored.problem),
                         text(f.messageKey), unscorable ? text(f.body) : null, f.partition, f.offset, null));
-        // Only the label row needs them: what the state keeps from here on is small.
-        pair.output = null;
-        pair.inputs = null;
+    }
+
+    /** A label taken back: its count and its statistics, negated, for the windows it went to. */
+    private static RowData retraction(Pair pair, Label l) {
+        TaskStatistics.Result scored =
+                TaskStatistics.of(decoded(pair.task), decoded(pair.output), decoded(l.groundTruth));
+        return GenericRowData.of(
+                RETRACTION, false, text(pair.modelName), text(pair.modelVersion), text(pair.task),
+                null, null, null, null, null, null, null, internal(scored.stats, -1), null, null, null,
+                null, null, null, null, null);
     }
 
     /** A dead letter on field prediction_id; the reason is the SQL's to word: it knows the label delay. */
@@ -442,12 +547,12 @@ public class PairJoin extends ProcessTableFunction<RowData> {
                 null, PREDICTION_ID, null, text(f.messageKey), text(f.body), f.partition, f.offset, null);
     }
 
-    private static GenericMapData internal(Map<String, Double> stats) {
+    private static GenericMapData internal(Map<String, Double> stats, int sign) {
         if (stats == null) {
             return null;
         }
         Map<StringData, Double> map = new HashMap<>(stats.size() * 2);
-        stats.forEach((key, value) -> map.put(StringData.fromString(key), value));
+        stats.forEach((key, value) -> map.put(StringData.fromString(key), sign * value));
         return new GenericMapData(map);
     }
 }
