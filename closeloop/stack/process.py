@@ -101,8 +101,6 @@ def _process(pid: int, record: ProcessRecord) -> psutil.Process | None:
         proc = psutil.Process(pid)
         if proc.status() == psutil.STATUS_ZOMBIE:
             return None
-        if record.boot_id is not None and record.boot_id != boot_id():
-            return None
         # A pid reused after the service died belongs to a process started later.
         if record.started_since_boot is not None and started_since_boot(proc) > record.started_since_boot + 5:
             return None
@@ -113,6 +111,8 @@ def _process(pid: int, record: ProcessRecord) -> psutil.Process | None:
 
 def alive(record: ProcessRecord) -> list[int]:
     """The pids of the record that still run."""
+    if record.boot_id is not None and record.boot_id != boot_id():
+        return []  # recorded before the machine last booted: its pids were all recycled since
     return [pid for pid in record.pids if _process(pid, record) is not None]
 
 

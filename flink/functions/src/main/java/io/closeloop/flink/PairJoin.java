@@ -140,9 +140,21 @@ public class PairJoin extends ProcessTableFunction<RowData> {
 
     /** Pending feedback in the order it is judged: by time, then by arrival. */
     private static final Comparator<Feedback> BY_TIME_THEN_ARRIVAL =
-            Comparator.comparingLong((Feedback f) -> f.ts)
-                    .thenComparing(f -> f.partition, Comparator.nullsFirst(Comparator.naturalOrder()))
-                    .thenComparing(f -> f.offset, Comparator.nullsFirst(Comparator.naturalOrder()));
+            (a, b) -> byTimeThenArrival(a.ts, a.partition, a.offset, b.ts, b.partition, b.offset);
+
+    private static final Comparator<Integer> PARTITIONS = Comparator.nullsFirst(Comparator.naturalOrder());
+    private static final Comparator<Long> OFFSETS = Comparator.nullsFirst(Comparator.naturalOrder());
+
+    /** The order feedback is judged in, for feedback and for the label given alike. */
+    private static int byTimeThenArrival(
+            long ts, Integer partition, Long offset, long otherTs, Integer otherPartition, Long otherOffset) {
+        int byTime = Long.compare(ts, otherTs);
+        if (byTime != 0) {
+            return byTime;
+        }
+        int byPartition = PARTITIONS.compare(partition, otherPartition);
+        return byPartition != 0 ? byPartition : OFFSETS.compare(offset, otherOffset);
+    }
 
     /** What Flink keeps per prediction id: the encoded {@link Pair}, null when there is none. */
     public static class State {
@@ -331,15 +343,7 @@ public class PairJoin extends ProcessTableFunction<RowData> {
 
         /** Whether feedback {@code f} comes before this label: by time, then by arrival. */
         boolean after(Feedback f) {
-            if (f.ts != ts) {
-                return f.ts < ts;
-            }
-            Comparator<Integer> partitions = Comparator.nullsFirst(Comparator.naturalOrder());
-            int byPartition = partitions.compare(f.partition, partition);
-            if (byPartition != 0) {
-                return byPartition < 0;
-            }
-            return Comparator.nullsFirst(Comparator.<Long>naturalOrder()).compare(f.offset, offset) < 0;
+            return byTimeThenArrival(f.ts, f.partition, f.offset, ts, partition, offset) < 0;
         }
     }
 
