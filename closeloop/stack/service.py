@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -160,14 +160,19 @@ class Service(ABC):
         return {}
 
     # Helpers --------------------------------------------------------------------
-    def run_once(self, command: list[str], *, what: str, timeout: float = 120.0) -> str:
-        """Run a one-shot setup command and return its stdout; its output also goes to the log."""
+    def run_once(
+        self, command: list[str], *, what: str, timeout: float = 120.0, env: Mapping[str, str] | None = None
+    ) -> str:
+        """Run a one-shot setup command and return its stdout; its output also goes to the log.
+
+        ``env``: variables for this run, over the service's ``environment()``.
+        """
         # Its working directory: a service may be used without ever having been started here.
         self.data_dir.mkdir(parents=True, exist_ok=True)
         result = subprocess.run(
             command,
             capture_output=True,
-            env=self.environment(),
+            env={**self.environment(), **(env or {})},
             cwd=self.data_dir,
             timeout=timeout,
             check=False,

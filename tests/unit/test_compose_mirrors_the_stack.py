@@ -243,7 +243,7 @@ def test_flink_config_is_the_one_template_rendered_from_the_settings(
     # Overrides come last, nested: one key, not a dotted twin beside the nested one.
     merged = render.merge(render._nested_defaults({"rest.address": "localhost", "env": {"a": 1}}), config)
     assert "rest.address" not in merged and merged["rest"]["address"] == "flink-jobmanager"
-    assert merged["env"] == {"a": 1}
+    assert merged["env"] == {"a": 1, "java": {"opts": {"client": "-XX:TieredStopAtLevel=1"}}}
 
 
 def test_feedback_job_is_submitted_as_the_local_stack_submits_it(

@@ -19,6 +19,7 @@ import yaml
 from closeloop.errors import StackError
 from closeloop.flink_config import merge, render_config
 from closeloop.private_files import write_private
+from closeloop.stack.class_sharing import ClassSharing
 from closeloop.stack.process import ProcessRecord, stop
 from closeloop.stack.service import Health, Service, http_probe
 
@@ -61,6 +62,16 @@ class FlinkService(Service):
     @property
     def flink_bin(self) -> Path:
         return self.layout.pyflink / "bin"
+
+    @property
+    def client_class_sharing(self) -> ClassSharing:
+        """The `flink run` JVM's class archive: its java, as bin/flink picks it, and lib/'s jars."""
+        java_home = os.environ.get("JAVA_HOME")
+        return ClassSharing(
+            folder=self.data_dir / "class-sharing",
+            classpath=sorted(self.lib_dir.glob("*.jar")),
+            java=str(Path(java_home) / "bin" / "java") if java_home else "java",
+        )
 
     def log_files(self) -> list[Path]:
         return [self.log_path, *sorted(self.log_dir.glob("*.log"))]

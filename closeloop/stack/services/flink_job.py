@@ -136,7 +136,10 @@ class FlinkJobService(Service):
         if (job_id := self._active_job()) is None:
             what = f"resuming {self.name} from {checkpoint}" if checkpoint else f"submitting {self.name}"
             try:
-                output = self.run_once(command, what=what, timeout=self.startup_timeout)
+                with self.flink.client_class_sharing.jvm_args() as jvm_args:
+                    output = self.run_once(
+                        command, what=what, timeout=self.startup_timeout, env={"JVM_ARGS": jvm_args}
+                    )
             except StackError as exc:
                 if checkpoint is None:
                     raise
