@@ -18,6 +18,10 @@ os.environ.setdefault("CLOSELOOP_RETRAIN_ROLLOUT", "direct")
 os.environ.setdefault("CLOSELOOP_PROMOTION_WATCH_MINUTES", "0")
 # The demo test's canary is decided sooner than at the stack's 15 s polls.
 os.environ.setdefault("CLOSELOOP_LIVE_POLL_S", "2")
+# The stack's own streaming job closes a window every 20 s, not every minute: the demo test
+# watches three of them settle. Tests that submit a job of their own set its windows.
+os.environ.setdefault("CLOSELOOP_WINDOW_S", "20")
+os.environ.setdefault("CLOSELOOP_SLIDING_WINDOW_S", "60")
 
 
 @pytest.fixture

@@ -37,7 +37,13 @@ def settings() -> StackSettings:
 
 
 #: What tests/conftest.py sets for the stack the session starts; a stack already running must have it.
-TEST_SETTINGS = ("CLOSELOOP_RETRAIN_ROLLOUT", "CLOSELOOP_PROMOTION_WATCH_MINUTES", "CLOSELOOP_LIVE_POLL_S")
+TEST_SETTINGS = (
+    "CLOSELOOP_RETRAIN_ROLLOUT",
+    "CLOSELOOP_PROMOTION_WATCH_MINUTES",
+    "CLOSELOOP_LIVE_POLL_S",
+    "CLOSELOOP_WINDOW_S",
+    "CLOSELOOP_SLIDING_WINDOW_S",
+)
 
 
 def _started_otherwise(stack: LocalStack) -> list[str]:

@@ -1,6 +1,6 @@
 """`closeloop demo`, shortened, on the real stack: the loop must close, stay closed, and say how.
 
-On digits, the default, with five minutes more of drifted traffic to check
+On digits, the default, with three more windows of drifted traffic to check
 that the loop stays closed; on shapes, a use case of raw inputs (images, their
 boxes), closed through a canary (`--canary`): the challenger serves half the
 traffic until the live gate promotes it. Marked e2e: they run last (see
@@ -24,6 +24,7 @@ from mlflow import MlflowClient
 from closeloop.config import Settings
 from closeloop.demo.timeline import OPTIONAL, STEPS
 from closeloop.stack.manager import LocalStack
+from closeloop.streaming.settings import load_job_settings
 from training.promotion import CHAMPION, alias_version
 from training.usecases import get_use_case
 
@@ -31,8 +32,9 @@ CLOSELOOP = Path(sys.executable).parent / "closeloop"
 
 
 #: Seconds of drifted traffic after recovery that must start no further retrain: three of the
-#: stack job's one-minute windows, enough for any of its alert rules to fire twice over.
-SETTLE_S = 180
+#: stack job's windows (20 s under the tests, see tests/conftest.py), enough for any of its
+#: alert rules, two windows in a row, to fire.
+SETTLE_S = 3 * load_job_settings().window_s
 
 
 @pytest.mark.e2e
@@ -127,7 +129,7 @@ def test_the_demo_closes_the_loop_and_it_stays_closed(
     assert stack.services["feedback-job"].probe().ok
 
     if settle:
-        # Three more minutes of the same drift on the stack's own job: no alert about the new champion's
+        # Three more windows of the same drift on the stack's own job: no alert about the new champion's
         # quality or drift, no retrain for one. Alerts about the replaced champion start runs that skip
         # themselves; the feedback-volume policy (a retrain per 5,000 new labels, 3.5 min at this rate)
         # may retrain, and is no condition of the model.
