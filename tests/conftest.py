@@ -22,6 +22,9 @@ os.environ.setdefault("CLOSELOOP_LIVE_POLL_S", "2")
 # watches three of them settle. Tests that submit a job of their own set its windows.
 os.environ.setdefault("CLOSELOOP_WINDOW_S", "20")
 os.environ.setdefault("CLOSELOOP_SLIDING_WINDOW_S", "60")
+# No DAG file changes under the tests: Airflow's DAG processor parses each at its start, not
+# again every 30 s (2-4 s of a core each time for retrain.py, all through the run).
+os.environ.setdefault("AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL", "3600")
 
 
 @pytest.fixture
