@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
 from pathlib import Path
 from types import ModuleType
@@ -153,8 +154,12 @@ def test_gateway_runs_the_local_stack_command(
 
 
 def test_airflow_is_configured_as_the_local_stack(
-    settings: StackSettings, layout: Layout, services: dict[str, dict]
+    settings: StackSettings, layout: Layout, services: dict[str, dict], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # What the stack sets, not what it passes through from the shell (tests/conftest.py sets one).
+    for key in list(os.environ):
+        if key.startswith(("AIRFLOW__", "AIRFLOW_CONN_")):
+            monkeypatch.delenv(key)
     local_env = AirflowService(settings, layout).environment()
     airflow = {k: v for k, v in local_env.items() if k.startswith(("AIRFLOW__", "AIRFLOW_CONN_"))}
     assert len(airflow) > 15
@@ -220,7 +225,7 @@ def test_airflow_connections_are_the_local_stack_ones(
 def test_flink_config_is_the_one_template_rendered_from_the_settings(
     monkeypatch: pytest.MonkeyPatch, settings: StackSettings
 ) -> None:
-    for key in list(__import__("os").environ):
+    for key in list(os.environ):
         if key.startswith("CLOSELOOP_"):
             monkeypatch.delenv(key)
     monkeypatch.setenv("CLOSELOOP_ENV_FILE", "/nonexistent/.env")
