@@ -7,6 +7,8 @@ CREATE TEMPORARY FUNCTION event_members AS 'io.closeloop.flink.EventMembersFunct
 CREATE TEMPORARY FUNCTION pair_join AS 'io.closeloop.flink.PairJoin' LANGUAGE JAVA;
 CREATE TEMPORARY FUNCTION drift_bins AS 'io.closeloop.flink.DriftBinsFunction' LANGUAGE JAVA;
 CREATE TEMPORARY FUNCTION sum_map AS 'io.closeloop.flink.SumMapFunction' LANGUAGE JAVA;
+CREATE TEMPORARY FUNCTION latency_sketch AS 'io.closeloop.flink.LatencySketchFunction' LANGUAGE JAVA;
+CREATE TEMPORARY FUNCTION merge_latency_sketches AS 'io.closeloop.flink.MergeLatencySketchesFunction' LANGUAGE JAVA;
 CREATE TEMPORARY FUNCTION latency_quantiles AS 'io.closeloop.flink.LatencyQuantilesFunction' LANGUAGE JAVA;
 CREATE TEMPORARY FUNCTION count_dead_letter AS 'io.closeloop.flink.CountDeadLetterFunction' LANGUAGE JAVA;
 CREATE TABLE prediction_source (
@@ -315,6 +317,15 @@ SELECT model_name, model_version, task,
     rowtime
 FROM paired
 WHERE kind <> 'dead_letter';
+CREATE TEMPORARY VIEW tumbling_sums AS
+SELECT window_start AS tumble_start, window_end AS tumble_end, window_time,
+    model_name, model_version, task,
+    SUM(predictions) AS predictions, SUM(errors) AS errors, SUM(feedback) AS feedback, SUM(labeled) AS labeled,
+    latency_sketch(latency_ms) AS latency,
+    sum_map(stats) AS totals,
+    sum_map(bins) AS bins
+FROM TABLE(TUMBLE(TABLE facts, DESCRIPTOR(rowtime), INTERVAL '0 00:01:00' DAY TO SECOND))
+GROUP BY window_start, window_end, window_time, model_name, model_version, task;
 INSERT INTO dlq_sink
 SELECT message_key, count_dead_letter(source_topic, field, JSON_OBJECT(
         'ts' VALUE DATE_FORMAT(CURRENT_TIMESTAMP, 'yyyy-MM-dd''T''HH:mm:ss.SSS''Z'''),
@@ -347,28 +358,22 @@ FROM (
 INSERT INTO metrics_sink
 SELECT model_name, metrics_event(
     model_name, model_version, task, 'tumbling', window_start, window_end,
-    predictions, errors, feedback, labeled, latency, totals, bins)
+    predictions, errors, feedback, labeled, latency_quantiles(latency), totals, bins)
 FROM (
-    SELECT window_start, window_end, model_name, model_version, task,
-        SUM(predictions) AS predictions, SUM(errors) AS errors,
-        SUM(feedback) AS feedback, SUM(labeled) AS labeled,
-        latency_quantiles(latency_ms) AS latency,
-        sum_map(stats) AS totals,
-        sum_map(bins) AS bins
-    FROM TABLE(TUMBLE(TABLE facts, DESCRIPTOR(rowtime), INTERVAL '0 00:01:00' DAY TO SECOND))
-    GROUP BY window_start, window_end, model_name, model_version, task)
+    SELECT tumble_start AS window_start, tumble_end AS window_end, model_name, model_version, task,
+        predictions, errors, feedback, labeled, latency, totals, bins
+    FROM tumbling_sums)
 UNION ALL
 SELECT model_name, metrics_event(
     model_name, model_version, task, 'sliding', window_start, window_end,
-    predictions, errors, feedback, labeled, latency, totals, bins)
+    predictions, errors, feedback, labeled, latency_quantiles(latency), totals, bins)
 FROM (
     SELECT window_start, window_end, model_name, model_version, task,
-        SUM(predictions) AS predictions, SUM(errors) AS errors,
-        SUM(feedback) AS feedback, SUM(labeled) AS labeled,
-        latency_quantiles(latency_ms) AS latency,
-        sum_map(stats) AS totals,
+        SUM(predictions) AS predictions, SUM(errors) AS errors, SUM(feedback) AS feedback, SUM(labeled) AS labeled,
+        merge_latency_sketches(latency) AS latency,
+        sum_map(totals) AS totals,
         sum_map(bins) AS bins
-    FROM TABLE(HOP(TABLE facts, DESCRIPTOR(rowtime), INTERVAL '0 00:01:00' DAY TO SECOND, INTERVAL '0 00:05:00' DAY TO SECOND))
+    FROM TABLE(HOP(TABLE tumbling_sums, DESCRIPTOR(window_time), INTERVAL '0 00:01:00' DAY TO SECOND, INTERVAL '0 00:05:00' DAY TO SECOND))
     GROUP BY window_start, window_end, model_name, model_version, task);
 INSERT INTO lake_sink
 SELECT pid, model_version, task, inputs, output, ground_truth, source,

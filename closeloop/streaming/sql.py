@@ -7,7 +7,8 @@
 
 All per-record work runs in the JVM: SQL, and the functions of flink/functions
 (``ts_text``, ``ts_parsed``, ``event_members``, ``pair_join``, ``drift_bins``,
-``sum_map``, ``latency_quantiles``, ``count_dead_letter``). Python
+``sum_map``, ``latency_sketch``, ``merge_latency_sketches``, ``latency_quantiles``,
+``count_dead_letter``). Python
 runs once per window (``metrics_event``) and once per metrics event (the
 alert rules). ``python flink/feedback_job.py --print-sql`` prints the
 statements; flink/feedback_job.sql is that output, committed.
@@ -31,7 +32,7 @@ from closeloop.streaming.stages.connectors import kafka_sink, kafka_source, lake
 from closeloop.streaming.stages.dead_letters import dead_letters_insert
 from closeloop.streaming.stages.lake import lake_insert
 from closeloop.streaming.stages.pair_join import events_view, paired_view
-from closeloop.streaming.stages.windows import facts_view, metrics_insert
+from closeloop.streaming.stages.windows import facts_view, metrics_insert, tumbling_view
 
 __all__ = ["JVM_FUNCTIONS", "JobSql", "build_sql", "contract_rules"]
 
@@ -43,6 +44,8 @@ JVM_FUNCTIONS = {
     "pair_join": "io.closeloop.flink.PairJoin",
     "drift_bins": "io.closeloop.flink.DriftBinsFunction",
     "sum_map": "io.closeloop.flink.SumMapFunction",
+    "latency_sketch": "io.closeloop.flink.LatencySketchFunction",
+    "merge_latency_sketches": "io.closeloop.flink.MergeLatencySketchesFunction",
     "latency_quantiles": "io.closeloop.flink.LatencyQuantilesFunction",
     "count_dead_letter": "io.closeloop.flink.CountDeadLetterFunction",
 }
@@ -103,6 +106,7 @@ def build_sql(s: FeedbackJobSettings) -> JobSql:
         events_view(topics),
         paired_view(s),
         facts_view(s),
+        tumbling_view(s),
     ]
     inserts = [dead_letters_insert(s, topics), metrics_insert(s), lake_insert()]
     return JobSql(steps=steps, inserts=inserts, header=_HEADER)

@@ -1,6 +1,6 @@
 """Windowed metrics per model version, from one row of facts per prediction and per feedback.
 
-Every aggregate here merges (sums, ``latency_quantiles``, ``sum_map``), so the
+Every aggregate here merges (sums, ``latency_sketch``, ``sum_map``), so the
 planner aggregates each slice where it is made and ships partial results, not
 rows; a window's state is a few numbers, the latency sketch's bucket counts
 (closeloop.monitoring.latency), the statistics' keys and the drift bins'
@@ -15,7 +15,7 @@ from __future__ import annotations
 from closeloop.streaming.settings import FeedbackJobSettings
 from closeloop.streaming.stages.literals import interval, quote
 
-__all__ = ["facts_view", "metrics_insert", "window_aggregates"]
+__all__ = ["facts_view", "metrics_insert", "tumbling_view", "window_aggregates"]
 
 
 def facts_view(s: FeedbackJobSettings) -> str:
@@ -42,28 +42,52 @@ FROM paired
 WHERE kind <> 'dead_letter'"""
 
 
-def _windows(s: FeedbackJobSettings) -> dict[str, str]:
-    return {
-        "tumbling": f"TUMBLE(TABLE facts, DESCRIPTOR(rowtime), {interval(s.window_s)})",
-        "sliding": (
-            f"HOP(TABLE facts, DESCRIPTOR(rowtime), {interval(s.window_s)}, {interval(s.sliding_window_s)})"
-        ),
-    }
+# The sums of a window; the sliding windows add up the tumbling windows' sums.
+_SUMS = ("predictions", "errors", "feedback", "labeled")
+
+
+def tumbling_view(s: FeedbackJobSettings) -> str:
+    """The tumbling windows' sums per model version, kept as a view: the sliding windows add them up.
+
+    ``window_time`` is their time attribute; their bounds are renamed, as HOP adds its own.
+    """
+    sums = ", ".join(f"SUM({name}) AS {name}" for name in _SUMS)
+    return f"""
+CREATE TEMPORARY VIEW tumbling_sums AS
+SELECT window_start AS tumble_start, window_end AS tumble_end, window_time,
+    model_name, model_version, task,
+    {sums},
+    latency_sketch(latency_ms) AS latency,
+    sum_map(stats) AS totals,
+    sum_map(bins) AS bins
+FROM TABLE(TUMBLE(TABLE facts, DESCRIPTOR(rowtime), {interval(s.window_s)}))
+GROUP BY window_start, window_end, window_time, model_name, model_version, task"""
 
 
 def window_aggregates(s: FeedbackJobSettings) -> dict[str, str]:
-    """Each window kind's sums per model version: what ``metrics_event`` turns into a metrics event."""
+    """Each window kind's sums per model version: what ``metrics_event`` turns into a metrics event.
+
+    A sliding window is a whole number of tumbling ones (the settings see to it), and a
+    tumbling window's rows are in the sliding windows its ``window_time`` is in: so the
+    sliding windows add up the tumbling windows' sums rather than every row again. Per
+    row, the job aggregates once, not twice.
+    """
+    sums = ", ".join(f"SUM({name}) AS {name}" for name in _SUMS)
+    slide, size = interval(s.window_s), interval(s.sliding_window_s)
+    hop = f"HOP(TABLE tumbling_sums, DESCRIPTOR(window_time), {slide}, {size})"
     return {
-        kind: f"""
+        "tumbling": f"""
+    SELECT tumble_start AS window_start, tumble_end AS window_end, model_name, model_version, task,
+        {", ".join(_SUMS)}, latency, totals, bins
+    FROM tumbling_sums""",
+        "sliding": f"""
     SELECT window_start, window_end, model_name, model_version, task,
-        SUM(predictions) AS predictions, SUM(errors) AS errors,
-        SUM(feedback) AS feedback, SUM(labeled) AS labeled,
-        latency_quantiles(latency_ms) AS latency,
-        sum_map(stats) AS totals,
+        {sums},
+        merge_latency_sketches(latency) AS latency,
+        sum_map(totals) AS totals,
         sum_map(bins) AS bins
-    FROM TABLE({window})
-    GROUP BY window_start, window_end, model_name, model_version, task"""
-        for kind, window in _windows(s).items()
+    FROM TABLE({hop})
+    GROUP BY window_start, window_end, model_name, model_version, task""",
     }
 
 
@@ -73,7 +97,7 @@ def metrics_insert(s: FeedbackJobSettings) -> str:
         f"""
 SELECT model_name, metrics_event(
     model_name, model_version, task, '{kind}', window_start, window_end,
-    predictions, errors, feedback, labeled, latency, totals, bins)
+    predictions, errors, feedback, labeled, latency_quantiles(latency), totals, bins)
 FROM ({aggregate})"""
         for kind, aggregate in window_aggregates(s).items()
     ]

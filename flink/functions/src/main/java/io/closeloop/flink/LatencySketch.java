@@ -1,5 +1,6 @@
 package io.closeloop.flink;
 
+import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -59,6 +60,40 @@ public class LatencySketch {
         for (int j = 0; j < other.counts.length; j++) {
             counts[other.offset + j - offset] += other.counts[j];
         }
+    }
+
+    /**
+     * The sketch as bytes, for a column: the tumbling windows hand their sketches to the sliding
+     * windows that merge them ({@link LatencySketchFunction}).
+     */
+    public byte[] toBytes() {
+        int buckets = counts == null ? 0 : counts.length;
+        ByteBuffer out = ByteBuffer.allocate(8 + 8 + 8 + 8 + 4 + 4 + 8 * buckets);
+        out.putLong(count).putLong(zeros).putDouble(low).putDouble(high).putInt(offset);
+        out.putInt(counts == null ? -1 : buckets);
+        for (int j = 0; j < buckets; j++) {
+            out.putLong(counts[j]);
+        }
+        return out.array();
+    }
+
+    /** The sketch {@link #toBytes} wrote. */
+    public static LatencySketch fromBytes(byte[] bytes) {
+        ByteBuffer in = ByteBuffer.wrap(bytes);
+        LatencySketch sketch = new LatencySketch();
+        sketch.count = in.getLong();
+        sketch.zeros = in.getLong();
+        sketch.low = in.getDouble();
+        sketch.high = in.getDouble();
+        sketch.offset = in.getInt();
+        int buckets = in.getInt();
+        if (buckets >= 0) {
+            sketch.counts = new long[buckets];
+            for (int j = 0; j < buckets; j++) {
+                sketch.counts[j] = in.getLong();
+            }
+        }
+        return sketch;
     }
 
     public void reset() {
@@ -138,7 +173,8 @@ public class LatencySketch {
 
     /**
      * {@code [partsJson, qsJson]}: a JSON list of lists of latencies, each part sketched on its
-     * own and then merged in order, and the quantiles → the JSON list of values, or null.
+     * own, passed through its bytes as a window's column is, and then merged in order, and the
+     * quantiles → the JSON list of values, or null.
      */
     public static String twin(String[] args) {
         try {
@@ -148,7 +184,7 @@ public class LatencySketch {
                 for (JsonNode v : part) {
                     sketch.add(v.asDouble());
                 }
-                total.merge(sketch);
+                total.merge(fromBytes(sketch.toBytes()));
             }
             List<Double> qs = new ArrayList<>();
             for (JsonNode q : JSON.readTree(args[1])) {
