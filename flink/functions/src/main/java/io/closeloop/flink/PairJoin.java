@@ -3,10 +3,8 @@ package io.closeloop.flink;
 import static org.apache.flink.table.annotation.ArgumentTrait.REQUIRE_ON_TIME;
 import static org.apache.flink.table.annotation.ArgumentTrait.SET_SEMANTIC_TABLE;
 
-import java.io.ByteArrayInputStream;
-import java.io.ByteArrayOutputStream;
-import java.io.DataInputStream;
-import java.io.DataOutputStream;
+import java.io.DataInput;
+import java.io.DataOutput;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.util.ArrayList;
@@ -16,6 +14,8 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 
+import org.apache.flink.core.memory.DataInputDeserializer;
+import org.apache.flink.core.memory.DataOutputSerializer;
 import org.apache.flink.table.annotation.ArgumentHint;
 import org.apache.flink.table.annotation.DataTypeHint;
 import org.apache.flink.table.annotation.StateHint;
@@ -190,7 +190,9 @@ public class PairJoin extends ProcessTableFunction<RowData> {
             if (bytes == null) {
                 return pair;
             }
-            try (DataInputStream in = new DataInputStream(new ByteArrayInputStream(bytes))) {
+            // Flink's own buffers, not java.io's streams: those lock on every byte.
+            DataInputDeserializer in = new DataInputDeserializer(bytes);
+            try {
                 pair.modelName = readString(in);
                 pair.modelVersion = readString(in);
                 pair.task = readString(in);
@@ -220,8 +222,8 @@ public class PairJoin extends ProcessTableFunction<RowData> {
         }
 
         byte[] write() {
-            ByteArrayOutputStream buffer = new ByteArrayOutputStream(256);
-            try (DataOutputStream out = new DataOutputStream(buffer)) {
+            DataOutputSerializer out = new DataOutputSerializer(256);
+            try {
                 writeString(out, modelName);
                 writeString(out, modelVersion);
                 writeString(out, task);
@@ -250,7 +252,7 @@ public class PairJoin extends ProcessTableFunction<RowData> {
             } catch (IOException e) {
                 throw new UncheckedIOException(e);
             }
-            return buffer.toByteArray();
+            return out.getCopyOfBuffer();
         }
     }
 
@@ -278,7 +280,7 @@ public class PairJoin extends ProcessTableFunction<RowData> {
             return f;
         }
 
-        static Feedback read(DataInputStream in) throws IOException {
+        static Feedback read(DataInput in) throws IOException {
             Feedback f = new Feedback();
             f.ts = in.readLong();
             f.feedbackId = readString(in);
@@ -291,7 +293,7 @@ public class PairJoin extends ProcessTableFunction<RowData> {
             return f;
         }
 
-        void write(DataOutputStream out) throws IOException {
+        void write(DataOutput out) throws IOException {
             out.writeLong(ts);
             writeString(out, feedbackId);
             writeString(out, groundTruth);
@@ -322,7 +324,7 @@ public class PairJoin extends ProcessTableFunction<RowData> {
             return l;
         }
 
-        static Label read(DataInputStream in) throws IOException {
+        static Label read(DataInput in) throws IOException {
             Label l = new Label();
             l.ts = in.readLong();
             l.partition = in.readBoolean() ? in.readInt() : null;
@@ -331,7 +333,7 @@ public class PairJoin extends ProcessTableFunction<RowData> {
             return l;
         }
 
-        void write(DataOutputStream out) throws IOException {
+        void write(DataOutput out) throws IOException {
             out.writeLong(ts);
             out.writeBoolean(partition != null);
             if (partition != null) {
@@ -348,7 +350,7 @@ public class PairJoin extends ProcessTableFunction<RowData> {
     }
 
     // UTF-8 with a length in front (-1: null); DataOutput's own writeUTF stops at 64 KB.
-    private static void writeString(DataOutputStream out, byte[] utf8) throws IOException {
+    private static void writeString(DataOutput out, byte[] utf8) throws IOException {
         if (utf8 == null) {
             out.writeInt(-1);
             return;
@@ -357,7 +359,7 @@ public class PairJoin extends ProcessTableFunction<RowData> {
         out.write(utf8);
     }
 
-    private static byte[] readString(DataInputStream in) throws IOException {
+    private static byte[] readString(DataInput in) throws IOException {
         int length = in.readInt();
         if (length < 0) {
             return null;
@@ -385,14 +387,14 @@ public class PairJoin extends ProcessTableFunction<RowData> {
         return utf8 == null ? null : StringData.fromBytes(utf8).toString();
     }
 
-    private static void writeLong(DataOutputStream out, Long value) throws IOException {
+    private static void writeLong(DataOutput out, Long value) throws IOException {
         out.writeBoolean(value != null);
         if (value != null) {
             out.writeLong(value);
         }
     }
 
-    private static Long readLong(DataInputStream in) throws IOException {
+    private static Long readLong(DataInput in) throws IOException {
         return in.readBoolean() ? in.readLong() : null;
     }
 
