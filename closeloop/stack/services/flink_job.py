@@ -137,8 +137,13 @@ class FlinkJobService(Service):
             what = f"resuming {self.name} from {checkpoint}" if checkpoint else f"submitting {self.name}"
             try:
                 with self.flink.client_class_sharing.jvm_args() as jvm_args:
+                    # After the caller's own JVM_ARGS, not instead of them.
+                    own = self.environment().get("JVM_ARGS", "")
                     output = self.run_once(
-                        command, what=what, timeout=self.startup_timeout, env={"JVM_ARGS": jvm_args}
+                        command,
+                        what=what,
+                        timeout=self.startup_timeout,
+                        env={"JVM_ARGS": " ".join(a for a in (own, jvm_args) if a)},
                     )
             except StackError as exc:
                 if checkpoint is None:

@@ -217,6 +217,30 @@ def test_a_running_job_is_healthy(
     assert health.ok and health.detail == "job abababab RUNNING"
 
 
+def test_flink_run_gets_the_callers_jvm_args_and_the_class_archive_s(
+    settings: StackSettings, layout: Layout, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The class archive's flags go after the JVM_ARGS of the caller's shell, not instead of them."""
+    monkeypatch.setenv("JVM_ARGS", "-Duser.timezone=UTC -Xss2m")
+    job = FeedbackJobService(settings, layout)
+    runs: list[dict[str, str]] = []
+
+    def run_once(command: list[str], *, what: str, timeout: float, env: dict[str, str]) -> str:
+        runs.append(env)
+        return "Job has been submitted with JobID " + "ab" * 16
+
+    monkeypatch.setattr(FeedbackJobService, "_active_job", lambda self: None)
+    monkeypatch.setattr(job, "run_once", run_once)
+    assert job.start().job_id == "ab" * 16
+    (args,) = [env["JVM_ARGS"] for env in runs]
+    assert args.startswith("-Duser.timezone=UTC -Xss2m -XX:ArchiveClassesAtExit=")
+
+    monkeypatch.delenv("JVM_ARGS")
+    runs.clear()
+    job.start()
+    assert not runs[0]["JVM_ARGS"].startswith(" ")
+
+
 def test_the_preprocess_job_starts_afresh_from_its_groups_offsets(
     settings: StackSettings, layout: Layout, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
