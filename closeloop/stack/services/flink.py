@@ -9,6 +9,7 @@ and the S3 filesystem) assembled in the state directory.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -58,6 +59,16 @@ class FlinkService(Service):
     @property
     def log_dir(self) -> Path:
         return self.layout.logs / "flink"
+
+    @property
+    def tmp_dir(self) -> Path:
+        """The cluster's working directories (``io.tmp.dirs``): blobs, RocksDB, Python files.
+
+        Each TaskManager makes one of several hundred MB there and removes it only
+        when it stops cleanly, never after a kill; in the state folder, not /tmp,
+        so that `up` can clear what the last cluster left.
+        """
+        return self.data_dir / "tmp"
 
     @property
     def flink_bin(self) -> Path:
@@ -127,6 +138,7 @@ class FlinkService(Service):
             savepoint_dir=(self.data_dir / "savepoints").as_uri(),
             template=self.layout.docker / "flink" / "config.yaml",
         )
+        ours = merge(ours, {"io": {"tmp": {"dirs": str(self.tmp_dir)}}})
         # The distribution's own defaults (the JVM's --add-opens flags, for one)
         # stay, under ours: they belong to the Flink version, not to closeloop.
         defaults = yaml.safe_load((self.layout.pyflink / "conf" / "config.yaml").read_text())
@@ -168,6 +180,9 @@ class FlinkService(Service):
         # files; `up` starts Flink only when none of ours is, so old ones are stale.
         for daemon in _DAEMONS:
             self._pid_file(daemon).unlink(missing_ok=True)
+        # Nothing of ours runs (see above): what is there was left by a killed cluster.
+        shutil.rmtree(self.tmp_dir, ignore_errors=True)
+        self.tmp_dir.mkdir(parents=True)
         # start-cluster.sh daemonizes a JobManager and a TaskManager and returns.
         self.run_once(command, what="start-cluster.sh")
         pids = []

@@ -113,6 +113,9 @@ def test_flink_conf_keeps_distribution_defaults_under_ours(settings: StackSettin
     assert conf["taskmanager"]["memory"]["process"]["size"] == "6144m"
     assert conf["metrics"]["reporter"]["prom"]["port"] == "9249-9250"
     assert conf["python"]["executable"] == str(layout.flink_venv / "bin" / "python")
+    # Working directories in the state folder, where `up` clears what a killed cluster left.
+    assert conf["io"]["tmp"]["dirs"] == str(flink.tmp_dir)
+    assert flink.tmp_dir.is_relative_to(layout.state)
     assert "--add-opens=java.base/java.util=ALL-UNNAMED" in conf["env"]["java"]["opts"]["all"]
     assert (flink.plugins_dir / "s3-fs-hadoop").is_dir()
     assert (flink.plugins_dir / "metrics-prometheus").is_dir()
