@@ -253,8 +253,16 @@ def test_the_stacks_service_answers_on_the_stacks_topics(settings: Settings, sta
     assert result.error is None and result.output is not None and result.model_version is not None
     assert int(result.model_version) <= int(version)
     assert result.prediction_id == prediction_id_of(request.request_id)
-    # Its /metrics, which Prometheus scrapes: the requests it served and the version it serves.
-    text = httpx.get(stack.services["inference"].url + "/metrics", timeout=10).text
-    assert f'closeloop_inference_requests_total{{model="{DIGITS.model_name}",outcome="served"}}' in text
-    served = f'model="{DIGITS.model_name}",version="{result.model_version}"'
-    assert f"closeloop_inference_model_version{{{served}}} 1.0" in text
+    # Its /metrics, which Prometheus scrapes: the requests it served, and the version it serves.
+    # That is this test's once the update reaches the service, which may be after the answer
+    # above (served by the version before): the old version's gauge is then gone.
+    served = f'model="{DIGITS.model_name}",version="{version}"'
+
+    @eventually(timeout=120, interval=1)
+    def metrics() -> str:
+        text = httpx.get(stack.services["inference"].url + "/metrics", timeout=10).text
+        if f"closeloop_inference_model_version{{{served}}} 1.0" not in text:
+            raise NotYet(f"not serving version {version} yet")
+        return text
+
+    assert f'closeloop_inference_requests_total{{model="{DIGITS.model_name}",outcome="served"}}' in metrics()
