@@ -44,6 +44,7 @@ WHERE kind <> 'dead_letter'"""
 
 # The sums of a window; the sliding windows add up the tumbling windows' sums.
 _SUMS = ("predictions", "errors", "feedback", "labeled")
+_SUMMED = ", ".join(f"SUM({name}) AS {name}" for name in _SUMS)
 
 
 def tumbling_view(s: FeedbackJobSettings) -> str:
@@ -51,12 +52,11 @@ def tumbling_view(s: FeedbackJobSettings) -> str:
 
     ``window_time`` is their time attribute; their bounds are renamed, as HOP adds its own.
     """
-    sums = ", ".join(f"SUM({name}) AS {name}" for name in _SUMS)
     return f"""
 CREATE TEMPORARY VIEW tumbling_sums AS
 SELECT window_start AS tumble_start, window_end AS tumble_end, window_time,
     model_name, model_version, task,
-    {sums},
+    {_SUMMED},
     latency_sketch(latency_ms) AS latency,
     sum_map(stats) AS totals,
     sum_map(bins) AS bins
@@ -72,7 +72,6 @@ def window_aggregates(s: FeedbackJobSettings) -> dict[str, str]:
     sliding windows add up the tumbling windows' sums rather than every row again. Per
     row, the job aggregates once, not twice.
     """
-    sums = ", ".join(f"SUM({name}) AS {name}" for name in _SUMS)
     slide, size = interval(s.window_s), interval(s.sliding_window_s)
     hop = f"HOP(TABLE tumbling_sums, DESCRIPTOR(window_time), {slide}, {size})"
     return {
@@ -82,7 +81,7 @@ def window_aggregates(s: FeedbackJobSettings) -> dict[str, str]:
     FROM tumbling_sums""",
         "sliding": f"""
     SELECT window_start, window_end, model_name, model_version, task,
-        {sums},
+        {_SUMMED},
         merge_latency_sketches(latency) AS latency,
         sum_map(totals) AS totals,
         sum_map(bins) AS bins
