@@ -123,6 +123,22 @@ def test_flink_conf_keeps_distribution_defaults_under_ours(settings: StackSettin
     assert any(p.name.startswith("flink-dist") for p in flink.lib_dir.iterdir())
 
 
+def test_starting_flink_clears_what_a_killed_cluster_left(
+    settings: StackSettings, layout: Layout, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    flink = FlinkService(settings, layout)
+    left = flink.tmp_dir / "tm_127.0.0.1:40000-abcdef" / "blobStorage"
+    left.mkdir(parents=True)
+
+    def run_once(command: list[str], *, what: str) -> str:
+        raise StackError("stopped before start-cluster.sh")
+
+    monkeypatch.setattr(flink, "run_once", run_once)
+    with pytest.raises(StackError):
+        flink.start()
+    assert flink.tmp_dir.is_dir() and list(flink.tmp_dir.iterdir()) == []
+
+
 def test_cluster_ids_look_like_kafkas() -> None:
     from closeloop.stack.services.kafka import new_cluster_id
 
