@@ -39,8 +39,8 @@ LIKE {name} (EXCLUDING WATERMARKS EXCLUDING GENERATED)"""
 #: What each blackhole stage selects.
 _QUERIES = {
     "kafka": (
-        "SELECT message_key, body, `partition`, `offset` FROM raw_prediction_source "
-        "UNION ALL SELECT message_key, body, `partition`, `offset` FROM raw_feedback_source"
+        "SELECT message_key, `value`, `partition`, `offset` FROM raw_prediction_source "
+        "UNION ALL SELECT message_key, `value`, `partition`, `offset` FROM raw_feedback_source"
     ),
     "sources": (
         "SELECT message_key, body, event_ts FROM prediction_source "

@@ -6,9 +6,9 @@
     → dead letters (dead_letters), the lake (lake)
 
 All per-record work runs in the JVM: SQL, and the functions of flink/functions
-(``ts_text``, ``ts_parsed``, ``event_members``, ``pair_join``, ``drift_bins``,
-``sum_map``, ``latency_sketch``, ``merge_latency_sketches``, ``latency_quantiles``,
-``count_dead_letter``). Python
+(``utf8``, ``event_time``, ``ts_text``, ``ts_parsed``, ``event_members``,
+``pair_join``, ``drift_bins``, ``sum_map``, ``latency_sketch``,
+``merge_latency_sketches``, ``latency_quantiles``, ``count_dead_letter``). Python
 runs once per window (``metrics_event``) and once per metrics event (the
 alert rules). ``python flink/feedback_job.py --print-sql`` prints the
 statements; flink/feedback_job.sql is that output, committed.
@@ -38,6 +38,8 @@ __all__ = ["JVM_FUNCTIONS", "JobSql", "build_sql", "contract_rules"]
 
 #: SQL name -> class, in flink/functions (the jar `make setup` builds).
 JVM_FUNCTIONS = {
+    "utf8": "io.closeloop.flink.Utf8Function",
+    "event_time": "io.closeloop.flink.EventTimeFunction",
     "ts_text": "io.closeloop.flink.TsTextFunction",
     "ts_parsed": "io.closeloop.flink.TsParsedFunction",
     "event_members": "io.closeloop.flink.EventMembersFunction",

@@ -18,7 +18,7 @@ from pydantic.fields import FieldInfo
 from closeloop.events import FeedbackEvent, PredictionEvent
 from closeloop.events.models import Event
 from closeloop.streaming.settings import FeedbackJobSettings
-from closeloop.streaming.stages.literals import interval, member, quote, text
+from closeloop.streaming.stages.literals import EPOCH, interval, member, quote, text
 from closeloop.tasks import task_names
 
 __all__ = [
@@ -33,6 +33,13 @@ __all__ = [
 
 #: A check only SQL can make (it reads Kafka's time or the watermark): (condition, field, reason).
 Check = tuple[str, str, str]
+
+#: The source's event time for an event it cannot place (event_time, flink/functions):
+#: not a JSON object, or its `ts` broken or too far ahead. Why is asked only then.
+_NO_TIME = f"CAST(event_ts AS TIMESTAMP(3)) = {EPOCH}"
+
+#: Whether the event's `ts` is present and not a time: the contract rule bad_ts.
+_BAD_TS = f"{_NO_TIME} AND ts_text(body) IS NOT NULL AND ts_parsed(body) IS NULL"
 
 
 @dataclass(frozen=True)
@@ -133,8 +140,9 @@ def _strip(annotation: object) -> object:
 
 
 def timing_checks(s: FeedbackJobSettings) -> list[Check]:
+    # Only an event the source gave the epoch can be one: the time is read again then.
     future = (
-        f"ts_parsed > CAST(kafka_ts AS TIMESTAMP(3)) + {interval(s.max_clock_skew_s)}",
+        f"{_NO_TIME} AND ts_parsed(body) > CAST(kafka_ts AS TIMESTAMP(3)) + {interval(s.max_clock_skew_s)}",
         "ts",
         f"more than {s.max_clock_skew_s} s after the time Kafka received the event",
     )
@@ -197,14 +205,14 @@ def checked_view(
         f"""
 CREATE TEMPORARY VIEW {name}_members AS
 SELECT
-    message_key, body, `partition`, `offset`, kafka_ts, ts_text, ts_parsed, event_ts,
+    message_key, body, `partition`, `offset`, kafka_ts, event_ts,
     event_members(body, {quote(",".join(keys))}, {quote(_rules_json(rules))},
-        ts_text IS NOT NULL AND ts_parsed IS NULL) AS members
+        {_BAD_TS}) AS members
 FROM {source}""",
         f"""
 CREATE TEMPORARY VIEW {name}_json AS
 SELECT
-    message_key, body, `partition`, `offset`, kafka_ts, ts_text, ts_parsed, event_ts,
+    message_key, body, `partition`, `offset`, kafka_ts, event_ts,
     {columns}
 FROM {name}_members""",
         f"""

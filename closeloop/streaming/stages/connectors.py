@@ -4,18 +4,13 @@ from __future__ import annotations
 
 from closeloop.config import Settings
 from closeloop.streaming.settings import FeedbackJobSettings
-from closeloop.streaming.stages.literals import EPOCH, interval, quote
+from closeloop.streaming.stages.literals import interval, quote
 
 __all__ = ["kafka_sink", "kafka_source", "lake_sink"]
 
 
 def kafka_source(name: str, topic: str, s: FeedbackJobSettings, group: str) -> str:
-    """The raw events of ``topic`` with their Kafka coordinates, ``ts`` and event time."""
-    # `ts` as JSON text and as a time, by the JVM functions ts_text and
-    # ts_parsed (flink/functions): read off the front where closeloop's
-    # serializer puts it ({"ts":"2026-11-22T10:00:00.123Z",…) without parsing
-    # the event, parsed for events from other producers.
-    ts, parsed = "ts_text(body)", "ts_parsed(body)"
+    """The raw events of ``topic`` with their Kafka coordinates and event time."""
     idle = f"\n    'scan.watermark.idle-timeout' = '{s.idle_timeout_s} s'," if s.idle_timeout_s else ""
     startup = (
         "'scan.startup.mode' = 'group-offsets',\n    'properties.auto.offset.reset' = 'earliest',"
@@ -25,23 +20,21 @@ def kafka_source(name: str, topic: str, s: FeedbackJobSettings, group: str) -> s
     return f"""
 CREATE TABLE {name} (
     message_key STRING,
-    body STRING,
+    -- The value's bytes, read as UTF-8 where they are used (utf8): the raw
+    -- format's STRING decodes each value, and each reader of its bytes
+    -- encoded it again.
+    `value` BYTES,
     `partition` INT METADATA VIRTUAL,
     `offset` BIGINT METADATA VIRTUAL,
     kafka_ts TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL,
-    -- `ts` once, for the event time and for the checks: NULL when absent or
-    -- null, and then as a time, NULL when it is not one.
-    ts_text AS {ts},
-    ts_parsed AS {parsed},
+    body AS utf8(`value`),
     -- Event time is the event's own `ts`, or Kafka's timestamp where it has none
-    -- (the contract's default: now). A broken or far-future `ts` gets the epoch:
-    -- such a row goes to the dead-letter topic and must not move the watermark.
-    event_ts AS CASE
-        WHEN {ts} IS NULL AND NOT (body IS JSON OBJECT) THEN {EPOCH}
-        WHEN {ts} IS NULL THEN CAST(kafka_ts AS TIMESTAMP(3))
-        WHEN {parsed} <= CAST(kafka_ts AS TIMESTAMP(3)) + {interval(s.max_clock_skew_s)}
-            THEN {parsed}
-        ELSE {EPOCH} END,
+    -- (the contract's default: now). A broken or far-future `ts`, or a value that is
+    -- not a JSON object, gets the epoch: such a row goes to the dead-letter topic and
+    -- must not move the watermark. `ts` is read off the front where closeloop's
+    -- serializer puts it ({{"ts":"2026-11-22T10:00:00.123Z",…), without parsing the
+    -- event (flink/functions: EventTime).
+    event_ts AS event_time(`value`, kafka_ts, CAST({s.max_clock_skew_s * 1000} AS BIGINT)),
     WATERMARK FOR event_ts AS event_ts - {interval(s.out_of_orderness_s)}
 ) WITH (
     'connector' = 'kafka',

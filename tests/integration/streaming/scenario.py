@@ -17,6 +17,7 @@ import string
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import jiwer
 import numpy as np
@@ -192,15 +193,18 @@ def build(seed: int = 7, count: int = 240) -> Scenario:
         encode(FeedbackEvent(prediction_id="x", ground_truth=0, ts=T0 + timedelta(seconds=30)))
     )
     valid = json.loads(encode(s.predictions[0])) | {"ts": at_30["ts"]}
-    broken_predictions = {
-        "(event)": b"not json at all",
-        "prediction_id": {k: v for k, v in valid.items() if k != "prediction_id"},
-        "latency_ms": valid | {"latency_ms": -1},
-        "task": valid | {"task": "translation"},
-        "ts": valid | {"ts": "yesterday"},
-        "output": valid | {"output": None, "error": None},
-    }
-    for broken_field, body in broken_predictions.items():
+    broken_predictions: list[tuple[str, dict[str, Any] | bytes]] = [
+        ("(event)", b"not json at all"),
+        ("prediction_id", {k: v for k, v in valid.items() if k != "prediction_id"}),
+        ("latency_ms", valid | {"latency_ms": -1}),
+        ("task", valid | {"task": "translation"}),
+        ("ts", valid | {"ts": "yesterday"}),
+        # A time far ahead of Kafka's, written last (as other producers may): the watermark must
+        # not follow it.
+        ("ts", {k: v for k, v in valid.items() if k != "ts"} | {"ts": "2099-01-01T00:00:00.000Z"}),
+        ("output", valid | {"output": None, "error": None}),
+    ]
+    for broken_field, body in broken_predictions:
         raw = body if isinstance(body, bytes) else json.dumps(body).encode()
         send(timed_predictions, 30, "broken", raw)
         s.dead_letters["predictions", broken_field] += 1

@@ -19,21 +19,63 @@ import org.apache.flink.table.runtime.functions.SqlJsonUtils;
  * {@code TRY_CAST(… AS TIMESTAMP(3))}. In SQL the test was a dozen SUBSTR and CHAR_LENGTH calls
  * per event, each counting the characters of the whole body.
  *
- * <p>The source calls these several times per event (its watermark, its columns), so the
- * gateway's form is read straight off the body's UTF-8 bytes, with {@link IsoTime} for the time:
- * no decoding of the body, no formatter.
+ * <p>The source calls {@link #of} twice per event (its watermark, its column), so the gateway's
+ * form is read straight off the event's UTF-8 bytes, with {@link IsoTime} for the time: no
+ * decoding of the body, no formatter. {@link #text(StringData)} and {@link #parsed(StringData)}
+ * say why an event got no time; the checks call them only then.
  */
 final class EventTime {
     private static final String PREFIX = "{\"ts\":\"";
 
+    /** The time of an event that must not move the watermark: it goes to the dead letters. */
+    static final TimestampData EPOCH = TimestampData.fromEpochMillis(0);
+
     private EventTime() {}
+
+    /**
+     * The event time of a Kafka record's value: its {@code ts}; Kafka's timestamp where it has
+     * none (the contract's default: now); the epoch where the value is not a JSON object, or its
+     * {@code ts} is not a time or is more than {@code maxSkewMs} after Kafka's timestamp.
+     *
+     * <p>Times are UTC: the job's local time zone, in which {@code kafkaTs} (a TIMESTAMP_LTZ)
+     * reads as the same instant.
+     */
+    static TimestampData of(byte[] value, TimestampData kafkaTs, long maxSkewMs) {
+        if (value == null) {
+            return EPOCH;
+        }
+        byte[] quoted = quotedPrefix(value);
+        if (quoted != null) {
+            long millis = IsoTime.millis(quoted);
+            return within(
+                    millis != IsoTime.NONE
+                            ? TimestampData.fromEpochMillis(millis)
+                            : parse(new String(quoted, StandardCharsets.US_ASCII)),
+                    kafkaTs,
+                    maxSkewMs);
+        }
+        // Not the gateway's form: decoded as the raw format would (malformed bytes replaced).
+        String body = new String(value, StandardCharsets.UTF_8);
+        String text = text(body);
+        if (text == null) {
+            return SqlJsonUtils.isJsonObject(body) ? kafkaTs : EPOCH;
+        }
+        return within(parse(text), kafkaTs, maxSkewMs);
+    }
+
+    private static TimestampData within(TimestampData ts, TimestampData kafkaTs, long maxSkewMs) {
+        if (ts == null || kafkaTs == null || ts.getMillisecond() > kafkaTs.getMillisecond() + maxSkewMs) {
+            return EPOCH;
+        }
+        return ts;
+    }
 
     /** {@link #text(String)} of a body as Flink holds it. */
     static String text(StringData body) {
         if (body == null) {
             return null;
         }
-        byte[] quoted = quotedPrefix(body);
+        byte[] quoted = quotedPrefix(body.toBytes());
         return quoted != null ? new String(quoted, StandardCharsets.US_ASCII) : text(body.toString());
     }
 
@@ -42,7 +84,7 @@ final class EventTime {
         if (body == null) {
             return null;
         }
-        byte[] quoted = quotedPrefix(body);
+        byte[] quoted = quotedPrefix(body.toBytes());
         if (quoted == null) {
             return parse(text(body.toString()));
         }
@@ -97,28 +139,24 @@ final class EventTime {
     }
 
     /**
-     * The 26 bytes of the quoted {@code ts} when the body begins as the gateway writes it (the
-     * fast case of {@link #text(String)}: its first 32 characters ASCII), else null.
+     * The 26 bytes of the quoted {@code ts} when the UTF-8 {@code body} begins as the gateway
+     * writes it (the fast case of {@link #text(String)}: its first 32 characters ASCII), else null.
      */
-    private static byte[] quotedPrefix(StringData body) {
-        if (!(body instanceof BinaryStringData)) {
-            return null;
-        }
-        BinaryStringData s = (BinaryStringData) body;
-        if (s.getSizeInBytes() < 32) {
+    private static byte[] quotedPrefix(byte[] body) {
+        if (body.length < 32) {
             return null;
         }
         for (int i = 0; i < PREFIX.length(); i++) {
-            if (s.byteAt(i) != PREFIX.charAt(i)) {
+            if (body[i] != PREFIX.charAt(i)) {
                 return null;
             }
         }
-        if (s.byteAt(30) != 'Z' || s.byteAt(31) != '"') {
+        if (body[30] != 'Z' || body[31] != '"') {
             return null;
         }
         byte[] quoted = new byte[IsoTime.LENGTH];
         for (int i = 0; i < quoted.length; i++) {
-            byte c = s.byteAt(6 + i);
+            byte c = body[6 + i];
             if (c < 0) {
                 return null; // a byte of a multi-byte UTF-8 character: not ASCII
             }
