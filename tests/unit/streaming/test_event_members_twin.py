@@ -9,6 +9,7 @@ string itself.
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import random
@@ -137,3 +138,77 @@ def test_random_events(jvm: JvmTwin) -> None:  # noqa: F811
         rng.shuffle(items)
         body = json.dumps(dict(items), ensure_ascii=rng.random() < 0.5, indent=rng.choice([None, 1]))
         assert_twins(jvm, body)
+
+
+def assert_bytes_read_as_their_text(twin: JvmTwin, body: bytes) -> None:
+    """The job hands event_members the event's bytes: their answer is that of their text."""
+    from_bytes, from_text = twin.call("members_utf8", ",".join(NAMES), base64.b64encode(body).decode())
+    assert from_bytes == from_text, body
+
+
+@pytest.mark.parametrize("body", EDGES)
+def test_an_events_bytes_read_as_its_text(jvm: JvmTwin, body: str) -> None:  # noqa: F811
+    assert_bytes_read_as_their_text(jvm, body.encode())
+
+
+GATEWAY = EDGES[0].encode()
+
+#: Bytes that are not UTF-8, or that Jackson would take for another encoding.
+NOT_UTF8 = [
+    b"\x80",  # a lone continuation byte
+    b"\xc0\xaf",  # overlong
+    b"\xe0\x80\xaf",
+    b"\xed\xa0\x80",  # a surrogate
+    b"\xf4\x90\x80\x80",  # past U+10FFFF
+    b"\xf8\x88\x80\x80\x80",
+    b"\xe2\x82",  # cut short
+    b"\xff\xfe",
+]
+
+
+@pytest.mark.parametrize("bad", NOT_UTF8)
+def test_bytes_that_are_not_utf8_read_as_decoded(jvm: JvmTwin, bad: bytes) -> None:  # noqa: F811
+    # In a member the job reads, in one it skips, after the object, and in front of it.
+    assert_bytes_read_as_their_text(jvm, GATEWAY.replace(b'"p1"', b'"p' + bad + b'"'))
+    assert_bytes_read_as_their_text(jvm, GATEWAY.replace(b'"x":1.5', b'"x' + bad + b'":1.5'))
+    assert_bytes_read_as_their_text(jvm, GATEWAY + bad)
+    assert_bytes_read_as_their_text(jvm, bad + GATEWAY)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"\xef\xbb\xbf" + GATEWAY,  # a UTF-8 byte order mark
+        '{"output":1}'.encode("utf-16-le"),
+        '{"output":1}'.encode("utf-16"),
+        '{"output":1}'.encode("utf-32-le"),
+        b"{\x00\x00\x00}\x00\x00\x00",
+        b"{}",
+        b"{",
+    ],
+)
+def test_bytes_jackson_would_guess_another_encoding_for_read_as_utf8(jvm: JvmTwin, body: bytes) -> None:  # noqa: F811
+    assert_bytes_read_as_their_text(jvm, body)
+
+
+def test_random_bytes_read_as_their_text(jvm: JvmTwin) -> None:  # noqa: F811
+    rng = random.Random(17)
+    for _ in range(300):
+        body = bytearray(GATEWAY)
+        for _ in range(rng.randrange(1, 4)):
+            at = rng.randrange(len(body))
+            body[at:at] = rng.randbytes(rng.randrange(1, 4))
+        assert_bytes_read_as_their_text(jvm, bytes(body))
+
+
+def test_well_formed_utf8_is_what_python_decodes(jvm: JvmTwin) -> None:  # noqa: F811
+    rng = random.Random(19)
+    cases = [*NOT_UTF8, GATEWAY, "caf\u00e9 \U0001f600 \u2028".encode(), b"\xed\x9f\xbf", b"\xee\x80\x80"]
+    cases += [rng.randbytes(rng.randrange(1, 6)) for _ in range(2000)]
+    for raw in cases:
+        try:
+            raw.decode("utf-8")
+            python = True
+        except UnicodeDecodeError:
+            python = False
+        assert jvm.call("utf8_well_formed", base64.b64encode(raw).decode()) is python, raw

@@ -16,7 +16,8 @@ public class EventMembersFunction extends ScalarFunction {
     private transient EventContract contract;
 
     public @DataTypeHint("ARRAY<STRING>") String[] eval(
-            String body,
+            // The event's bytes, parsed as they are: as a String, Flink decoded it first.
+            @DataTypeHint(value = "STRING", bridgedTo = StringData.class) StringData body,
             // The constants as Flink holds them: the same objects each call, compared by
             // reference. As Strings, the rules (a few kB) were decoded anew for every event.
             @DataTypeHint(value = "STRING", bridgedTo = StringData.class) StringData names,
@@ -28,7 +29,7 @@ public class EventMembersFunction extends ScalarFunction {
             members = new EventMembers(names.toString());
             contract = new EventContract(names.toString().split(","), rules.toString());
         }
-        String[] parsed = members.parse(body);
+        String[] parsed = members.parse(body == null ? null : body.toBytes());
         int k = members.size();
         String[] out = new String[2 * k + 1];
         if (parsed != null) {

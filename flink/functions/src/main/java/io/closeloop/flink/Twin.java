@@ -4,6 +4,7 @@ import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
+import java.util.Base64;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -46,6 +47,12 @@ public final class Twin {
                     break;
                 case "members":
                     answer = EventMembers.twin(args);
+                    break;
+                case "members_utf8":
+                    answer = EventMembers.twinUtf8(args);
+                    break;
+                case "utf8_well_formed":
+                    answer = Boolean.toString(EventMembers.wellFormed(Base64.getDecoder().decode(args[0])));
                     break;
                 case "contract":
                     answer = EventContract.twin(args);
