@@ -19,9 +19,9 @@ import org.apache.flink.table.runtime.functions.SqlJsonUtils;
  * {@code TRY_CAST(… AS TIMESTAMP(3))}. In SQL the test was a dozen SUBSTR and CHAR_LENGTH calls
  * per event, each counting the characters of the whole body.
  *
- * <p>The source calls {@link #of} twice per event (its watermark, its column), so the gateway's
- * form is read straight off the event's UTF-8 bytes, with {@link IsoTime} for the time: no
- * decoding of the body, no formatter. {@link #text(StringData)} and {@link #parsed(StringData)}
+ * <p>The job calls {@link #of} three times per event (the source's watermark, its column, the
+ * checks' flag), so the gateway's form is read straight off the event's UTF-8 bytes, with {@link
+ * IsoTime} for the time: no decoding of the body, no formatter. {@link #text(StringData)} and {@link #parsed(StringData)}
  * say why an event got no time; the checks call them only then.
  */
 final class EventTime {
