@@ -141,6 +141,14 @@ def stage_run(bench: Bench, backlog: Backlog, stage: str, cell: Cell, run: int, 
                 time.sleep(0.5)
     t20, n20 = next(m for m in marks if m[1] >= 0.2 * events)
     t90, n90 = next(m for m in marks if m[1] >= 0.9 * events)
+    if t90 == t20:
+        gap = t20 - max((t for t, n in marks if n < 0.2 * events), default=began)
+        # Seen at p2 for `checks` (the whole job chained to its sink, no exchange), even with the
+        # samples 0.1 s apart: the sources' count does not grow as they read.
+        console.log(
+            f"[yellow]{stage}, p{cell.parallelism}: the sources' record count went from under 20 % to "
+            f"over 90 % of the backlog between two samples {gap:.1f} s apart: no rate to time[/]"
+        )
     pairs = (n90 - n20) / 2
     rate = pairs / (t90 - t20) if t90 > t20 else math.nan
     cpu = sampler.between(t20, t90) / max(pairs, 1) * 1e6
