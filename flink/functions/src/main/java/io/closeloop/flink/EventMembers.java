@@ -259,7 +259,8 @@ public final class EventMembers {
     static String twinUtf8(String[] args) throws IOException {
         EventMembers members = new EventMembers(args[0]);
         byte[] body = Base64.getDecoder().decode(args[1]);
-        return "[" + json(members.parse(body)) + "," + json(members.parse(new String(body, StandardCharsets.UTF_8))) + "]";
+        String fromText = json(members.parse(new String(body, StandardCharsets.UTF_8)));
+        return "[" + json(members.parse(body)) + "," + fromText + "]";
     }
 
     private static String json(String[] out) throws IOException {

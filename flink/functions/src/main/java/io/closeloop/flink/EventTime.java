@@ -21,8 +21,8 @@ import org.apache.flink.table.runtime.functions.SqlJsonUtils;
  *
  * <p>The job calls {@link #of} three times per event (the source's watermark, its column, the
  * checks' flag), so the gateway's form is read straight off the event's UTF-8 bytes, with {@link
- * IsoTime} for the time: no decoding of the body, no formatter. {@link #text(StringData)} and {@link #parsed(StringData)}
- * say why an event got no time; the checks call them only then.
+ * IsoTime} for the time: no decoding of the body, no formatter. {@link #text(StringData)} and
+ * {@link #parsed(StringData)} say why an event got no time; the checks call them only then.
  */
 final class EventTime {
     private static final String PREFIX = "{\"ts\":\"";
@@ -46,13 +46,7 @@ final class EventTime {
         }
         byte[] quoted = quotedPrefix(value);
         if (quoted != null) {
-            long millis = IsoTime.millis(quoted);
-            return within(
-                    millis != IsoTime.NONE
-                            ? TimestampData.fromEpochMillis(millis)
-                            : parse(new String(quoted, StandardCharsets.US_ASCII)),
-                    kafkaTs,
-                    maxSkewMs);
+            return within(time(quoted), kafkaTs, maxSkewMs);
         }
         // Not the gateway's form: decoded as the raw format would (malformed bytes replaced).
         String body = new String(value, StandardCharsets.UTF_8);
@@ -85,9 +79,11 @@ final class EventTime {
             return null;
         }
         byte[] quoted = quotedPrefix(body.toBytes());
-        if (quoted == null) {
-            return parse(text(body.toString()));
-        }
+        return quoted != null ? time(quoted) : parse(text(body.toString()));
+    }
+
+    /** The time of the gateway's quoted {@code ts}: {@link IsoTime} first, Flink's cast if not. */
+    private static TimestampData time(byte[] quoted) {
         long millis = IsoTime.millis(quoted);
         return millis != IsoTime.NONE
                 ? TimestampData.fromEpochMillis(millis)
