@@ -877,7 +877,8 @@ def main() -> None:
     )
     console.log(f"python consumer: parses with {PARSER}")
     console.log(
-        "python consumer: no lake, no checkpoints, nothing published (it counts what the job would write)"
+        "python consumer: no lake, no checkpoints, nothing published (it counts what the job would write), "
+        "no cyclic garbage collector"
     )
     stacks = [s for s in ("idle", "busy") if s in args.stack]
     cells = [Cell(p, s, k) for k in stacks for s in args.state for p in args.parallelism]
