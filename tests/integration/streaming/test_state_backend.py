@@ -2,7 +2,7 @@
 
 A key Flink does not know is dropped without a word: the job once asked for
 partitioned index and filter blocks under a key Flink 2.x does not have, and
-ran without them for months. So this reads what RocksDB itself wrote down:
+ran without them. So this reads what RocksDB itself wrote down:
 each instance keeps its options in an OPTIONS file beside its data, in the
 TaskManager's working directory.
 """
