@@ -96,10 +96,16 @@ class ProcessRecord:
 
 
 def _process(pid: int, record: ProcessRecord) -> psutil.Process | None:
-    """The live process with this pid, unless the pid was recycled by a newer process."""
+    """The live process with this pid, unless the pid was recycled by a newer process.
+
+    A zombie counts as live while other threads of it still exit: after a
+    `kill -9`, the main thread turns zombie at once, but the last thread to go
+    closes the files, listening sockets included, once it has unmapped the
+    memory, which takes seconds for a JVM of several GB on a busy machine.
+    """
     try:
         proc = psutil.Process(pid)
-        if proc.status() == psutil.STATUS_ZOMBIE:
+        if proc.status() == psutil.STATUS_ZOMBIE and proc.num_threads() <= 1:
             return None
         # A pid reused after the service died belongs to a process started later.
         if record.started_since_boot is not None and started_since_boot(proc) > record.started_since_boot + 5:

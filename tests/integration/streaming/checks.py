@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import re
-import signal
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pandas as pd
+import psutil
 import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
@@ -335,16 +334,24 @@ def assert_counted_once(
 
 def kill_broker(stack: LocalStack) -> None:
     """`kill -9` the stack's Kafka broker and wait until its processes are gone and its ports free."""
-    kafka = ProcessRecord.load(stack.layout.run, "kafka")
-    assert kafka is not None and alive(kafka)
-    for pid in alive(kafka):
-        os.kill(pid, signal.SIGKILL)
-    host, ports = stack.settings.host, stack.services["kafka"].ports
+    kill_service(stack, "kafka", with_children=False)
 
-    @eventually(timeout=30, interval=0.5)
+
+def kill_service(stack: LocalStack, name: str, *, with_children: bool = True) -> None:
+    """`kill -9` a service's processes (and their children), and wait until all are gone
+    and all its ports are free, so that `up` can start it again at once."""
+    record = ProcessRecord.load(stack.layout.run, name)
+    assert record is not None and alive(record)
+    daemons = [psutil.Process(pid) for pid in alive(record)]
+    children = [c for d in daemons for c in d.children(recursive=True)] if with_children else []
+    for proc in [*daemons, *children]:
+        proc.kill()
+    host, ports = stack.settings.host, stack.services[name].ports
+
+    @eventually(timeout=60, interval=0.5)
     def dead() -> None:
-        if pids := alive(kafka):
-            raise NotYet(f"Kafka processes {pids} still alive")
+        if pids := alive(record):
+            raise NotYet(f"{name} processes {pids} still alive")
         if held := [f"{port} by {owner}" for port in ports if (owner := port_owner(host, port))]:
             raise NotYet(f"ports still held: {', '.join(held)}")
 

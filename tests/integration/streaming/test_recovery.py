@@ -11,19 +11,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import psutil
 import pytest
 
 from closeloop.config import Settings, Topics
 from closeloop.stack.manager import LocalStack
-from closeloop.stack.process import ProcessRecord, alive, port_owner
+from closeloop.stack.process import ProcessRecord
 from tests.faults import Stopwatch
 from tests.integration.streaming.checks import (
     assert_counted_once,
     first_half_checkpointed,
+    kill_service,
     send_second_half,
 )
-from tests.waiting import NotYet, eventually
 
 
 def test_a_killed_cluster_resumes_the_job_from_its_checkpoint(
@@ -37,21 +36,8 @@ def test_a_killed_cluster_resumes_the_job_from_its_checkpoint(
 ) -> None:
     job_name = f"{topics.predictions.rsplit('.', 1)[0]}-recovered-job"
     s, job, _ = first_half_checkpointed(settings, topics, send, run_job, tmp_path, job_name)
-    flink = ProcessRecord.load(stack.layout.run, "flink")
-    assert flink is not None and flink.pids
     # The JobManager, the TaskManager and its Python workers: the job dies with them.
-    daemons = [psutil.Process(pid) for pid in flink.pids]
-    for proc in [*daemons, *(child for d in daemons for child in d.children(recursive=True))]:
-        proc.kill()
-
-    @eventually(timeout=30, interval=0.5)
-    def dead() -> None:
-        if pids := alive(flink):
-            raise NotYet(f"Flink processes {pids} still alive")
-        if owner := port_owner(settings.host, settings.flink_rest_port):
-            raise NotYet(f"port {settings.flink_rest_port} still held by {owner}")
-
-    dead()
+    kill_service(stack, "flink")
     send_second_half(send, topics, s)
     try:
         stack.up(["flink"])

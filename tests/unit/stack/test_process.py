@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -120,3 +121,39 @@ def test_port_owner_names_the_listener() -> None:
         assert owner is not None
         assert str(psutil.Process().pid) in owner
     assert port_owner("127.0.0.1", port) is None
+
+
+# Its main thread exits and its other thread keeps the socket: what a killed JVM
+# looks like while its last thread unmaps the heap.
+MAIN_THREAD_EXITS = [
+    sys.executable,
+    "-c",
+    "import ctypes, socket, threading, time;"
+    "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen();"
+    "print(s.getsockname()[1], flush=True);"
+    "threading.Thread(target=time.sleep, args=(60,)).start();"
+    "ctypes.CDLL(None).pthread_exit(None)",
+]
+
+
+def test_a_zombie_whose_threads_still_run_is_alive() -> None:
+    proc = subprocess.Popen(MAIN_THREAD_EXITS, stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        port = int(proc.stdout.readline())
+        record = ProcessRecord(service="exiting", pids=[proc.pid], command=MAIN_THREAD_EXITS)
+        deadline = time.monotonic() + 10
+        while psutil.Process(proc.pid).status() != psutil.STATUS_ZOMBIE and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert psutil.Process(proc.pid).status() == psutil.STATUS_ZOMBIE
+        assert port_owner("127.0.0.1", port) is not None
+        assert alive(record) == [proc.pid], "a zombie that still holds its socket is not gone yet"
+
+        proc.kill()
+        deadline = time.monotonic() + 10
+        while psutil.Process(proc.pid).num_threads() > 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert alive(record) == []  # a zombie and nothing more: dead, waiting to be reaped
+    finally:
+        proc.kill()
+        proc.wait(10)
