@@ -1,0 +1,313 @@
+"""The least a Flink job can do of the feedback job's work, beside the job and the Python consumer.
+
+    .local/venv/bin/python bench/flink_ceiling.py --million-pairs 1 --parallelism 1 2 --state hashmap rocksdb
+
+bench/ceiling/Ceiling.java is a DataStream job written by hand for speed: one
+Kafka source for both topics, each event parsed once in the deserializer, one
+keyed step per prediction id with one state value, window sums kept per
+subtask. It leaves out the contract checks, dead letters, corrections,
+quantiles, the metrics event and the lake (its docstring says what it does), so
+its cost is a floor under any redesign of the feedback job's graph: if it
+cannot reach a target on this machine, no graph of the job can.
+
+Each round runs, on one backlog (flink_job.py's: 2-partition topics), the
+ceiling job at every --parallelism and --state, and the feedback job itself
+(bench/stages_job.py's `job`, RocksDB) at the first --parallelism; the Python
+consumer runs once before the rounds. Rate and CPU as in flink_stages.py:
+source records between 20 % and 90 % of the backlog, the TaskManager's and its
+descendants' CPU over the same span.
+
+The jar is compiled here with javac against the cluster's lib/ (Flink, its
+Kafka connector): it is a bench, not part of closeloop's functions jar.
+
+The last line: `ceiling_pairs_per_s=… ceiling_cpu_s_per_mpairs=… job_cpu_s_per_mpairs=…
+python_pairs_per_s=… python_cpu_s_per_mpairs=…`, the ceiling at p2 with RocksDB
+(or the last cell run) and the job at the first --parallelism.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import math
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+from flame import chain_name, frames
+from flink_job import (
+    BACKLOG_RATE,
+    CHECKPOINT_S,
+    IDLE_SERVICES,
+    LABEL_DELAY_S,
+    PARTITIONS,
+    SLIDING_S,
+    WINDOW_S,
+    Backlog,
+    Bench,
+    Cell,
+    Profiler,
+    cleanup,
+    console,
+    median_finite,
+    python_runs,
+)
+from flink_stages import StageRun, records_read, stage_run
+from flink_taskmanager import CpuSampler, cpu_list, taskmanager_pid
+from prometheus_client.parser import text_string_to_metric_families
+from rich.table import Table
+
+from closeloop.stack.layout import Layout
+from closeloop.stack.manager import LocalStack
+from closeloop.stack.services.flink import FlinkService
+from closeloop.stack.settings import get_stack_settings
+
+SOURCE = Path(__file__).resolve().parent / "ceiling" / "Ceiling.java"
+MAIN_CLASS = "io.closeloop.bench.Ceiling"
+CEILING = "ceiling"
+PAIRS_METRIC = "flink_taskmanager_job_task_operator_pairs"
+
+
+def build_jar(layout: Layout, into: Path) -> Path:
+    """Ceiling.java compiled against PyFlink's Flink and the Kafka connector, as ``into``/ceiling.jar.
+
+    Built again when the source is newer than the jar.
+    """
+    jar = into / "ceiling.jar"
+    if jar.exists() and jar.stat().st_mtime >= SOURCE.stat().st_mtime:
+        return jar
+    classpath = [
+        *sorted((layout.pyflink / "lib").glob("*.jar")),
+        *sorted(layout.flink_connectors.glob("*.jar")),
+    ]
+    if not classpath:
+        raise SystemExit(f"no Flink jars under {layout.pyflink}: run `make setup`")
+    into.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as classes:
+        javac = ["javac", "-nowarn", "-d", classes, "-cp", ":".join(map(str, classpath)), str(SOURCE)]
+        subprocess.run(javac, check=True)
+        subprocess.run(["jar", "cf", str(jar), "-C", classes, "."], check=True)
+    console.log(f"built {jar}")
+    return jar
+
+
+@contextlib.contextmanager
+def ceiling_job(bench: Bench, backlog: Backlog, job_name: str, cell: Cell, jar: Path) -> Iterator[str]:
+    """Submit the ceiling job detached with the feedback job's state settings; cancel it at the end."""
+    flink = bench.stack.services["flink"]
+    assert isinstance(flink, FlinkService)
+    options = {
+        "state.backend.type": cell.state,
+        "state.backend.rocksdb.timer-service.factory": "HEAP",
+        "state.backend.rocksdb.use-bloom-filter": "true",
+        "state.backend.rocksdb.compression.per.level": "NO_COMPRESSION",
+        "pipeline.object-reuse": "true",
+        "execution.checkpointing.interval": f"{CHECKPOINT_S} s",
+        "execution.checkpointing.incremental": "true",
+    }
+    command = [str(flink.flink_bin / "flink"), "run", "--detached", "-p", str(cell.parallelism)]
+    command += [f"-D{key}={value}" for key, value in options.items()]
+    command += ["-c", MAIN_CLASS, str(jar)]
+    command += [
+        bench.settings.kafka_bootstrap,
+        backlog.topics.predictions,
+        backlog.topics.feedback,
+        job_name,
+        str(backlog.features),
+        str(WINDOW_S),
+        str(SLIDING_S),
+        str(LABEL_DELAY_S),
+    ]
+    bench.wait_for_slots(cell.parallelism)
+    done = subprocess.run(command, env=flink.environment(), capture_output=True, text=True, timeout=300)
+    found = re.search(r"JobID ([0-9a-f]{32})", done.stdout)
+    if done.returncode != 0 or found is None:
+        raise SystemExit(f"`flink run` of the ceiling job failed:\n{done.stdout}\n{done.stderr}")
+    job_id = found.group(1)
+    bench.ours.add(job_id)
+    try:
+        yield job_id
+    finally:
+        bench.rest.cancel(job_id)
+        if (state := bench.rest.wait_over(job_id)) != "CANCELED":
+            console.log(f"[yellow]job {job_name} ended {state}[/]")
+
+
+def ceiling_run(
+    bench: Bench, backlog: Backlog, cell: Cell, run: int, jar: Path, profile_s: int = 0
+) -> StageRun:
+    """One submission of the ceiling job over the whole backlog; with ``profile_s``, a flame graph
+    of that many seconds from 30 % of it."""
+    job_name = f"{backlog.prefix}-ceiling-p{cell.parallelism}-{cell.state}-r{run}"
+    events = 2 * (backlog.pairs + PARTITIONS)
+    bench.stack.up(list(IDLE_SERVICES), report=lambda s, m: console.log(f"{s}: {m}"))
+    bench.cpu_set()
+    marks: list[tuple[float, int]] = []
+    profiler: Profiler | None = None
+    with CpuSampler(taskmanager_pid()) as sampler, ceiling_job(bench, backlog, job_name, cell, jar) as job_id:
+        targets = bench.stack.services["flink"].scrape_targets()["flink"]  # type: ignore[attr-defined]
+        began = time.time()
+        with console.status("") as status:
+            while not marks or marks[-1][1] < 0.9 * events:
+                bench.check_running(job_id)
+                marks.append((time.time(), records_read(targets, job_name)))
+                if profile_s and profiler is None and marks[-1][1] >= 0.3 * events:
+                    stem = bench.settings.state_dir / "bench" / job_name
+                    profiler = Profiler(bench, job_id, profile_s, stem)
+                status.update(f"ceiling {cell}: {marks[-1][1]:,} of {events:,} events read")
+                if time.time() - began > 1800:
+                    raise SystemExit(f"{job_name}: not through the backlog in 30 minutes")
+                time.sleep(0.5)
+        if profiler is not None and (page := profiler.saved()) is not None:
+            report_profile(page, profiler.loads)
+        check_pairs(targets, job_name, backlog.pairs + PARTITIONS)
+    t20, n20 = next(m for m in marks if m[1] >= 0.2 * events)
+    t90, n90 = next(m for m in marks if m[1] >= 0.9 * events)
+    pairs = (n90 - n20) / 2
+    rate = pairs / (t90 - t20) if t90 > t20 else math.nan
+    cpu = sampler.between(t20, t90) / max(pairs, 1) * 1e6
+    console.log(f"ceiling {cell} run {run + 1}: {rate:,.0f} pairs/s, {cpu:,.1f} CPU-s per M pairs")
+    return StageRun(CEILING, cell.parallelism, rate, cpu, cell.state)
+
+
+def pairs_made(targets: list[str], job_name: str) -> int:
+    """The ceiling job's `pairs` counter (its PairJoin's), summed over subtasks and TaskManagers."""
+    job = re.sub(r"[^a-zA-Z0-9:_]", "_", job_name)
+    total = 0.0
+    for target in targets:
+        try:
+            page = httpx.get(f"http://{target}/metrics", timeout=5).text
+        except httpx.HTTPError:
+            continue
+        for family in text_string_to_metric_families(page):
+            for sample in family.samples:
+                if sample.name == PAIRS_METRIC and sample.labels.get("job_name") == job:
+                    total += sample.value
+    return int(total)
+
+
+def check_pairs(targets: list[str], job_name: str, expected: int, timeout_s: float = 180) -> None:
+    """Wait until the ceiling job has paired the whole backlog, once each: its figures count only then."""
+    deadline = time.monotonic() + timeout_s
+    while (made := pairs_made(targets, job_name)) < expected and time.monotonic() < deadline:
+        time.sleep(0.5)
+    if made != expected:
+        raise SystemExit(
+            f"{job_name} made {made:,} pairs of the backlog's {expected:,}: its figures do not count"
+        )
+    console.log(f"{job_name}: all {made:,} pairs made, each once")
+
+
+def report_profile(page: Path, loads: list[tuple[str, float, float, float]]) -> None:
+    """The hottest frames by their own samples, and each chain's busy and backpressured time."""
+    found = frames(page.read_text())
+    total = found[0].width if found else 0
+    own: Counter[str] = Counter()
+    for frame in found:
+        own[frame.name] += frame.samples
+    table = Table(title=f"ceiling job: the hottest frames of {total:,} samples ({page})")
+    table.add_column("frame")
+    table.add_column("own share", justify="right")
+    for name, samples in own.most_common(25):
+        table.add_row(name[:110], f"{samples / max(total, 1):.1%}")
+    console.print(table)
+    for vertex, busy, backpressured, _idle in loads:
+        console.log(f"{chain_name(vertex)}: busy {busy:.0%}, backpressured {backpressured:.0%}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--million-pairs", type=float, default=1.0, help="backlog size (default 1)")
+    parser.add_argument("--features", type=int, default=8, help="feature count (default 8)")
+    parser.add_argument("--parallelism", type=int, nargs="+", default=[1, 2], help="default 1 2")
+    parser.add_argument("--state", nargs="+", choices=["rocksdb", "hashmap"], default=["rocksdb", "hashmap"])
+    parser.add_argument("--runs", type=int, default=3, help="rounds, cells in turns (default 3)")
+    parser.add_argument(
+        "--profile", type=int, default=0, metavar="S", help="flame graph of S s of the first p2 run"
+    )
+    parser.add_argument("--no-job", action="store_true", help="leave the feedback job out of the rounds")
+    parser.add_argument(
+        "--cpus", type=lambda s: {int(c) for c in s.split(",")}, help="pin the TaskManager and baseline: 0,1"
+    )
+    args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    pairs = int(args.million_pairs * 1_000_000)
+
+    settings = get_stack_settings()
+    stack = LocalStack(settings)
+    stack.up(list(IDLE_SERVICES), report=lambda s, m: console.log(f"{s}: {m}"))
+    jar = build_jar(stack.layout, settings.state_dir / "bench")
+    bench = Bench(settings, stack, args.cpus)
+    console.log(f"TaskManager pid {taskmanager_pid()}, CPUs {cpu_list(bench.cpu_set())}")
+    if extra := bench.not_idle():
+        console.log(f"[yellow]the stack is not idle: {', '.join(extra)} run too[/]")
+    backlog = Backlog.create(settings, pairs, args.features, start=time.time() - 60 - pairs / BACKLOG_RATE)
+    runs: list[StageRun] = []
+    try:
+        python = python_runs(bench, backlog, 1)[0]
+        for run in range(args.runs):
+            for parallelism in args.parallelism:
+                for state in args.state:
+                    profile = args.profile if (run, parallelism, state) == (0, 2, args.state[0]) else 0
+                    cell = Cell(parallelism, state, "idle")
+                    runs.append(ceiling_run(bench, backlog, cell, run, jar, profile))
+            if not args.no_job:
+                job = Cell(args.parallelism[0], "rocksdb", "idle")
+                runs.append(stage_run(bench, backlog, "job", job, run, "rocksdb"))
+    finally:
+        bench.unpin()
+        cleanup(settings, [backlog.prefix])
+
+    table = Table(
+        title=f"the ceiling job beside the feedback job, {pairs:,} pairs, {args.features} features, "
+        f"CPUs {' / '.join(sorted(bench.seen))}"
+    )
+    for column in ("run", "pairs/s", "CPU-s per M pairs", "min-max", "pairs/s vs python"):
+        table.add_column(column, justify="left" if column == "run" else "right")
+    table.add_row(
+        "python consumer (no lake, no checkpoints)",
+        f"{python.rate:,.0f}",
+        f"{python.cpu_s_per_mpairs:,.1f}",
+        "",
+        "1.00",
+    )
+    medians: dict[tuple[str, int, str], tuple[float, float]] = {}
+    cells = sorted(
+        {(r.stage, r.parallelism, r.build) for r in runs}, key=lambda c: (c[0] != CEILING, c[1], c[2])
+    )
+    for stage, parallelism, state in cells:
+        these = [r for r in runs if (r.stage, r.parallelism, r.build) == (stage, parallelism, state)]
+        cpus = [r.cpu_s_per_mpairs for r in these]
+        rate, cpu = median_finite([r.rate for r in these]), median_finite(cpus)
+        medians[(stage, parallelism, state)] = (rate, cpu)
+        what = "ceiling job" if stage == CEILING else "feedback job"
+        table.add_row(
+            f"{what} p{parallelism}, {state}",
+            f"{rate:,.0f}",
+            f"{cpu:,.1f}",
+            f"{min(cpus):,.1f}-{max(cpus):,.1f}",
+            f"{rate / python.rate:.2f}",
+        )
+    console.print(table)
+    ceiling = medians.get((CEILING, 2, "rocksdb")) or next(
+        (v for k, v in reversed(medians.items()) if k[0] == CEILING), (math.nan, math.nan)
+    )
+    job = next((v for k, v in medians.items() if k[0] == "job"), (math.nan, math.nan))
+    print(
+        f"ceiling_pairs_per_s={ceiling[0]:.0f} ceiling_cpu_s_per_mpairs={ceiling[1]:.1f} "
+        f"job_cpu_s_per_mpairs={job[1]:.1f} python_pairs_per_s={python.rate:.0f} "
+        f"python_cpu_s_per_mpairs={python.cpu_s_per_mpairs:.1f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
