@@ -99,7 +99,9 @@ def build_jar(layout: Layout, into: Path) -> Path:
 
 
 @contextlib.contextmanager
-def ceiling_job(bench: Bench, backlog: Backlog, job_name: str, cell: Cell, jar: Path) -> Iterator[str]:
+def ceiling_job(
+    bench: Bench, backlog: Backlog, job_name: str, cell: Cell, jar: Path, windows: str
+) -> Iterator[str]:
     """Submit the ceiling job detached with the feedback job's state settings; cancel it at the end."""
     flink = bench.stack.services["flink"]
     assert isinstance(flink, FlinkService)
@@ -124,6 +126,7 @@ def ceiling_job(bench: Bench, backlog: Backlog, job_name: str, cell: Cell, jar: 
         str(WINDOW_S),
         str(SLIDING_S),
         str(LABEL_DELAY_S),
+        windows,
     ]
     bench.wait_for_slots(cell.parallelism)
     done = subprocess.run(command, env=flink.environment(), capture_output=True, text=True, timeout=300)
@@ -141,17 +144,21 @@ def ceiling_job(bench: Bench, backlog: Backlog, job_name: str, cell: Cell, jar: 
 
 
 def ceiling_run(
-    bench: Bench, backlog: Backlog, cell: Cell, run: int, jar: Path, profile_s: int = 0
+    bench: Bench, backlog: Backlog, cell: Cell, run: int, jar: Path, windows: str, profile_s: int = 0
 ) -> StageRun:
     """One submission of the ceiling job over the whole backlog; with ``profile_s``, a flame graph
     of that many seconds from 30 % of it."""
-    job_name = f"{backlog.prefix}-ceiling-p{cell.parallelism}-{cell.state}-r{run}"
+    job_name = f"{backlog.prefix}-ceiling-{windows}-p{cell.parallelism}-{cell.state}-r{run}"
+    label = cell.state if windows == "datastream" else f"{cell.state}, SQL windows"
     events = 2 * (backlog.pairs + PARTITIONS)
     bench.stack.up(list(IDLE_SERVICES), report=lambda s, m: console.log(f"{s}: {m}"))
     bench.cpu_set()
     marks: list[tuple[float, int]] = []
     profiler: Profiler | None = None
-    with CpuSampler(taskmanager_pid()) as sampler, ceiling_job(bench, backlog, job_name, cell, jar) as job_id:
+    with (
+        CpuSampler(taskmanager_pid()) as sampler,
+        ceiling_job(bench, backlog, job_name, cell, jar, windows) as job_id,
+    ):
         targets = bench.stack.services["flink"].scrape_targets()["flink"]  # type: ignore[attr-defined]
         began = time.time()
         with console.status("") as status:
@@ -161,7 +168,9 @@ def ceiling_run(
                 if profile_s and profiler is None and marks[-1][1] >= 0.3 * events:
                     stem = bench.settings.state_dir / "bench" / job_name
                     profiler = Profiler(bench, job_id, profile_s, stem)
-                status.update(f"ceiling {cell}: {marks[-1][1]:,} of {events:,} events read")
+                status.update(
+                    f"ceiling {cell}, {windows} windows: {marks[-1][1]:,} of {events:,} events read"
+                )
                 if time.time() - began > 1800:
                     raise SystemExit(f"{job_name}: not through the backlog in 30 minutes")
                 time.sleep(0.5)
@@ -173,8 +182,10 @@ def ceiling_run(
     pairs = (n90 - n20) / 2
     rate = pairs / (t90 - t20) if t90 > t20 else math.nan
     cpu = sampler.between(t20, t90) / max(pairs, 1) * 1e6
-    console.log(f"ceiling {cell} run {run + 1}: {rate:,.0f} pairs/s, {cpu:,.1f} CPU-s per M pairs")
-    return StageRun(CEILING, cell.parallelism, rate, cpu, cell.state)
+    console.log(
+        f"ceiling {cell}, {windows} windows, run {run + 1}: {rate:,.0f} pairs/s, {cpu:,.1f} CPU-s per M pairs"
+    )
+    return StageRun(CEILING, cell.parallelism, rate, cpu, label)
 
 
 def pairs_made(targets: list[str], job_name: str) -> int:
@@ -230,6 +241,13 @@ def main() -> None:
     parser.add_argument("--features", type=int, default=8, help="feature count (default 8)")
     parser.add_argument("--parallelism", type=int, nargs="+", default=[1, 2], help="default 1 2")
     parser.add_argument("--state", nargs="+", choices=["rocksdb", "hashmap"], default=["rocksdb", "hashmap"])
+    parser.add_argument(
+        "--windows",
+        nargs="+",
+        choices=["datastream", "sql"],
+        default=["datastream"],
+        help="the ceiling's windows: hand-written sums, or Flink SQL window TVFs (default datastream)",
+    )
     parser.add_argument("--runs", type=int, default=3, help="rounds, cells in turns (default 3)")
     parser.add_argument(
         "--profile", type=int, default=0, metavar="S", help="flame graph of S s of the first p2 run"
@@ -257,9 +275,12 @@ def main() -> None:
         for run in range(args.runs):
             for parallelism in args.parallelism:
                 for state in args.state:
-                    profile = args.profile if (run, parallelism, state) == (0, 2, args.state[0]) else 0
-                    cell = Cell(parallelism, state, "idle")
-                    runs.append(ceiling_run(bench, backlog, cell, run, jar, profile))
+                    for windows in args.windows:
+                        first = (run, parallelism, state, windows) == (0, 2, args.state[0], args.windows[0])
+                        cell = Cell(parallelism, state, "idle")
+                        runs.append(
+                            ceiling_run(bench, backlog, cell, run, jar, windows, args.profile * first)
+                        )
             if not args.no_job:
                 job = Cell(args.parallelism[0], "rocksdb", "idle")
                 runs.append(stage_run(bench, backlog, "job", job, run, "rocksdb"))

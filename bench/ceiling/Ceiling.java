@@ -22,6 +22,11 @@ import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.streaming.api.functions.KeyedProcessFunction;
 import org.apache.flink.streaming.api.functions.ProcessFunction;
 import org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink;
+import org.apache.flink.table.annotation.DataTypeHint;
+import org.apache.flink.table.api.Schema;
+import org.apache.flink.table.api.StatementSet;
+import org.apache.flink.table.api.bridge.java.StreamTableEnvironment;
+import org.apache.flink.table.functions.AggregateFunction;
 import org.apache.flink.util.Collector;
 
 /**
@@ -37,8 +42,12 @@ import org.apache.flink.util.Collector;
  * checks and dead letters, corrections, latency quantiles, PSI, the metrics event, the lake. So its
  * cost is a floor, not a rival: a redesign of the job costs at least this much.
  *
+ * <p>With windows "sql", the pairs go into Flink SQL instead, and the windows are window TVF
+ * aggregates as in the feedback job (the drift bins by an aggregate function over arrays): what
+ * keeping the windows in SQL costs beside hand-written sums.
+ *
  * <p>Arguments: bootstrap predictionsTopic feedbackTopic jobName features windowSeconds
- * slidingSeconds labelDelaySeconds.
+ * slidingSeconds labelDelaySeconds [datastream|sql].
  */
 public final class Ceiling {
     /** Standard-normal deciles: the bins of the bench's features (generated as N(0, 1)). */
@@ -314,6 +323,114 @@ public final class Ceiling {
         }
     }
 
+    /** The drift bins' accumulator: one count per feature and bin. */
+    public static final class Bins {
+        public long[] counts;
+
+        public Bins() {}
+    }
+
+    /** Counts each pair's inputs into the bins; it merges, so the planner aggregates locally first. */
+    public static final class SumBins extends AggregateFunction<long[], Bins> {
+        @Override
+        public Bins createAccumulator() {
+            return new Bins();
+        }
+
+        public void accumulate(Bins acc, @DataTypeHint("ARRAY<DOUBLE NOT NULL>") double[] inputs) {
+            if (inputs == null) {
+                return;
+            }
+            int width = EDGES.length + 1;
+            if (acc.counts == null) {
+                acc.counts = new long[inputs.length * width];
+            }
+            for (int f = 0; f < inputs.length; f++) {
+                acc.counts[f * width + bin(inputs[f])]++;
+            }
+        }
+
+        public void merge(Bins acc, Iterable<Bins> others) {
+            for (Bins other : others) {
+                add(acc, other.counts);
+            }
+        }
+
+        @Override
+        public @DataTypeHint("ARRAY<BIGINT NOT NULL>") long[] getValue(Bins acc) {
+            return acc.counts;
+        }
+
+        static void add(Bins acc, long[] counts) {
+            if (counts == null) {
+                return;
+            }
+            if (acc.counts == null) {
+                acc.counts = counts.clone();
+                return;
+            }
+            for (int i = 0; i < counts.length; i++) {
+                acc.counts[i] += counts[i];
+            }
+        }
+    }
+
+    /** Adds up bin counts: the sliding windows' from the tumbling windows'. */
+    public static final class MergeBins extends AggregateFunction<long[], Bins> {
+        @Override
+        public Bins createAccumulator() {
+            return new Bins();
+        }
+
+        public void accumulate(Bins acc, @DataTypeHint("ARRAY<BIGINT NOT NULL>") long[] counts) {
+            SumBins.add(acc, counts);
+        }
+
+        public void merge(Bins acc, Iterable<Bins> others) {
+            for (Bins other : others) {
+                SumBins.add(acc, other.counts);
+            }
+        }
+
+        @Override
+        public @DataTypeHint("ARRAY<BIGINT NOT NULL>") long[] getValue(Bins acc) {
+            return acc.counts;
+        }
+    }
+
+    /**
+     * The windows in Flink SQL, as the feedback job computes them: the pairs as a table, tumbling
+     * sums by a window TVF (local, then global), the sliding windows from the tumbling sums.
+     */
+    static StatementSet sqlWindows(
+            StreamExecutionEnvironment env, DataStream<Pair> pairs, String jobName, long windowS, long slidingS) {
+        StreamTableEnvironment tEnv = StreamTableEnvironment.create(env);
+        tEnv.getConfig().set("pipeline.name", jobName);
+        tEnv.getConfig().set("table.optimizer.agg-phase-strategy", "TWO_PHASE");
+        tEnv.createTemporarySystemFunction("sum_bins", SumBins.class);
+        tEnv.createTemporarySystemFunction("merge_bins", MergeBins.class);
+        tEnv.createTemporaryView("pairs", tEnv.fromDataStream(pairs, Schema.newBuilder()
+                .columnByExpression("rowtime", "TO_TIMESTAMP_LTZ(ts, 3)")
+                .watermark("rowtime", "SOURCE_WATERMARK()")
+                .build()));
+        tEnv.executeSql("CREATE TEMPORARY VIEW tumbling_sums AS "
+                + "SELECT window_start AS tumble_start, window_end AS tumble_end, window_time, COUNT(*) AS n, "
+                + "SUM(CASE WHEN correct THEN 1 ELSE 0 END) AS correct, SUM(latencyMs) AS latency, "
+                + "sum_bins(inputs) AS bins "
+                + "FROM TABLE(TUMBLE(TABLE pairs, DESCRIPTOR(rowtime), INTERVAL '" + windowS + "' SECOND)) "
+                + "GROUP BY window_start, window_end, window_time");
+        tEnv.executeSql("CREATE TEMPORARY TABLE sink (window_start TIMESTAMP(3), window_end TIMESTAMP(3), "
+                + "n BIGINT, correct INT, latency DOUBLE, bins ARRAY<BIGINT NOT NULL>) WITH ('connector' = 'blackhole')");
+        StatementSet inserts = tEnv.createStatementSet();
+        inserts.addInsertSql("INSERT INTO sink SELECT tumble_start, tumble_end, n, correct, latency, bins "
+                + "FROM tumbling_sums");
+        inserts.addInsertSql("INSERT INTO sink SELECT window_start, window_end, SUM(n), SUM(correct), SUM(latency), "
+                + "merge_bins(bins) FROM TABLE(HOP(TABLE tumbling_sums, DESCRIPTOR(window_time), "
+                + "INTERVAL '" + windowS + "' SECOND, INTERVAL '" + slidingS + "' SECOND)) "
+                + "GROUP BY window_start, window_end");
+        return inserts;
+    }
+
     public static void main(String[] args) throws Exception {
         String bootstrap = args[0];
         String predictions = args[1];
@@ -323,6 +440,7 @@ public final class Ceiling {
         long windowMs = Long.parseLong(args[5]) * 1000;
         long slidingMs = Long.parseLong(args[6]) * 1000;
         long labelDelayMs = Long.parseLong(args[7]) * 1000;
+        String windows = args.length > 8 ? args[8] : "datastream"; // or "sql"
 
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
         KafkaSource<Event> source = KafkaSource.<Event>builder()
@@ -336,10 +454,12 @@ public final class Ceiling {
                 .withTimestampAssigner((e, previous) -> e.ts)
                 .withIdleness(Duration.ofSeconds(5));
         DataStream<Event> events = env.fromSource(source, watermarks, "Source: predictions and feedback");
-        events.keyBy(e -> e.id)
-                .process(new PairJoin(labelDelayMs))
-                .name("pair_join")
-                .process(new LocalWindows(windowMs, slidingMs, windowMs, features))
+        DataStream<Pair> pairs = events.keyBy(e -> e.id).process(new PairJoin(labelDelayMs)).name("pair_join");
+        if (windows.equals("sql")) {
+            sqlWindows(env, pairs, jobName, windowMs / 1000, slidingMs / 1000).execute();
+            return;
+        }
+        pairs.process(new LocalWindows(windowMs, slidingMs, windowMs, features))
                 .name("local window sums")
                 .keyBy(s -> s.start * 4 + (s.size == windowMs ? 0 : 1))
                 .reduce(Sums::merge)
