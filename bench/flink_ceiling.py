@@ -9,6 +9,8 @@ subtask. It leaves out the contract checks, dead letters, corrections,
 quantiles, the metrics event and the lake (its docstring says what it does), so
 its cost is a floor under any redesign of the feedback job's graph: if it
 cannot reach a target on this machine, no graph of the job can.
+With --windows sql its windows are Flink SQL window TVFs fed from the keyed
+step's DataStream, as the job computes them: what keeping them in SQL costs.
 
 Each round runs, on one backlog (flink_job.py's: 2-partition topics), the
 ceiling job at every --parallelism and --state, and the feedback job itself
@@ -27,7 +29,6 @@ python_pairs_per_s=… python_cpu_s_per_mpairs=…`, the ceiling at p2 with Rock
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import math
 import re
@@ -43,7 +44,6 @@ from pathlib import Path
 import httpx
 from flame import chain_name, frames
 from flink_job import (
-    BACKLOG_RATE,
     CHECKPOINT_S,
     IDLE_SERVICES,
     LABEL_DELAY_S,
@@ -59,15 +59,13 @@ from flink_job import (
     median_finite,
     python_runs,
 )
-from flink_stages import StageRun, records_read, stage_run
-from flink_taskmanager import CpuSampler, cpu_list, taskmanager_pid
+from flink_stages import StageRun, backlog_arguments, idle_bench, read_backlog, stage_run, timed_span
+from flink_taskmanager import CpuSampler, taskmanager_pid
 from prometheus_client.parser import text_string_to_metric_families
 from rich.table import Table
 
 from closeloop.stack.layout import Layout
-from closeloop.stack.manager import LocalStack
 from closeloop.stack.services.flink import FlinkService
-from closeloop.stack.settings import get_stack_settings
 
 SOURCE = Path(__file__).resolve().parent / "ceiling" / "Ceiling.java"
 MAIN_CLASS = "io.closeloop.bench.Ceiling"
@@ -150,41 +148,28 @@ def ceiling_run(
     of that many seconds from 30 % of it."""
     job_name = f"{backlog.prefix}-ceiling-{windows}-p{cell.parallelism}-{cell.state}-r{run}"
     label = cell.state if windows == "datastream" else f"{cell.state}, SQL windows"
+    what = f"ceiling p{cell.parallelism}, {label}"
     events = 2 * (backlog.pairs + PARTITIONS)
     bench.stack.up(list(IDLE_SERVICES), report=lambda s, m: console.log(f"{s}: {m}"))
     bench.cpu_set()
-    marks: list[tuple[float, int]] = []
     profiler: Profiler | None = None
     with (
         CpuSampler(taskmanager_pid()) as sampler,
         ceiling_job(bench, backlog, job_name, cell, jar, windows) as job_id,
     ):
-        targets = bench.stack.services["flink"].scrape_targets()["flink"]  # type: ignore[attr-defined]
-        began = time.time()
-        with console.status("") as status:
-            while not marks or marks[-1][1] < 0.9 * events:
-                bench.check_running(job_id)
-                marks.append((time.time(), records_read(targets, job_name)))
-                if profile_s and profiler is None and marks[-1][1] >= 0.3 * events:
-                    stem = bench.settings.state_dir / "bench" / job_name
-                    profiler = Profiler(bench, job_id, profile_s, stem)
-                status.update(
-                    f"ceiling {cell}, {windows} windows: {marks[-1][1]:,} of {events:,} events read"
-                )
-                if time.time() - began > 1800:
-                    raise SystemExit(f"{job_name}: not through the backlog in 30 minutes")
-                time.sleep(0.5)
+
+        def profile(read: int) -> None:
+            nonlocal profiler
+            if profile_s and profiler is None and read >= 0.3 * events:
+                profiler = Profiler(bench, job_id, profile_s, bench.settings.state_dir / "bench" / job_name)
+
+        marks = read_backlog(bench, job_id, job_name, events, what, profile)
         if profiler is not None and (page := profiler.saved()) is not None:
             report_profile(page, profiler.loads)
+        targets = bench.stack.services["flink"].scrape_targets()["flink"]  # type: ignore[attr-defined]
         check_pairs(targets, job_name, backlog.pairs + PARTITIONS)
-    t20, n20 = next(m for m in marks if m[1] >= 0.2 * events)
-    t90, n90 = next(m for m in marks if m[1] >= 0.9 * events)
-    pairs = (n90 - n20) / 2
-    rate = pairs / (t90 - t20) if t90 > t20 else math.nan
-    cpu = sampler.between(t20, t90) / max(pairs, 1) * 1e6
-    console.log(
-        f"ceiling {cell}, {windows} windows, run {run + 1}: {rate:,.0f} pairs/s, {cpu:,.1f} CPU-s per M pairs"
-    )
+    rate, cpu = timed_span(marks, events, sampler, what)
+    console.log(f"{what}, run {run + 1}: {rate:,.0f} pairs/s, {cpu:,.1f} CPU-s per M pairs")
     return StageRun(CEILING, cell.parallelism, rate, cpu, label)
 
 
@@ -234,12 +219,7 @@ def report_profile(page: Path, loads: list[tuple[str, float, float, float]]) -> 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--million-pairs", type=float, default=1.0, help="backlog size (default 1)")
-    parser.add_argument("--features", type=int, default=8, help="feature count (default 8)")
-    parser.add_argument("--parallelism", type=int, nargs="+", default=[1, 2], help="default 1 2")
+    parser = backlog_arguments(__doc__)
     parser.add_argument("--state", nargs="+", choices=["rocksdb", "hashmap"], default=["rocksdb", "hashmap"])
     parser.add_argument(
         "--windows",
@@ -253,22 +233,13 @@ def main() -> None:
         "--profile", type=int, default=0, metavar="S", help="flame graph of S s of the first p2 run"
     )
     parser.add_argument("--no-job", action="store_true", help="leave the feedback job out of the rounds")
-    parser.add_argument(
-        "--cpus", type=lambda s: {int(c) for c in s.split(",")}, help="pin the TaskManager and baseline: 0,1"
-    )
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     pairs = int(args.million_pairs * 1_000_000)
 
-    settings = get_stack_settings()
-    stack = LocalStack(settings)
-    stack.up(list(IDLE_SERVICES), report=lambda s, m: console.log(f"{s}: {m}"))
-    jar = build_jar(stack.layout, settings.state_dir / "bench")
-    bench = Bench(settings, stack, args.cpus)
-    console.log(f"TaskManager pid {taskmanager_pid()}, CPUs {cpu_list(bench.cpu_set())}")
-    if extra := bench.not_idle():
-        console.log(f"[yellow]the stack is not idle: {', '.join(extra)} run too[/]")
-    backlog = Backlog.create(settings, pairs, args.features, start=time.time() - 60 - pairs / BACKLOG_RATE)
+    bench, backlog = idle_bench(args.cpus, pairs, args.features)
+    settings = bench.settings
+    jar = build_jar(bench.stack.layout, settings.state_dir / "bench")
     runs: list[StageRun] = []
     try:
         python = python_runs(bench, backlog, 1)[0]

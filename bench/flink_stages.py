@@ -36,6 +36,7 @@ import math
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,6 +105,63 @@ def records_read(targets: list[str], job_name: str) -> int:
     return total
 
 
+def read_backlog(
+    bench: Bench,
+    job_id: str,
+    job_name: str,
+    events: int,
+    label: str,
+    on_mark: Callable[[int], None] | None = None,
+) -> list[tuple[float, int]]:
+    """(time, records the job's sources emitted) every 0.5 s, until 90 % of ``events`` are read."""
+    targets = bench.stack.services["flink"].scrape_targets()["flink"]  # type: ignore[attr-defined]
+    marks: list[tuple[float, int]] = []
+    began = time.time()
+    with console.status("") as status:
+        while not marks or marks[-1][1] < 0.9 * events:
+            bench.check_running(job_id)
+            marks.append((time.time(), records_read(targets, job_name)))
+            if on_mark is not None:
+                on_mark(marks[-1][1])
+            status.update(f"{label}: {marks[-1][1]:,} of {events:,} events read")
+            if time.time() - began > 1800:
+                raise SystemExit(f"{job_name}: not through the backlog in 30 minutes")
+            time.sleep(0.5)
+    return marks
+
+
+def timed_span(
+    marks: list[tuple[float, int]], events: int, sampler: CpuSampler, label: str
+) -> tuple[float, float]:
+    """Pairs/s and CPU-s per M pairs between 20 % and 90 % of ``events`` read."""
+    t20, n20 = next(m for m in marks if m[1] >= 0.2 * events)
+    t90, n90 = next(m for m in marks if m[1] >= 0.9 * events)
+    if t90 == t20:
+        gap = t20 - max((t for t, n in marks if n < 0.2 * events), default=marks[0][0])
+        # Seen at p2 for `checks` (the whole job chained to its sink, no exchange), even with the
+        # samples 0.1 s apart: the sources' count does not grow as they read.
+        console.log(
+            f"[yellow]{label}: the sources' record count went from under 20 % to over 90 % of the "
+            f"backlog between two samples {gap:.1f} s apart: no rate to time[/]"
+        )
+    pairs = (n90 - n20) / 2
+    rate = pairs / (t90 - t20) if t90 > t20 else math.nan
+    return rate, sampler.between(t20, t90) / max(pairs, 1) * 1e6
+
+
+def idle_bench(cpus: set[int] | None, pairs: int, features: int) -> tuple[Bench, Backlog]:
+    """The idle stack up (Kafka, MinIO, Flink), the bench pinned to ``cpus``, a fresh backlog."""
+    settings = get_stack_settings()
+    stack = LocalStack(settings)
+    stack.up(list(IDLE_SERVICES), report=lambda s, m: console.log(f"{s}: {m}"))
+    bench = Bench(settings, stack, cpus)
+    console.log(f"TaskManager pid {taskmanager_pid()}, CPUs {cpu_list(bench.cpu_set())}")
+    if extra := bench.not_idle():
+        console.log(f"[yellow]the stack is not idle: {', '.join(extra)} run too[/]")
+    backlog = Backlog.create(settings, pairs, features, start=time.time() - 60 - pairs / BACKLOG_RATE)
+    return bench, backlog
+
+
 @dataclass
 class StageRun:
     stage: str
@@ -124,54 +182,34 @@ def stage_run(bench: Bench, backlog: Backlog, stage: str, cell: Cell, run: int, 
     # must not be negative" on close): `up` starts the cluster again.
     bench.stack.up(list(IDLE_SERVICES), report=lambda s, m: console.log(f"{s}: {m}"))
     bench.cpu_set()
-    marks: list[tuple[float, int]] = []
+    label = f"{stage}, p{cell.parallelism}"
     with (
         CpuSampler(taskmanager_pid()) as sampler,
         bench.job(env, cell.parallelism, StageJobService) as job_id,
     ):
-        targets = bench.stack.services["flink"].scrape_targets()["flink"]  # type: ignore[attr-defined]
-        began = time.time()
-        with console.status("") as status:
-            while not marks or marks[-1][1] < 0.9 * events:
-                bench.check_running(job_id)
-                marks.append((time.time(), records_read(targets, job_name)))
-                status.update(f"{stage}, p{cell.parallelism}: {marks[-1][1]:,} of {events:,} events read")
-                if time.time() - began > 1800:
-                    raise SystemExit(f"{job_name}: not through the backlog in 30 minutes")
-                time.sleep(0.5)
-    t20, n20 = next(m for m in marks if m[1] >= 0.2 * events)
-    t90, n90 = next(m for m in marks if m[1] >= 0.9 * events)
-    if t90 == t20:
-        gap = t20 - max((t for t, n in marks if n < 0.2 * events), default=began)
-        # Seen at p2 for `checks` (the whole job chained to its sink, no exchange), even with the
-        # samples 0.1 s apart: the sources' count does not grow as they read.
-        console.log(
-            f"[yellow]{stage}, p{cell.parallelism}: the sources' record count went from under 20 % to "
-            f"over 90 % of the backlog between two samples {gap:.1f} s apart: no rate to time[/]"
-        )
-    pairs = (n90 - n20) / 2
-    rate = pairs / (t90 - t20) if t90 > t20 else math.nan
-    cpu = sampler.between(t20, t90) / max(pairs, 1) * 1e6
-    console.log(
-        f"{stage}, p{cell.parallelism}{f' ({build})' if build else ''}: {rate:,.0f} pairs/s, "
-        f"{cpu:,.1f} CPU-s per M pairs"
-    )
+        marks = read_backlog(bench, job_id, job_name, events, label)
+    rate, cpu = timed_span(marks, events, sampler, label)
+    console.log(f"{label}{f' ({build})' if build else ''}: {rate:,.0f} pairs/s, {cpu:,.1f} CPU-s per M pairs")
     return StageRun(stage, cell.parallelism, rate, cpu, build)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+def backlog_arguments(doc: str | None) -> argparse.ArgumentParser:
+    """A bench's parser with the backlog's and the cells' common flags."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--million-pairs", type=float, default=1.0, help="backlog size (default 1)")
     parser.add_argument("--features", type=int, default=8, help="feature count (default 8)")
     parser.add_argument("--parallelism", type=int, nargs="+", default=[1, 2], help="default 1 2")
-    parser.add_argument("--state", choices=["rocksdb", "hashmap"], default="rocksdb")
-    parser.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES))
-    parser.add_argument("--runs", type=int, default=3, help="runs per stage, taken in turns (default 3)")
     parser.add_argument(
         "--cpus", type=lambda s: {int(c) for c in s.split(",")}, help="pin the TaskManager and baseline: 0,1"
     )
+    return parser
+
+
+def main() -> None:
+    parser = backlog_arguments(__doc__)
+    parser.add_argument("--state", choices=["rocksdb", "hashmap"], default="rocksdb")
+    parser.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES))
+    parser.add_argument("--runs", type=int, default=3, help="runs per stage, taken in turns (default 3)")
     parser.add_argument(
         "--jars",
         type=Path,
@@ -189,14 +227,8 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     pairs = int(args.million_pairs * 1_000_000)
 
-    settings = get_stack_settings()
-    stack = LocalStack(settings)
-    stack.up(list(IDLE_SERVICES), report=lambda s, m: console.log(f"{s}: {m}"))
-    bench = Bench(settings, stack, args.cpus)
-    console.log(f"TaskManager pid {taskmanager_pid()}, CPUs {cpu_list(bench.cpu_set())}")
-    if extra := bench.not_idle():
-        console.log(f"[yellow]the stack is not idle: {', '.join(extra)} run too[/]")
-    backlog = Backlog.create(settings, pairs, args.features, start=time.time() - 60 - pairs / BACKLOG_RATE)
+    bench, backlog = idle_bench(args.cpus, pairs, args.features)
+    settings = bench.settings
     runs: list[StageRun] = []
     try:
         python = python_runs(bench, backlog, 1)[0]
