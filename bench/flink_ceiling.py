@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import math
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -81,12 +82,10 @@ def build_jar(layout: Layout, into: Path) -> Path:
     jar = into / "ceiling.jar"
     if jar.exists() and jar.stat().st_mtime >= SOURCE.stat().st_mtime:
         return jar
-    classpath = [
-        *sorted((layout.pyflink / "lib").glob("*.jar")),
-        *sorted(layout.flink_connectors.glob("*.jar")),
-    ]
-    if not classpath:
+    flink = sorted((layout.pyflink / "lib").glob("*.jar"))
+    if not flink:
         raise SystemExit(f"no Flink jars under {layout.pyflink}: run `make setup`")
+    classpath = [*flink, *sorted(layout.flink_connectors.glob("*.jar"))]
     into.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as classes:
         javac = ["javac", "-nowarn", "-d", classes, "-cp", ":".join(map(str, classpath)), str(SOURCE)]
@@ -100,10 +99,13 @@ def build_jar(layout: Layout, into: Path) -> Path:
 def ceiling_job(
     bench: Bench, backlog: Backlog, job_name: str, cell: Cell, jar: Path, windows: str
 ) -> Iterator[str]:
-    """Submit the ceiling job detached with the feedback job's state settings; cancel it at the end."""
+    """Submit the ceiling job detached with the feedback job's state settings; cancel it at the end,
+    and remove its checkpoints."""
     flink = bench.stack.services["flink"]
     assert isinstance(flink, FlinkService)
+    checkpoints = flink.data_dir / "checkpoints" / job_name
     options = {
+        "execution.checkpointing.dir": checkpoints.as_uri(),
         "state.backend.type": cell.state,
         "state.backend.rocksdb.timer-service.factory": "HEAP",
         "state.backend.rocksdb.use-bloom-filter": "true",
@@ -139,6 +141,7 @@ def ceiling_job(
         bench.rest.cancel(job_id)
         if (state := bench.rest.wait_over(job_id)) != "CANCELED":
             console.log(f"[yellow]job {job_name} ended {state}[/]")
+        shutil.rmtree(checkpoints, ignore_errors=True)
 
 
 def ceiling_run(
