@@ -42,7 +42,6 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 from flame import chain_name, frames
 from flink_job import (
     CHECKPOINT_S,
@@ -60,9 +59,16 @@ from flink_job import (
     median_finite,
     python_runs,
 )
-from flink_stages import StageRun, backlog_arguments, idle_bench, read_backlog, stage_run, timed_span
-from flink_taskmanager import CpuSampler, taskmanager_pid
-from prometheus_client.parser import text_string_to_metric_families
+from flink_stages import (
+    StageRun,
+    backlog_arguments,
+    idle_bench,
+    read_backlog,
+    records_read,
+    stage_run,
+    timed_span,
+)
+from flink_taskmanager import CpuSampler, operator_metric, taskmanager_pid
 from rich.table import Table
 
 from closeloop.stack.layout import Layout
@@ -74,22 +80,26 @@ CEILING = "ceiling"
 PAIRS_METRIC = "flink_taskmanager_job_task_operator_pairs"
 
 
+def flink_classpath(layout: Layout) -> list[Path]:
+    """PyFlink's Flink and the Kafka connector: what the ceiling job compiles and runs against."""
+    flink = sorted((layout.pyflink / "lib").glob("*.jar"))
+    if not flink:
+        raise SystemExit(f"no Flink jars under {layout.pyflink}: run `make setup`")
+    return [*flink, *sorted(layout.flink_connectors.glob("*.jar"))]
+
+
 def build_jar(layout: Layout, into: Path) -> Path:
-    """Ceiling.java compiled against PyFlink's Flink and the Kafka connector, as ``into``/ceiling.jar.
+    """Ceiling.java compiled against ``flink_classpath``, as ``into``/ceiling.jar.
 
     Built again when the source is newer than the jar.
     """
     jar = into / "ceiling.jar"
     if jar.exists() and jar.stat().st_mtime >= SOURCE.stat().st_mtime:
         return jar
-    flink = sorted((layout.pyflink / "lib").glob("*.jar"))
-    if not flink:
-        raise SystemExit(f"no Flink jars under {layout.pyflink}: run `make setup`")
-    classpath = [*flink, *sorted(layout.flink_connectors.glob("*.jar"))]
+    classpath = ":".join(map(str, flink_classpath(layout)))
     into.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as classes:
-        javac = ["javac", "-nowarn", "-d", classes, "-cp", ":".join(map(str, classpath)), str(SOURCE)]
-        subprocess.run(javac, check=True)
+        subprocess.run(["javac", "-nowarn", "-d", classes, "-cp", classpath, str(SOURCE)], check=True)
         subprocess.run(["jar", "cf", str(jar), "-C", classes, "."], check=True)
     console.log(f"built {jar}")
     return jar
@@ -176,26 +186,15 @@ def ceiling_run(
     return StageRun(CEILING, cell.parallelism, rate, cpu, label)
 
 
-def pairs_made(targets: list[str], job_name: str) -> int:
-    """The ceiling job's `pairs` counter (its PairJoin's), summed over subtasks and TaskManagers."""
-    job = re.sub(r"[^a-zA-Z0-9:_]", "_", job_name)
-    total = 0.0
-    for target in targets:
-        try:
-            page = httpx.get(f"http://{target}/metrics", timeout=5).text
-        except httpx.HTTPError:
-            continue
-        for family in text_string_to_metric_families(page):
-            for sample in family.samples:
-                if sample.name == PAIRS_METRIC and sample.labels.get("job_name") == job:
-                    total += sample.value
-    return int(total)
+def pairs_made(page: str, job_name: str) -> int:
+    """The ceiling job's `pairs` counter (its PairJoin's) on a reporter's page, over subtasks."""
+    return operator_metric(page, job_name, PAIRS_METRIC)
 
 
 def check_pairs(targets: list[str], job_name: str, expected: int, timeout_s: float = 180) -> None:
     """Wait until the ceiling job has paired the whole backlog, once each: its figures count only then."""
     deadline = time.monotonic() + timeout_s
-    while (made := pairs_made(targets, job_name)) < expected and time.monotonic() < deadline:
+    while (made := records_read(targets, job_name, pairs_made)) < expected and time.monotonic() < deadline:
         time.sleep(0.5)
     if made != expected:
         raise SystemExit(

@@ -93,15 +93,16 @@ def use_build(bench: Bench, jar: Path | None) -> None:
         flink.layout = wanted
 
 
-def records_read(targets: list[str], job_name: str) -> int:
-    """Records the job's sources have emitted, over every TaskManager's Prometheus reporter."""
+def records_read(targets: list[str], job_name: str, count: Callable[[str, str], int] = source_records) -> int:
+    """Records the job's sources have emitted (or what ``count`` reads off a page), summed over
+    every TaskManager's Prometheus reporter."""
     total = 0
     for target in targets:
         try:
             page = httpx.get(f"http://{target}/metrics", timeout=5).text
         except httpx.HTTPError:  # the JobManager's port, or a reporter not up yet
             continue
-        total += source_records(page, job_name)
+        total += count(page, job_name)
     return total
 
 

@@ -23,6 +23,7 @@ __all__ = [
     "FlinkRest",
     "cpu_list",
     "descendants",
+    "operator_metric",
     "pin",
     "source_records",
     "taskmanager_pid",
@@ -253,15 +254,21 @@ def source_records(page: str, job_name: str) -> int:
     """Records the source operators of ``job_name`` have emitted, summed over their subtasks, as a
     TaskManager's Prometheus reporter counts them on ``page`` (read live, where Flink's REST metrics
     can be 10 s old)."""
+    return operator_metric(page, job_name, _RECORDS_OUT, operator_prefix="Source:")
+
+
+def operator_metric(page: str, job_name: str, metric: str, operator_prefix: str = "") -> int:
+    """An operator metric of ``job_name`` on a Prometheus reporter's ``page``, summed over the
+    subtasks of the operators whose name starts with ``operator_prefix``."""
     # The reporter writes label values with what is not [a-zA-Z0-9:_] as "_".
     job = re.sub(r"[^a-zA-Z0-9:_]", "_", job_name)
     total = 0.0
     for family in text_string_to_metric_families(page):
         for sample in family.samples:
             if (
-                sample.name == _RECORDS_OUT
+                sample.name == metric
                 and sample.labels.get("job_name") == job
-                and sample.labels.get("operator_name", "").startswith("Source:")
+                and sample.labels.get("operator_name", "").startswith(operator_prefix)
             ):
                 total += sample.value
     return int(total)

@@ -75,12 +75,11 @@ public class Harness {
 def harness(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     """The java command that runs the harness against a fresh build of the ceiling job."""
     layout = Layout.from_settings(StackSettings())
-    flink = sorted((layout.pyflink / "lib").glob("*.jar"))
-    if not flink:
+    if not list((layout.pyflink / "lib").glob("*.jar")):
         pytest.skip(f"no PyFlink at {layout.pyflink}: `make setup` installs it")
     folder = tmp_path_factory.mktemp("ceiling")
     jar = flink_ceiling.build_jar(layout, folder)
-    classpath = ":".join(map(str, [jar, folder, *flink, *sorted(layout.flink_connectors.glob("*.jar"))]))
+    classpath = ":".join(map(str, [jar, folder, *flink_ceiling.flink_classpath(layout)]))
     (folder / "Harness.java").write_text(HARNESS)
     javac = ["javac", "-nowarn", "-d", str(folder), "-cp", classpath, str(folder / "Harness.java")]
     subprocess.run(javac, check=True)
