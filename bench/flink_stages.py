@@ -4,8 +4,8 @@
 
 bench/flink_job.py says how fast the whole job is; this says where its CPU
 goes, and what the cheapest Flink job that reads the same topics costs. Each
-run submits the job cut after one stage (bench/stages_job.py: kafka, sources,
-checks, pair_join, facts, aggregates, windows, job; each includes the ones
+run submits the job cut after one stage (bench/stages_job.py: kafka, front,
+facts, aggregates, windows, job; each includes the ones
 before) and reads the same backlog as flink_job.py's (2-partition topics, key:
 the prediction id). The stages take turns, --runs rounds; each is reported as
 the median of its runs.
@@ -139,7 +139,7 @@ def timed_span(
     t90, n90 = next(m for m in marks if m[1] >= 0.9 * events)
     if t90 == t20:
         gap = t20 - max((t for t, n in marks if n < 0.2 * events), default=marks[0][0])
-        # Seen at p2 for `checks` (the whole job chained to its sink, no exchange), even with the
+        # Seen at p2 for a stage (the whole job chained to its sink, no exchange), even with the
         # samples 0.1 s apart: the sources' count does not grow as they read.
         console.log(
             f"[yellow]{label}: the sources' record count went from under 20 % to over 90 % of the "

@@ -3,7 +3,8 @@
     flink run --detached -py flink/feedback_job.py            # settings from CLOSELOOP_*
     python flink/feedback_job.py --print-sql                  # show the statements, submit nothing
 
-Reads closeloop.predictions and closeloop.feedback; sends invalid events and
+Reads closeloop.predictions and closeloop.feedback in its front, a DataStream
+of JVM functions (closeloop.streaming.stages.front); sends invalid events and
 unmatched feedback to closeloop.dlq; writes tumbling and sliding window
 metrics (quality, latency, drift) per model version to closeloop.metrics;
 judges them against the alert rules into closeloop.alerts. Every address,
@@ -16,7 +17,8 @@ from __future__ import annotations
 import argparse
 
 from pyflink.common import Types
-from pyflink.datastream import StreamExecutionEnvironment
+from pyflink.datastream import DataStream, StreamExecutionEnvironment
+from pyflink.java_gateway import get_gateway
 from pyflink.table import DataTypes, EnvironmentSettings, Schema, StatementSet, StreamTableEnvironment
 
 from closeloop.monitoring.alerts import load_rules
@@ -25,6 +27,7 @@ from closeloop.streaming.checkpoints import job_checkpoints_dir
 from closeloop.streaming.parallelism import resolve_parallelism
 from closeloop.streaming.settings import FeedbackJobSettings, load_job_settings
 from closeloop.streaming.sql import build_sql
+from closeloop.streaming.stages.front import PAIRED, front_settings_json
 from closeloop.streaming.udfs import metrics_event
 
 # How long a Python operator buffers rows before it hands them to its worker.
@@ -53,7 +56,7 @@ def configure(t_env: StreamTableEnvironment, settings: FeedbackJobSettings) -> N
     # graph: the graph's chaining changes with the parallelism (the lake's
     # committer always runs alone), and a checkpoint must restore at another one.
     config.set("table.exec.uid.generation", "ALWAYS")
-    # The views (checked events, the keyed step) feed several sinks and
+    # The keyed step's table feeds several sinks and
     # windows: without this, each use plans, and runs, its own copy.
     config.set("table.optimizer.reuse-optimize-block-with-digest-enabled", "true")
     # Rows pass between chained operators without a copy: the JVM functions
@@ -68,9 +71,6 @@ def configure(t_env: StreamTableEnvironment, settings: FeedbackJobSettings) -> N
     # A lookup that misses the block cache decompressed a whole block: a fifth of
     # the TaskManager's time. The files stay small without it: ids, times, labels.
     config.set("state.backend.rocksdb.compression.per.level", "NO_COMPRESSION")
-    # pair_join's state per prediction id, dropped by time-to-live rather than by
-    # a timer per id (see PairJoin); no other operator here keeps state outside a window.
-    config.set("table.exec.state.ttl", f"{settings.label_delay_s + settings.state_ttl_margin_s} s")
     # The Python workers run once per window and need no managed memory: it
     # all goes to RocksDB.
     config.set("python.fn-execution.memory.managed", "false")
@@ -81,8 +81,42 @@ def configure(t_env: StreamTableEnvironment, settings: FeedbackJobSettings) -> N
     config.set("table.optimizer.agg-phase-strategy", "TWO_PHASE")
 
 
+def create_environments(
+    settings: FeedbackJobSettings,
+) -> tuple[StreamExecutionEnvironment, StreamTableEnvironment]:
+    """The job's environments, configured, with its front in them."""
+    env = StreamExecutionEnvironment.get_execution_environment()
+    t_env = StreamTableEnvironment.create(env, EnvironmentSettings.in_streaming_mode())
+    configure(t_env, settings)
+    # The front's operators take the environment's parallelism, the SQL's the table config's.
+    env.set_parallelism(resolve_parallelism(settings))
+    add_front(env, t_env, settings)
+    return env, t_env
+
+
+def add_front(
+    env: StreamExecutionEnvironment, t_env: StreamTableEnvironment, settings: FeedbackJobSettings
+) -> None:
+    """The front (io.closeloop.flink.FeedbackFront) as the tables ``paired`` and ``invalid_events``."""
+    front = get_gateway().jvm.io.closeloop.flink.FeedbackFront.build(
+        env._j_stream_execution_environment, front_settings_json(settings)
+    )
+    # The keyed step's rows keep their event time, and the front's watermarks, as `rowtime`.
+    on_time = (
+        Schema.new_builder()
+        .column_by_metadata("rowtime", DataTypes.TIMESTAMP_LTZ(3))
+        .watermark("rowtime", "SOURCE_WATERMARK()")
+        .build()
+    )
+    t_env.create_temporary_view(PAIRED, t_env.from_data_stream(DataStream(front.paired()), on_time))
+    t_env.create_temporary_view("invalid_events", t_env.from_data_stream(DataStream(front.invalid())))
+
+
 def add_statements(t_env: StreamTableEnvironment, settings: FeedbackJobSettings) -> StatementSet:
-    """Run the job's DDL and views (its JVM functions are declared by its own SQL); return its inserts."""
+    """Run the job's DDL and views (its JVM functions are declared by its own SQL); return its inserts.
+
+    The tables of the front (``add_front``) must be there first.
+    """
     sql = build_sql(settings)
     t_env.create_temporary_function("metrics_event", metrics_event(settings, settings.profile_refresh_s))
     for step in sql.steps:
@@ -106,9 +140,7 @@ def main() -> None:
         return
     rules = load_rules(settings.alert_rules)
 
-    env = StreamExecutionEnvironment.get_execution_environment()
-    t_env = StreamTableEnvironment.create(env, EnvironmentSettings.in_streaming_mode())
-    configure(t_env, settings)
+    env, t_env = create_environments(settings)
     statements = add_statements(t_env, settings)
 
     # Alerts need state across windows (streaks, cooldowns): a keyed process

@@ -1,82 +1,394 @@
 -- The feedback job's SQL with the default settings, as
 -- `python flink/feedback_job.py --print-sql` prints it: `make flink/feedback_job.sql`.
+--
+-- It reads the tables `paired` and `invalid_events`, which the job's front makes
+-- (io.closeloop.flink.FeedbackFront, closeloop/streaming/stages/front.py) with these settings:
+--
+-- {
+--  "bootstrap": "127.0.0.1:9092",
+--  "label_delay_ms": 86400000,
+--  "state_ttl_ms": 90000000,
+--  "max_clock_skew_ms": 300000,
+--  "out_of_orderness_ms": 5000,
+--  "idle_timeout_ms": 30000,
+--  "start_from_ms": null,
+--  "future_problem": "ts\tmore than 300 s after the time Kafka received the event",
+--  "late_problem": "ts\tlate: behind the stream's watermark (out-of-orderness allowed: 5 s)",
+--  "predictions": {
+--   "topic": "closeloop.predictions",
+--   "group": "closeloop-feedback-predictions",
+--   "members": [
+--    "schema",
+--    "prediction_id",
+--    "model_name",
+--    "model_version",
+--    "task",
+--    "inputs",
+--    "features",
+--    "error",
+--    "output",
+--    "latency_ms"
+--   ],
+--   "rules": [
+--    {
+--     "kind": "not_json_object",
+--     "field": "(event)",
+--     "reason": "not a JSON object"
+--    },
+--    {
+--     "kind": "absent",
+--     "field": "schema",
+--     "reason": "missing; every event names its type",
+--     "member": "schema"
+--    },
+--    {
+--     "kind": "not_equal",
+--     "field": "schema",
+--     "reason": "expected 'closeloop.prediction.v1'",
+--     "member": "schema",
+--     "arg": "\"closeloop.prediction.v1\""
+--    },
+--    {
+--     "kind": "absent",
+--     "field": "prediction_id",
+--     "reason": "Field required",
+--     "member": "prediction_id"
+--    },
+--    {
+--     "kind": "not_string",
+--     "field": "prediction_id",
+--     "reason": "Input should be a valid string",
+--     "member": "prediction_id"
+--    },
+--    {
+--     "kind": "too_short",
+--     "field": "prediction_id",
+--     "reason": "String should have at least 1 character",
+--     "member": "prediction_id",
+--     "arg": 1
+--    },
+--    {
+--     "kind": "too_long",
+--     "field": "prediction_id",
+--     "reason": "String should have at most 128 characters",
+--     "member": "prediction_id",
+--     "arg": 128
+--    },
+--    {
+--     "kind": "no_match",
+--     "field": "prediction_id",
+--     "reason": "String should match pattern '^[\\w.:@/-]+$'",
+--     "member": "prediction_id",
+--     "arg": "^[\\w.:@/-]+$"
+--    },
+--    {
+--     "kind": "absent",
+--     "field": "model_name",
+--     "reason": "Field required",
+--     "member": "model_name"
+--    },
+--    {
+--     "kind": "not_string",
+--     "field": "model_name",
+--     "reason": "Input should be a valid string",
+--     "member": "model_name"
+--    },
+--    {
+--     "kind": "too_short",
+--     "field": "model_name",
+--     "reason": "String should have at least 1 character",
+--     "member": "model_name",
+--     "arg": 1
+--    },
+--    {
+--     "kind": "too_long",
+--     "field": "model_name",
+--     "reason": "String should have at most 256 characters",
+--     "member": "model_name",
+--     "arg": 256
+--    },
+--    {
+--     "kind": "no_match",
+--     "field": "model_name",
+--     "reason": "String should match pattern '^[\\w.-]+$'",
+--     "member": "model_name",
+--     "arg": "^[\\w.-]+$"
+--    },
+--    {
+--     "kind": "absent",
+--     "field": "model_version",
+--     "reason": "Field required",
+--     "member": "model_version"
+--    },
+--    {
+--     "kind": "not_string",
+--     "field": "model_version",
+--     "reason": "Input should be a valid string",
+--     "member": "model_version"
+--    },
+--    {
+--     "kind": "too_short",
+--     "field": "model_version",
+--     "reason": "String should have at least 1 character",
+--     "member": "model_version",
+--     "arg": 1
+--    },
+--    {
+--     "kind": "too_long",
+--     "field": "model_version",
+--     "reason": "String should have at most 64 characters",
+--     "member": "model_version",
+--     "arg": 64
+--    },
+--    {
+--     "kind": "absent",
+--     "field": "task",
+--     "reason": "Field required",
+--     "member": "task"
+--    },
+--    {
+--     "kind": "not_string",
+--     "field": "task",
+--     "reason": "Input should be a valid string",
+--     "member": "task"
+--    },
+--    {
+--     "kind": "absent",
+--     "field": "inputs",
+--     "reason": "Field required",
+--     "member": "inputs"
+--    },
+--    {
+--     "kind": "not_dict",
+--     "field": "inputs",
+--     "reason": "Input should be a valid dictionary",
+--     "member": "inputs"
+--    },
+--    {
+--     "kind": "not_dict",
+--     "field": "features",
+--     "reason": "Input should be a valid dictionary",
+--     "member": "features"
+--    },
+--    {
+--     "kind": "not_number_map",
+--     "field": "features",
+--     "reason": "Input should be a valid number",
+--     "member": "features"
+--    },
+--    {
+--     "kind": "not_string",
+--     "field": "error",
+--     "reason": "Input should be a valid string",
+--     "member": "error"
+--    },
+--    {
+--     "kind": "absent",
+--     "field": "latency_ms",
+--     "reason": "Field required",
+--     "member": "latency_ms"
+--    },
+--    {
+--     "kind": "not_number_at_least",
+--     "field": "latency_ms",
+--     "reason": "must be a number, it >= 0",
+--     "member": "latency_ms",
+--     "arg": 0
+--    },
+--    {
+--     "kind": "not_one_of",
+--     "field": "task",
+--     "reason": "unknown task; known tasks: classification, detection, ocr, regression, speech_to_text",
+--     "member": "task",
+--     "arg": [
+--      "\"classification\"",
+--      "\"detection\"",
+--      "\"ocr\"",
+--      "\"regression\"",
+--      "\"speech_to_text\""
+--     ]
+--    },
+--    {
+--     "kind": "bad_ts",
+--     "field": "ts",
+--     "reason": "must be an ISO-8601 UTC time like 2026-11-22T10:00:00.123Z"
+--    },
+--    {
+--     "kind": "neither",
+--     "field": "output",
+--     "reason": "must not be null unless error is set",
+--     "member": "error",
+--     "other": "output"
+--    },
+--    {
+--     "kind": "both",
+--     "field": "output",
+--     "reason": "must be null when error is set",
+--     "member": "error",
+--     "other": "output"
+--    }
+--   ]
+--  },
+--  "feedback": {
+--   "topic": "closeloop.feedback",
+--   "group": "closeloop-feedback-feedback",
+--   "members": [
+--    "schema",
+--    "feedback_id",
+--    "prediction_id",
+--    "model_name",
+--    "task",
+--    "ground_truth",
+--    "source"
+--   ],
+--   "rules": [
+--    {
+--     "kind": "not_json_object",
+--     "field": "(event)",
+--     "reason": "not a JSON object"
+--    },
+--    {
+--     "kind": "absent",
+--     "field": "schema",
+--     "reason": "missing; every event names its type",
+--     "member": "schema"
+--    },
+--    {
+--     "kind": "not_equal",
+--     "field": "schema",
+--     "reason": "expected 'closeloop.feedback.v1'",
+--     "member": "schema",
+--     "arg": "\"closeloop.feedback.v1\""
+--    },
+--    {
+--     "kind": "not_string",
+--     "field": "feedback_id",
+--     "reason": "Input should be a valid string",
+--     "member": "feedback_id"
+--    },
+--    {
+--     "kind": "too_short",
+--     "field": "feedback_id",
+--     "reason": "String should have at least 1 character",
+--     "member": "feedback_id",
+--     "arg": 1
+--    },
+--    {
+--     "kind": "too_long",
+--     "field": "feedback_id",
+--     "reason": "String should have at most 128 characters",
+--     "member": "feedback_id",
+--     "arg": 128
+--    },
+--    {
+--     "kind": "no_match",
+--     "field": "feedback_id",
+--     "reason": "String should match pattern '^[\\w.:@/-]+$'",
+--     "member": "feedback_id",
+--     "arg": "^[\\w.:@/-]+$"
+--    },
+--    {
+--     "kind": "absent",
+--     "field": "prediction_id",
+--     "reason": "Field required",
+--     "member": "prediction_id"
+--    },
+--    {
+--     "kind": "not_string",
+--     "field": "prediction_id",
+--     "reason": "Input should be a valid string",
+--     "member": "prediction_id"
+--    },
+--    {
+--     "kind": "too_short",
+--     "field": "prediction_id",
+--     "reason": "String should have at least 1 character",
+--     "member": "prediction_id",
+--     "arg": 1
+--    },
+--    {
+--     "kind": "too_long",
+--     "field": "prediction_id",
+--     "reason": "String should have at most 128 characters",
+--     "member": "prediction_id",
+--     "arg": 128
+--    },
+--    {
+--     "kind": "no_match",
+--     "field": "prediction_id",
+--     "reason": "String should match pattern '^[\\w.:@/-]+$'",
+--     "member": "prediction_id",
+--     "arg": "^[\\w.:@/-]+$"
+--    },
+--    {
+--     "kind": "not_string",
+--     "field": "model_name",
+--     "reason": "Input should be a valid string",
+--     "member": "model_name"
+--    },
+--    {
+--     "kind": "too_short",
+--     "field": "model_name",
+--     "reason": "String should have at least 1 character",
+--     "member": "model_name",
+--     "arg": 1
+--    },
+--    {
+--     "kind": "too_long",
+--     "field": "model_name",
+--     "reason": "String should have at most 256 characters",
+--     "member": "model_name",
+--     "arg": 256
+--    },
+--    {
+--     "kind": "no_match",
+--     "field": "model_name",
+--     "reason": "String should match pattern '^[\\w.-]+$'",
+--     "member": "model_name",
+--     "arg": "^[\\w.-]+$"
+--    },
+--    {
+--     "kind": "not_string",
+--     "field": "task",
+--     "reason": "Input should be a valid string",
+--     "member": "task"
+--    },
+--    {
+--     "kind": "absent",
+--     "field": "ground_truth",
+--     "reason": "Field required",
+--     "member": "ground_truth"
+--    },
+--    {
+--     "kind": "not_string",
+--     "field": "source",
+--     "reason": "Input should be a valid string",
+--     "member": "source"
+--    },
+--    {
+--     "kind": "too_long",
+--     "field": "source",
+--     "reason": "String should have at most 64 characters",
+--     "member": "source",
+--     "arg": 64
+--    },
+--    {
+--     "kind": "bad_ts",
+--     "field": "ts",
+--     "reason": "must be an ISO-8601 UTC time like 2026-11-22T10:00:00.123Z"
+--    }
+--   ]
+--  }
+-- }
 
 CREATE TEMPORARY FUNCTION utf8 AS 'io.closeloop.flink.Utf8Function' LANGUAGE JAVA;
 CREATE TEMPORARY FUNCTION event_time AS 'io.closeloop.flink.EventTimeFunction' LANGUAGE JAVA;
-CREATE TEMPORARY FUNCTION ts_text AS 'io.closeloop.flink.TsTextFunction' LANGUAGE JAVA;
-CREATE TEMPORARY FUNCTION ts_parsed AS 'io.closeloop.flink.TsParsedFunction' LANGUAGE JAVA;
-CREATE TEMPORARY FUNCTION event_members AS 'io.closeloop.flink.EventMembersFunction' LANGUAGE JAVA;
-CREATE TEMPORARY FUNCTION pair_join AS 'io.closeloop.flink.PairJoin' LANGUAGE JAVA;
 CREATE TEMPORARY FUNCTION drift_bins AS 'io.closeloop.flink.DriftBinsFunction' LANGUAGE JAVA;
 CREATE TEMPORARY FUNCTION sum_map AS 'io.closeloop.flink.SumMapFunction' LANGUAGE JAVA;
 CREATE TEMPORARY FUNCTION latency_sketch AS 'io.closeloop.flink.LatencySketchFunction' LANGUAGE JAVA;
 CREATE TEMPORARY FUNCTION merge_latency_sketches AS 'io.closeloop.flink.MergeLatencySketchesFunction' LANGUAGE JAVA;
 CREATE TEMPORARY FUNCTION latency_quantiles AS 'io.closeloop.flink.LatencyQuantilesFunction' LANGUAGE JAVA;
 CREATE TEMPORARY FUNCTION count_dead_letter AS 'io.closeloop.flink.CountDeadLetterFunction' LANGUAGE JAVA;
-CREATE TABLE prediction_source (
-    message_key STRING,
-    -- The value's bytes, read as UTF-8 where they are used (utf8): the raw
-    -- format's STRING decodes each value, and each reader of its bytes
-    -- encoded it again.
-    `value` BYTES,
-    `partition` INT METADATA VIRTUAL,
-    `offset` BIGINT METADATA VIRTUAL,
-    kafka_ts TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL,
-    body AS utf8(`value`),
-    -- Event time is the event's own `ts`, or Kafka's timestamp where it has none
-    -- (the contract's default: now). A broken or far-future `ts`, or a value that is
-    -- not a JSON object, gets the epoch: such a row goes to the dead-letter topic and
-    -- must not move the watermark. `ts` is read off the front where closeloop's
-    -- serializer puts it ({"ts":"2026-11-22T10:00:00.123Z",…), without parsing the
-    -- event (flink/functions: EventTime).
-    event_ts AS event_time(`value`, kafka_ts, CAST(300000 AS BIGINT)),
-    WATERMARK FOR event_ts AS event_ts - INTERVAL '0 00:00:05' DAY TO SECOND
-) WITH (
-    'connector' = 'kafka',
-    'topic' = 'closeloop.predictions',
-    'properties.bootstrap.servers' = '127.0.0.1:9092',
-    'properties.group.id' = 'closeloop-feedback-predictions',
-    'properties.isolation.level' = 'read_committed',
-    'scan.startup.mode' = 'group-offsets',
-    'properties.auto.offset.reset' = 'earliest',
-    'scan.watermark.idle-timeout' = '30 s',
-    'key.format' = 'raw',
-    'key.fields' = 'message_key',
-    'value.format' = 'raw',
-    'value.fields-include' = 'EXCEPT_KEY'
-);
-CREATE TABLE feedback_source (
-    message_key STRING,
-    -- The value's bytes, read as UTF-8 where they are used (utf8): the raw
-    -- format's STRING decodes each value, and each reader of its bytes
-    -- encoded it again.
-    `value` BYTES,
-    `partition` INT METADATA VIRTUAL,
-    `offset` BIGINT METADATA VIRTUAL,
-    kafka_ts TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL,
-    body AS utf8(`value`),
-    -- Event time is the event's own `ts`, or Kafka's timestamp where it has none
-    -- (the contract's default: now). A broken or far-future `ts`, or a value that is
-    -- not a JSON object, gets the epoch: such a row goes to the dead-letter topic and
-    -- must not move the watermark. `ts` is read off the front where closeloop's
-    -- serializer puts it ({"ts":"2026-11-22T10:00:00.123Z",…), without parsing the
-    -- event (flink/functions: EventTime).
-    event_ts AS event_time(`value`, kafka_ts, CAST(300000 AS BIGINT)),
-    WATERMARK FOR event_ts AS event_ts - INTERVAL '0 00:00:05' DAY TO SECOND
-) WITH (
-    'connector' = 'kafka',
-    'topic' = 'closeloop.feedback',
-    'properties.bootstrap.servers' = '127.0.0.1:9092',
-    'properties.group.id' = 'closeloop-feedback-feedback',
-    'properties.isolation.level' = 'read_committed',
-    'scan.startup.mode' = 'group-offsets',
-    'properties.auto.offset.reset' = 'earliest',
-    'scan.watermark.idle-timeout' = '30 s',
-    'key.format' = 'raw',
-    'key.fields' = 'message_key',
-    'value.format' = 'raw',
-    'value.fields-include' = 'EXCEPT_KEY'
-);
 CREATE TABLE metrics_sink (
     k STRING,
     v STRING
@@ -177,130 +489,6 @@ CREATE TABLE metrics_source (
     'value.format' = 'raw',
     'value.fields-include' = 'EXCEPT_KEY'
 );
-CREATE TEMPORARY VIEW prediction_checked_members AS
-SELECT
-    message_key, body, `partition`, `offset`, kafka_ts, event_ts,
-    event_members(body, 'schema,prediction_id,model_name,model_version,task,inputs,features,error,output,latency_ms', '[{"kind":"not_json_object","field":"(event)","reason":"not a JSON object"},{"kind":"absent","field":"schema","reason":"missing; every event names its type","member":"schema"},{"kind":"not_equal","field":"schema","reason":"expected ''closeloop.prediction.v1''","member":"schema","arg":"\"closeloop.prediction.v1\""},{"kind":"absent","field":"prediction_id","reason":"Field required","member":"prediction_id"},{"kind":"not_string","field":"prediction_id","reason":"Input should be a valid string","member":"prediction_id"},{"kind":"too_short","field":"prediction_id","reason":"String should have at least 1 character","member":"prediction_id","arg":1},{"kind":"too_long","field":"prediction_id","reason":"String should have at most 128 characters","member":"prediction_id","arg":128},{"kind":"no_match","field":"prediction_id","reason":"String should match pattern ''^[\\w.:@/-]+$''","member":"prediction_id","arg":"^[\\w.:@/-]+$"},{"kind":"absent","field":"model_name","reason":"Field required","member":"model_name"},{"kind":"not_string","field":"model_name","reason":"Input should be a valid string","member":"model_name"},{"kind":"too_short","field":"model_name","reason":"String should have at least 1 character","member":"model_name","arg":1},{"kind":"too_long","field":"model_name","reason":"String should have at most 256 characters","member":"model_name","arg":256},{"kind":"no_match","field":"model_name","reason":"String should match pattern ''^[\\w.-]+$''","member":"model_name","arg":"^[\\w.-]+$"},{"kind":"absent","field":"model_version","reason":"Field required","member":"model_version"},{"kind":"not_string","field":"model_version","reason":"Input should be a valid string","member":"model_version"},{"kind":"too_short","field":"model_version","reason":"String should have at least 1 character","member":"model_version","arg":1},{"kind":"too_long","field":"model_version","reason":"String should have at most 64 characters","member":"model_version","arg":64},{"kind":"absent","field":"task","reason":"Field required","member":"task"},{"kind":"not_string","field":"task","reason":"Input should be a valid string","member":"task"},{"kind":"absent","field":"inputs","reason":"Field required","member":"inputs"},{"kind":"not_dict","field":"inputs","reason":"Input should be a valid dictionary","member":"inputs"},{"kind":"not_dict","field":"features","reason":"Input should be a valid dictionary","member":"features"},{"kind":"not_number_map","field":"features","reason":"Input should be a valid number","member":"features"},{"kind":"not_string","field":"error","reason":"Input should be a valid string","member":"error"},{"kind":"absent","field":"latency_ms","reason":"Field required","member":"latency_ms"},{"kind":"not_number_at_least","field":"latency_ms","reason":"must be a number, it >= 0","member":"latency_ms","arg":0},{"kind":"not_one_of","field":"task","reason":"unknown task; known tasks: classification, detection, ocr, regression, speech_to_text","member":"task","arg":["\"classification\"","\"detection\"","\"ocr\"","\"regression\"","\"speech_to_text\""]},{"kind":"bad_ts","field":"ts","reason":"must be an ISO-8601 UTC time like 2026-11-22T10:00:00.123Z"},{"kind":"neither","field":"output","reason":"must not be null unless error is set","member":"error","other":"output"},{"kind":"both","field":"output","reason":"must be null when error is set","member":"error","other":"output"}]',
-        CAST(event_ts AS TIMESTAMP(3)) = TIMESTAMP '1970-01-01 00:00:00.000' AND ts_text(body) IS NOT NULL AND ts_parsed(body) IS NULL) AS members
-FROM prediction_source;
-CREATE TEMPORARY VIEW prediction_checked_json AS
-SELECT
-    message_key, body, `partition`, `offset`, kafka_ts, event_ts,
-    members[1] AS j_schema,
-    members[2] AS j_prediction_id,
-    members[3] AS j_model_name,
-    members[4] AS j_model_version,
-    members[5] AS j_task,
-    members[6] AS j_inputs,
-    members[7] AS j_features,
-    members[8] AS j_error,
-    members[9] AS j_output,
-    members[10] AS j_latency_ms,
-    members[11] AS t_schema,
-    members[12] AS t_prediction_id,
-    members[13] AS t_model_name,
-    members[14] AS t_model_version,
-    members[15] AS t_task,
-    members[16] AS t_inputs,
-    members[17] AS t_features,
-    members[18] AS t_error,
-    members[19] AS t_output,
-    members[20] AS t_latency_ms,
-    members[21] AS contract_problem
-FROM prediction_checked_members;
-CREATE TEMPORARY VIEW prediction_checked AS
-SELECT
-    message_key, body, `partition`, `offset`, event_ts, j_schema, j_prediction_id, j_model_name, j_model_version, j_task, j_inputs, j_features, j_error, j_output, j_latency_ms, t_schema, t_prediction_id, t_model_name, t_model_version, t_task, t_inputs, t_features, t_error, t_output, t_latency_ms,
-    CASE
-        WHEN contract_problem IS NOT NULL THEN contract_problem
-        WHEN CAST(event_ts AS TIMESTAMP(3)) = TIMESTAMP '1970-01-01 00:00:00.000' AND ts_parsed(body) > CAST(kafka_ts AS TIMESTAMP(3)) + INTERVAL '0 00:05:00' DAY TO SECOND THEN 'ts	more than 300 s after the time Kafka received the event'
-        WHEN event_ts <= CURRENT_WATERMARK(event_ts) THEN 'ts	late: behind the stream''s watermark (out-of-orderness allowed: 5 s)'
-        ELSE CAST(NULL AS STRING) END AS problem
-FROM prediction_checked_json;
-CREATE TEMPORARY VIEW feedback_checked_members AS
-SELECT
-    message_key, body, `partition`, `offset`, kafka_ts, event_ts,
-    event_members(body, 'schema,feedback_id,prediction_id,model_name,task,ground_truth,source', '[{"kind":"not_json_object","field":"(event)","reason":"not a JSON object"},{"kind":"absent","field":"schema","reason":"missing; every event names its type","member":"schema"},{"kind":"not_equal","field":"schema","reason":"expected ''closeloop.feedback.v1''","member":"schema","arg":"\"closeloop.feedback.v1\""},{"kind":"not_string","field":"feedback_id","reason":"Input should be a valid string","member":"feedback_id"},{"kind":"too_short","field":"feedback_id","reason":"String should have at least 1 character","member":"feedback_id","arg":1},{"kind":"too_long","field":"feedback_id","reason":"String should have at most 128 characters","member":"feedback_id","arg":128},{"kind":"no_match","field":"feedback_id","reason":"String should match pattern ''^[\\w.:@/-]+$''","member":"feedback_id","arg":"^[\\w.:@/-]+$"},{"kind":"absent","field":"prediction_id","reason":"Field required","member":"prediction_id"},{"kind":"not_string","field":"prediction_id","reason":"Input should be a valid string","member":"prediction_id"},{"kind":"too_short","field":"prediction_id","reason":"String should have at least 1 character","member":"prediction_id","arg":1},{"kind":"too_long","field":"prediction_id","reason":"String should have at most 128 characters","member":"prediction_id","arg":128},{"kind":"no_match","field":"prediction_id","reason":"String should match pattern ''^[\\w.:@/-]+$''","member":"prediction_id","arg":"^[\\w.:@/-]+$"},{"kind":"not_string","field":"model_name","reason":"Input should be a valid string","member":"model_name"},{"kind":"too_short","field":"model_name","reason":"String should have at least 1 character","member":"model_name","arg":1},{"kind":"too_long","field":"model_name","reason":"String should have at most 256 characters","member":"model_name","arg":256},{"kind":"no_match","field":"model_name","reason":"String should match pattern ''^[\\w.-]+$''","member":"model_name","arg":"^[\\w.-]+$"},{"kind":"not_string","field":"task","reason":"Input should be a valid string","member":"task"},{"kind":"absent","field":"ground_truth","reason":"Field required","member":"ground_truth"},{"kind":"not_string","field":"source","reason":"Input should be a valid string","member":"source"},{"kind":"too_long","field":"source","reason":"String should have at most 64 characters","member":"source","arg":64},{"kind":"bad_ts","field":"ts","reason":"must be an ISO-8601 UTC time like 2026-11-22T10:00:00.123Z"}]',
-        CAST(event_ts AS TIMESTAMP(3)) = TIMESTAMP '1970-01-01 00:00:00.000' AND ts_text(body) IS NOT NULL AND ts_parsed(body) IS NULL) AS members
-FROM feedback_source;
-CREATE TEMPORARY VIEW feedback_checked_json AS
-SELECT
-    message_key, body, `partition`, `offset`, kafka_ts, event_ts,
-    members[1] AS j_schema,
-    members[2] AS j_feedback_id,
-    members[3] AS j_prediction_id,
-    members[4] AS j_model_name,
-    members[5] AS j_task,
-    members[6] AS j_ground_truth,
-    members[7] AS j_source,
-    members[8] AS t_schema,
-    members[9] AS t_feedback_id,
-    members[10] AS t_prediction_id,
-    members[11] AS t_model_name,
-    members[12] AS t_task,
-    members[13] AS t_ground_truth,
-    members[14] AS t_source,
-    members[15] AS contract_problem
-FROM feedback_checked_members;
-CREATE TEMPORARY VIEW feedback_checked AS
-SELECT
-    message_key, body, `partition`, `offset`, event_ts, j_schema, j_feedback_id, j_prediction_id, j_model_name, j_task, j_ground_truth, j_source, t_schema, t_feedback_id, t_prediction_id, t_model_name, t_task, t_ground_truth, t_source,
-    CASE
-        WHEN contract_problem IS NOT NULL THEN contract_problem
-        WHEN CAST(event_ts AS TIMESTAMP(3)) = TIMESTAMP '1970-01-01 00:00:00.000' AND ts_parsed(body) > CAST(kafka_ts AS TIMESTAMP(3)) + INTERVAL '0 00:05:00' DAY TO SECOND THEN 'ts	more than 300 s after the time Kafka received the event'
-        WHEN event_ts <= CURRENT_WATERMARK(event_ts) THEN 'ts	late: behind the stream''s watermark (out-of-orderness allowed: 5 s)'
-        ELSE CAST(NULL AS STRING) END AS problem
-FROM feedback_checked_json;
-CREATE TEMPORARY VIEW events AS
-SELECT
-    t_prediction_id AS pid,
-    'prediction' AS kind,
-    message_key,
-    CAST(NULL AS STRING) AS body,
-    `partition`,
-    `offset`,
-    t_model_name AS model_name,
-    t_model_version AS model_version,
-    t_task AS task,
-    CASE WHEN NOT j_output IS NULL THEN j_output END AS output,
-    t_error AS error,
-    TRY_CAST(j_latency_ms AS DOUBLE) AS latency_ms,
-    j_inputs AS inputs,
-    j_features AS features,
-    CAST(NULL AS STRING) AS feedback_id,
-    CAST(NULL AS STRING) AS ground_truth,
-    CAST(NULL AS STRING) AS source,
-    event_ts
-FROM prediction_checked
-WHERE problem IS NULL
-UNION ALL
-SELECT
-    t_prediction_id AS pid,
-    'feedback' AS kind,
-    message_key,
-    body,
-    `partition`,
-    `offset`,
-    CAST(NULL AS STRING) AS model_name,
-    CAST(NULL AS STRING) AS model_version,
-    CAST(NULL AS STRING) AS task,
-    CAST(NULL AS STRING) AS output,
-    CAST(NULL AS STRING) AS error,
-    CAST(NULL AS DOUBLE) AS latency_ms,
-    CAST(NULL AS STRING) AS inputs,
-    CAST(NULL AS STRING) AS features,
-    CASE WHEN j_feedback_id IS NULL THEN TO_BASE64(body) ELSE t_feedback_id END AS feedback_id,
-    j_ground_truth AS ground_truth,
-    t_source AS source,
-    event_ts
-FROM feedback_checked
-WHERE problem IS NULL;
-CREATE TEMPORARY VIEW paired AS
-SELECT * FROM pair_join(
-    input => TABLE events PARTITION BY pid,
-    on_time => DESCRIPTOR(event_ts),
-    label_delay_ms => CAST(86400000 AS BIGINT),
-    uid => 'pair-join');
 CREATE TEMPORARY VIEW facts AS
 SELECT model_name, model_version, task,
     CASE WHEN kind = 'prediction' THEN 1 ELSE 0 END AS predictions,
@@ -347,15 +535,9 @@ FROM (
     FROM paired
     WHERE kind = 'dead_letter' OR field IS NOT NULL
     UNION ALL
-    SELECT message_key, 'closeloop.predictions', SPLIT_INDEX(problem, CHR(9), 0), REPLACE(problem, CHR(9), ': '),
+    SELECT message_key, source_topic, SPLIT_INDEX(problem, CHR(9), 0), REPLACE(problem, CHR(9), ': '),
         body, `partition`, `offset`
-    FROM prediction_checked
-    WHERE problem IS NOT NULL
-    UNION ALL
-    SELECT message_key, 'closeloop.feedback', SPLIT_INDEX(problem, CHR(9), 0), REPLACE(problem, CHR(9), ': '),
-        body, `partition`, `offset`
-    FROM feedback_checked
-    WHERE problem IS NOT NULL);
+    FROM invalid_events);
 INSERT INTO metrics_sink
 SELECT model_name, metrics_event(
     model_name, model_version, task, 'tumbling', window_start, window_end,

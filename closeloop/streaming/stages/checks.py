@@ -1,9 +1,10 @@
-"""Parse each event once and check it against its contract, by rules generated from the pydantic models.
+"""The event contracts' rules for the job's checks, generated from the pydantic models.
 
 A required field of the event contract (closeloop.events) is a required field
 here; every broken rule names the field and the reason, in the order pydantic
-reports them, for the dead letter. The JVM runs the rules as it parses the
-event; what needs Kafka's time or the watermark stays in SQL.
+reports them, for the dead letter. The job's front runs them in the JVM as it
+parses each event (io.closeloop.flink.EventContract), then checks that its
+``ts`` is not too far ahead of Kafka's time and not late.
 """
 
 from __future__ import annotations
@@ -18,28 +19,18 @@ from pydantic.fields import FieldInfo
 from closeloop.events import FeedbackEvent, PredictionEvent
 from closeloop.events.models import Event
 from closeloop.streaming.settings import FeedbackJobSettings
-from closeloop.streaming.stages.literals import EPOCH, interval, member, quote, text
 from closeloop.tasks import task_names
 
 __all__ = [
     "Rule",
-    "checked_view",
     "contract_rules",
     "feedback_rules",
+    "future_problem",
+    "late_problem",
     "members",
     "prediction_rules",
-    "timing_checks",
+    "rules_json",
 ]
-
-#: A check only SQL can make (it reads Kafka's time or the watermark): (condition, field, reason).
-Check = tuple[str, str, str]
-
-#: The source's event time for an event it cannot place (event_time, flink/functions):
-#: not a JSON object, or its `ts` broken or too far ahead. Why is asked only then.
-_NO_TIME = f"CAST(event_ts AS TIMESTAMP(3)) = {EPOCH}"
-
-#: Whether the event's `ts` is present and not a time: the contract rule bad_ts.
-_BAD_TS = f"{_NO_TIME} AND ts_text(body) IS NOT NULL AND ts_parsed(body) IS NULL"
 
 
 @dataclass(frozen=True)
@@ -139,22 +130,14 @@ def _strip(annotation: object) -> object:
     return get_args(annotation)[0] if get_origin(annotation) is Annotated else annotation
 
 
-def timing_checks(s: FeedbackJobSettings) -> list[Check]:
-    # Only an event the source gave the epoch can be one: the time is read again then.
-    future = (
-        f"{_NO_TIME} AND ts_parsed(body) > CAST(kafka_ts AS TIMESTAMP(3)) + {interval(s.max_clock_skew_s)}",
-        "ts",
-        f"more than {s.max_clock_skew_s} s after the time Kafka received the event",
-    )
-    # Late events would be dropped silently by the windows; they go to the
-    # dead-letter topic instead. CURRENT_WATERMARK is the watermark the row
-    # came after, so what passes here is on time downstream too.
-    late = (
-        "event_ts <= CURRENT_WATERMARK(event_ts)",
-        "ts",
-        f"late: behind the stream's watermark (out-of-orderness allowed: {s.out_of_orderness_s} s)",
-    )
-    return [future, late]
+def future_problem(s: FeedbackJobSettings) -> str:
+    """Why an event whose ``ts`` is too far ahead of Kafka's time is a dead letter."""
+    return f"ts\tmore than {s.max_clock_skew_s} s after the time Kafka received the event"
+
+
+def late_problem(s: FeedbackJobSettings) -> str:
+    """Why a late event is a dead letter: the windows would drop it without a word."""
+    return f"ts\tlate: behind the stream's watermark (out-of-orderness allowed: {s.out_of_orderness_s} s)"
 
 
 def prediction_rules() -> list[Rule]:
@@ -173,54 +156,7 @@ def feedback_rules() -> list[Rule]:
     return contract_rules(FeedbackEvent)
 
 
-def _rules_json(rules: list[Rule]) -> str:
+def rules_json(rules: list[Rule]) -> str:
+    """The rules as io.closeloop.flink.EventContract reads them."""
     spec = [{k: v for k, v in asdict(rule).items() if v is not None} for rule in rules]
     return json.dumps(spec, separators=(",", ":"), ensure_ascii=False)
-
-
-def checked_view(
-    name: str, source: str, rules: list[Rule], timing: list[Check], keys: list[str]
-) -> list[str]:
-    """Every row of ``source``, parsed once, with ``problem``: NULL if it is valid.
-
-    The JVM function ``event_members`` (flink/functions) parses the event in
-    one pass, answers each member in ``keys`` twice: as JSON text, column
-    ``j_<member>``, and as text (a string unquoted), column ``t_<member>``, and
-    then the first of ``rules`` the event breaks. It is declared
-    non-deterministic, which keeps the planner from copying the parse into
-    every expression that reads a member. The ``timing`` checks follow in SQL.
-    """
-    k = len(keys)
-    columns = ",\n    ".join(
-        [f"members[{i + 1}] AS {member(m)}" for i, m in enumerate(keys)]
-        + [f"members[{k + i + 1}] AS {text(m)}" for i, m in enumerate(keys)]
-        + [f"members[{2 * k + 1}] AS contract_problem"]
-    )
-    names = ", ".join([*(member(m) for m in keys), *(text(m) for m in keys)])
-    whens = "\n        ".join(
-        ["WHEN contract_problem IS NOT NULL THEN contract_problem"]
-        + [f"WHEN {cond} THEN {quote(field + chr(9) + reason)}" for cond, field, reason in timing]
-    )
-    return [
-        f"""
-CREATE TEMPORARY VIEW {name}_members AS
-SELECT
-    message_key, body, `partition`, `offset`, kafka_ts, event_ts,
-    event_members(body, {quote(",".join(keys))}, {quote(_rules_json(rules))},
-        {_BAD_TS}) AS members
-FROM {source}""",
-        f"""
-CREATE TEMPORARY VIEW {name}_json AS
-SELECT
-    message_key, body, `partition`, `offset`, kafka_ts, event_ts,
-    {columns}
-FROM {name}_members""",
-        f"""
-CREATE TEMPORARY VIEW {name} AS
-SELECT
-    message_key, body, `partition`, `offset`, event_ts, {names},
-    CASE
-        {whens}
-        ELSE CAST(NULL AS STRING) END AS problem
-FROM {name}_json""",
-    ]

@@ -10,7 +10,7 @@ __all__ = ["dead_letters_insert"]
 
 
 def _letter(source_topic: str, field: str, reason: str) -> str:
-    """A closeloop.dead-letter.v1 event, built in SQL from a row of ``paired``."""
+    """A closeloop.dead-letter.v1 event, built in SQL from a row of ``paired`` or ``invalid_events``."""
     return f"""JSON_OBJECT(
         'ts' VALUE DATE_FORMAT(CURRENT_TIMESTAMP, 'yyyy-MM-dd''T''HH:mm:ss.SSS''Z'''),
         'schema' VALUE 'closeloop.dead-letter.v1',
@@ -27,8 +27,7 @@ def _letter(source_topic: str, field: str, reason: str) -> str:
 
 
 def dead_letters_insert(s: FeedbackJobSettings, topics: Topics) -> str:
-    # An invalid event's reason is "field TAB reason"; unmatched feedback has a
-    # field and no reason; an unscorable label has both.
+    # Unmatched feedback has a field and no reason; an unscorable label has both.
     unmatched = quote(
         "prediction_id: no prediction with this id at or up to the label delay "
         f"({s.label_delay_s} s) before the feedback's time"
@@ -36,15 +35,12 @@ def dead_letters_insert(s: FeedbackJobSettings, topics: Topics) -> str:
     source_topic = f"COALESCE(source_topic, {quote(topics.feedback)})"
     field = "COALESCE(field, SPLIT_INDEX(reason, CHR(9), 0))"
     reason = f"CASE WHEN reason IS NULL THEN {unmatched} ELSE REPLACE(reason, CHR(9), ': ') END"
-    invalid = "".join(
-        f"""
+    # An invalid event's problem is "field TAB reason".
+    invalid = """
     UNION ALL
-    SELECT message_key, {quote(topic)}, SPLIT_INDEX(problem, CHR(9), 0), REPLACE(problem, CHR(9), ': '),
+    SELECT message_key, source_topic, SPLIT_INDEX(problem, CHR(9), 0), REPLACE(problem, CHR(9), ': '),
         body, `partition`, `offset`
-    FROM {view}
-    WHERE problem IS NOT NULL"""
-        for topic, view in ((topics.predictions, "prediction_checked"), (topics.feedback, "feedback_checked"))
-    )
+    FROM invalid_events"""
     # Counted on their way out (Flink metric `dead_letters`, by source topic and field).
     return f"""
 INSERT INTO dlq_sink

@@ -1,10 +1,8 @@
-"""SQL literals and JSON-member expressions the job's statements share."""
+"""SQL literals the job's statements share."""
 
 from __future__ import annotations
 
-__all__ = ["EPOCH", "absent", "interval", "member", "quote", "text"]
-
-EPOCH = "TIMESTAMP '1970-01-01 00:00:00.000'"
+__all__ = ["interval", "quote"]
 
 
 def interval(seconds: int) -> str:
@@ -17,24 +15,3 @@ def interval(seconds: int) -> str:
 
 def quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
-
-
-def member(key: str) -> str:
-    """The member ``key`` of the parsed event as JSON text (a string keeps its quotes); NULL: absent, null.
-
-    A column of the checked view (closeloop.streaming.stages.checks), written once per event.
-    """
-    return f"j_{key}"
-
-
-def absent(key: str) -> str:
-    """True when the parsed event has no ``key``, or has it as JSON null."""
-    return f"{member(key)} IS NULL"
-
-
-def text(key: str) -> str:
-    """The member ``key`` as SQL text: a JSON string unquoted and unescaped, NULL if absent or null.
-
-    A column of the checked view, like ``member``.
-    """
-    return f"t_{key}"

@@ -49,7 +49,7 @@ def test_pair_join_state_has_bloom_filters_cached_and_no_compression(
 
     @eventually(timeout=180, interval=1)
     def pair_join_state() -> dict[tuple[str, str], dict[str, str]]:
-        dbs = list(flink.tmp_dir.glob(f"*/tmp/job_{record.job_id}_op_ProcessSetTableOperator_*/db"))
+        dbs = list(flink.tmp_dir.glob(f"*/tmp/job_{record.job_id}_op_KeyedProcessOperator_*/db"))
         for db in dbs:
             if (options := _latest_options(db)) and ("CFOptions", "state") in (
                 found := rocksdb_options(options)

@@ -20,10 +20,10 @@ f(0,0,20,3,'all')
 f(1,0,16,1,'java/lang/Thread.run')
 f(2,0,6,1,'org/apache/flink/streaming/api/operators/SourceOperator.emitNext')
 f(3,0,4,1,'io/closeloop/flink/EventMembers.parse',0,1,0)
-f(2,6,10,1,'org/apache/flink/table/runtime/generated/ProcessTableRunner.processMethod')
-f(3,6,5,1,'org/apache/flink/table/runtime/generated/ProcessTableRunner.moveStateToFunction')
+f(2,6,10,1,'io/closeloop/flink/PairJoin.processElement')
+f(3,6,5,1,'org/apache/flink/contrib/streaming/state/RocksDBValueState.value')
 f(4,6,5,4,'org/rocksdb/RocksDB.get')
-f(3,11,3,1,'org/apache/flink/table/functions/ProcessTableFunction.collect')
+f(3,11,3,1,'io/closeloop/flink/PairJoin.collect')
 f(4,11,2,1,'org/apache/flink/table/runtime/operators/aggregate/window/LocalSlicingWindowAggOperator.processElement')
 f(1,16,4,3,'__memcpy')
 </script></html>
@@ -35,8 +35,8 @@ def test_each_frame_keeps_its_own_samples() -> None:
     assert found["all"].samples == 0
     assert found["SourceOperator.emitNext"].samples == 2  # 6 less its child's 4
     assert found["EventMembers.parse"].samples == 4  # a frame with inlined counts is read too
-    assert found["ProcessTableRunner.processMethod"].samples == 2
-    assert found["RocksDB.get"].stack[-2].endswith("moveStateToFunction")
+    assert found["PairJoin.processElement"].samples == 2
+    assert found["RocksDB.get"].stack[-2].endswith("RocksDBValueState.value")
 
 
 def test_a_sample_goes_to_the_first_stage_its_stack_matches() -> None:

@@ -25,9 +25,10 @@ FUNCTIONS_JAR = PROJECT_ROOT / ".local" / "flink" / "functions" / "closeloop-fli
 class JvmTwin:
     """One long-lived `java io.closeloop.flink.Twin`: a call is a line out and a line back."""
 
-    def __init__(self, jar: Path) -> None:
+    def __init__(self, jar: Path, classpath: list[Path] | None = None) -> None:
+        """``classpath``: more jars, for the functions that need Flink's own classes."""
         self._process = subprocess.Popen(
-            ["java", "-cp", str(jar), "io.closeloop.flink.Twin"],
+            ["java", "-cp", ":".join(map(str, [jar, *(classpath or [])])), "io.closeloop.flink.Twin"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,

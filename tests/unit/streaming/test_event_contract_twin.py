@@ -21,7 +21,7 @@ import pytest
 
 from closeloop.events import FeedbackEvent, InvalidEventError, PredictionEvent, decode, encode
 from closeloop.events.models import Event
-from closeloop.streaming.stages.checks import _rules_json, feedback_rules, members, prediction_rules
+from closeloop.streaming.stages.checks import feedback_rules, members, prediction_rules, rules_json
 from tests.unit.streaming.jvm import JvmTwin, jvm  # noqa: F401
 
 AT = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
@@ -106,7 +106,7 @@ def _body(base: dict[str, Any], change: dict[str, Any]) -> str:
 
 def _jvm_problem(twin: JvmTwin, contract: type[Event], body: str, bad_ts: bool) -> tuple[str, str] | None:
     names = ",".join(members(contract))
-    answer = twin.call("contract", names, _rules_json(RULES[contract]), body, json.dumps(bad_ts))
+    answer = twin.call("contract", names, rules_json(RULES[contract]), body, json.dumps(bad_ts))
     if answer is None:
         return None
     assert isinstance(answer, str)

@@ -13,8 +13,8 @@ from closeloop.events import FeedbackEvent, PredictionEvent
 from closeloop.streaming.settings import FeedbackJobSettings
 from closeloop.streaming.sql import JVM_FUNCTIONS, build_sql, contract_rules
 from closeloop.streaming.stages.checks import feedback_rules, members, prediction_rules
+from closeloop.streaming.stages.front import front_settings
 from closeloop.streaming.stages.literals import interval
-from closeloop.streaming.stages.pair_join import EVENT_COLUMNS
 
 COMMITTED_SQL = PROJECT_ROOT / "flink" / "feedback_job.sql"
 
@@ -23,18 +23,21 @@ def job_settings(**overrides: object) -> FeedbackJobSettings:
     return FeedbackJobSettings(_env_file=None, **overrides)  # type: ignore[call-arg]
 
 
-def test_one_keyed_step_per_prediction_and_no_python_per_record() -> None:
+def test_the_sql_reads_the_front_and_runs_no_python_per_record() -> None:
     text = build_sql(job_settings()).render()
-    assert text.count("FROM pair_join(") == 1
-    # No sort buffer before the keyed step: it scans RocksDB per id and time.
+    statements = "".join(build_sql(job_settings()).statements())
+    # The front (a DataStream) reads the two topics; the SQL starts from its tables.
+    assert "FROM paired" in statements and "FROM invalid_events" in statements
+    assert "'topic' = 'closeloop.predictions'" not in statements
+    assert "'topic' = 'closeloop.feedback'" not in statements
+    # No sort buffer: it scans RocksDB per id and time.
     assert "ORDER BY" not in text
     # Python runs once per window: metrics_event is the only Python function the SQL calls.
     called = {name for name in ("metrics_event", "task_statistics", "LISTAGG") if f"{name}(" in text}
     assert called == {"metrics_event"}
-    # Each event is parsed once, in the JVM.
-    for parse in ("TRY_PARSE_JSON", "JSON_STRING", "SUBSTR(body"):
+    # Events are parsed once, in the front, never in SQL.
+    for parse in ("TRY_PARSE_JSON", "JSON_STRING", "JSON_VALUE", "SUBSTR(body"):
         assert parse not in text
-    assert text.count("event_members(body") == 2
     for join in ("FOR SYSTEM_TIME AS OF", "ROW_NUMBER()", " JOIN "):
         assert join not in text
     for name, cls in JVM_FUNCTIONS.items():
@@ -76,10 +79,15 @@ def test_settings_reach_the_sql() -> None:
     )
     text = build_sql(s).render()
     assert "'broker-1:9093'" in text
-    for topic in ("staging.predictions", "staging.feedback", "staging.metrics", "staging.dlq"):
+    for topic in ("staging.feedback", "staging.metrics", "staging.dlq", "staging.alerts"):
         assert f"'{topic}'" in text
-    assert interval(7) in text and interval(21) in text and interval(2) in text
-    assert "label_delay_ms => CAST(3600000 AS BIGINT)" in text
+    assert interval(7) in text and interval(21) in text
+    assert '"label_delay_ms": 3600000' in text
+    front = front_settings(s)
+    assert front["bootstrap"] == "broker-1:9093"
+    assert front["out_of_orderness_ms"] == 2000
+    topics = (front["predictions"]["topic"], front["feedback"]["topic"])  # type: ignore[index]
+    assert topics == ("staging.predictions", "staging.feedback")
     assert [i.strip().split()[2] for i in build_sql(s).inserts] == ["dlq_sink", "metrics_sink", "lake_sink"]
 
 
@@ -100,12 +108,15 @@ def test_the_sliding_window_must_be_a_larger_multiple() -> None:
 
 def test_sources_resume_from_committed_offsets_unless_told_a_start_time() -> None:
     resumed = build_sql(job_settings()).render()
-    assert resumed.count("'scan.startup.mode' = 'group-offsets'") == 3
+    assert resumed.count("'scan.startup.mode' = 'group-offsets'") == 1  # metrics_source
     assert "timestamp-millis" not in resumed
-    started = build_sql(job_settings(start_from_ms=1_790_000_000_000)).render()
-    assert started.count("'scan.startup.mode' = 'timestamp'") == 3
-    assert started.count("'scan.startup.timestamp-millis' = '1790000000000'") == 3
+    assert front_settings(job_settings())["start_from_ms"] is None
+    s = job_settings(start_from_ms=1_790_000_000_000)
+    started = build_sql(s).render()
+    assert started.count("'scan.startup.mode' = 'timestamp'") == 1
+    assert started.count("'scan.startup.timestamp-millis' = '1790000000000'") == 1
     assert "group-offsets" not in started
+    assert front_settings(s)["start_from_ms"] == 1_790_000_000_000
 
 
 def test_present_members_are_checked_for_their_json_type_length_and_pattern() -> None:
@@ -127,14 +138,13 @@ def test_the_checks_read_only_members_the_job_parses_out() -> None:
         assert read <= parsed, f"{event.__name__} rules read {read - parsed}, which are not parsed out"
 
 
-def test_the_keyed_step_reads_the_events_columns_in_their_order() -> None:
-    # PairJoin reads its input by position (Flink's internal rows, no names): a
-    # column moved in the view and not in the function would read the wrong one.
-    java = (PROJECT_ROOT / "flink/functions/src/main/java/io/closeloop/flink/PairJoin.java").read_text()
-    declaration = re.search(r"static final String EVENTS =(.*?);", java, re.S)
-    assert declaration, "PairJoin.EVENTS not found"
-    row = "".join(re.findall(r'"([^"]*)"', declaration[1]))
-    fields = re.fullmatch(r"ROW<(.*)>", row)
-    assert fields
-    java_columns = [field.strip().split(" ")[0].strip("`") for field in fields[1].split(",")]
-    assert java_columns == [name.strip("`") for name, _, _ in EVENT_COLUMNS]
+def test_the_front_parses_out_every_member_it_reads() -> None:
+    # EventDeserializer finds the members it puts in its rows by name among those it is
+    # told to parse: one left out of `members` would read as absent, without a word.
+    source = PROJECT_ROOT / "flink/functions/src/main/java/io/closeloop/flink/EventDeserializer.java"
+    java = source.read_text()
+    read = set(re.findall(r'^\s+[A-Z_]+\("(\w+)"\)[,;]', java, re.M))
+    assert "prediction_id" in read and "ground_truth" in read
+    front = front_settings(job_settings())
+    parsed = set(front["predictions"]["members"]) | set(front["feedback"]["members"])  # type: ignore[index]
+    assert read <= parsed, f"EventDeserializer reads {read - parsed}, which are not parsed out"

@@ -1,12 +1,10 @@
 package io.closeloop.flink;
 
-import static org.apache.flink.table.annotation.ArgumentTrait.REQUIRE_ON_TIME;
-import static org.apache.flink.table.annotation.ArgumentTrait.SET_SEMANTIC_TABLE;
-
 import java.io.DataInput;
 import java.io.DataOutput;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
@@ -14,32 +12,35 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 
+import org.apache.flink.api.common.functions.OpenContext;
+import org.apache.flink.api.common.state.StateTtlConfig;
+import org.apache.flink.api.common.state.ValueState;
+import org.apache.flink.api.common.state.ValueStateDescriptor;
+import org.apache.flink.api.common.typeinfo.PrimitiveArrayTypeInfo;
+import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.core.memory.DataInputDeserializer;
 import org.apache.flink.core.memory.DataOutputSerializer;
-import org.apache.flink.table.annotation.ArgumentHint;
-import org.apache.flink.table.annotation.DataTypeHint;
-import org.apache.flink.table.annotation.StateHint;
+import org.apache.flink.streaming.api.TimerService;
+import org.apache.flink.streaming.api.functions.KeyedProcessFunction;
 import org.apache.flink.table.data.GenericMapData;
 import org.apache.flink.table.data.GenericRowData;
 import org.apache.flink.table.data.RowData;
 import org.apache.flink.table.data.StringData;
 import org.apache.flink.table.data.TimestampData;
-import org.apache.flink.table.functions.ProcessTableFunction;
+import org.apache.flink.table.runtime.typeutils.InternalTypeInfo;
+import org.apache.flink.table.types.logical.RowType;
+import org.apache.flink.table.types.logical.utils.LogicalTypeParser;
+import org.apache.flink.util.Collector;
 
 /**
  * The feedback job's one keyed step per prediction: deduplicate, join feedback within the label
  * delay, pick the label, and route what breaks the contract to the dead letters.
  *
- * <p>Called over the union of checked predictions and feedback, partitioned by prediction id:
- *
- * <pre>{@code
- * SELECT * FROM pair_join(input => TABLE events PARTITION BY pid,
- *                         on_time => DESCRIPTOR(event_ts), label_delay_ms => 86400000,
- *                         uid => 'pair-join')
- * }</pre>
- *
- * Input rows are valid predictions and feedback ({@code kind}); invalid events, late ones
- * included, go to the dead letters before this step. Output rows have a kind too:
+ * <p>Runs over the union of valid predictions and feedback ({@link #EVENTS}, from {@link
+ * EventDeserializer}), keyed by prediction id, in arrival order; invalid events, late ones
+ * included, went to the dead letters before this step ({@link InvalidEvents}). Its rows ({@link
+ * #PAIRED}) go on into the job's SQL as the table {@code paired}, with their event time as the
+ * rowtime. Output rows have a kind:
  *
  * <ul>
  *   <li>"prediction": the first copy of a prediction (the gateway delivers at least once, a
@@ -56,18 +57,15 @@ import org.apache.flink.table.functions.ProcessTableFunction;
  *       feedback of an earlier time (or of the same time, arrived earlier) came after it.
  * </ul>
  *
- * <p>Rows come in arrival order. A feedback whose prediction is here is judged at once: if no
- * label is given yet, it is the label, and the windows count it without waiting. Feedback out of
- * order, of an earlier time than the label given, becomes the label when it arrives, and the
- * old label is taken back by a timer at its time, so that the retraction lands in the windows
- * the label went to (the watermark has passed neither time yet). The label is then the same in
- * a run and in a replay, and a timer is set only on that rare path. Feedback that comes before
- * its prediction waits for the watermark to pass its time (a timer): its prediction may still
- * come, up to then. State is one small value per prediction id, read and written by point
- * lookups only (handing rows over in time order with ORDER BY instead costs a RocksDB map scan
- * per id and time, four fifths of the step's time). Nothing here holds the watermark back.
- * Waiting for the watermark before every label, as this step once did, cost a third of its
- * time: a timer, and a second read and write of the state, per labeled prediction.
+ * <p>A feedback whose prediction is here is judged at once: if no label is given yet, it is the
+ * label, and the windows count it without waiting. Feedback out of order, of an earlier time than
+ * the label given, becomes the label when it arrives, and the old label is taken back by a timer
+ * at its time, so that the retraction lands in the windows the label went to (the watermark has
+ * passed neither time yet). The label is then the same in a run and in a replay, and a timer is
+ * set only on that rare path. Feedback that comes before its prediction waits for the watermark
+ * to pass its time (a timer): its prediction may still come, up to then. State is one small value
+ * per prediction id, read and written by point lookups only. Nothing here holds the watermark
+ * back.
  *
  * <p>The prediction's output and inputs stay in the state after the label, as long as the
  * state does: a label given later, out of order, needs them for its row. The lake keeps both
@@ -77,59 +75,75 @@ import org.apache.flink.table.functions.ProcessTableFunction;
  * keeps any feedback after it waiting too).
  *
  * <p>Whether a feedback joins is decided by event time (its prediction's time plus the label
- * delay), but the state of an id is dropped by the state's time-to-live, {@code
- * table.exec.state.ttl}, which the job sets to the label delay plus a margin of processing
- * time: a cleanup timer per prediction kept every id within the label delay on the heap (a
- * day of predictions, with RocksDB state too), cost a state read when it fired, and an eighth
- * of the TaskManager's time went to collecting that heap.
+ * delay), but the state of an id is dropped by its time-to-live, the label delay plus a margin
+ * of processing time: a cleanup timer per prediction kept every id within the label delay on the
+ * heap (a day of predictions, with RocksDB state too), cost a state read when it fired, and an
+ * eighth of the TaskManager's time went to collecting that heap.
  *
- * <p>The state is one byte array per id ({@link State}), written and read here ({@link
- * Pair#read}, {@link Pair#write}): as a structured type with lists of feedback, converting it
- * to and from Flink's rows and hashing it cost a tenth of the TaskManager's time.
+ * <p>The state is one byte array per id, written and read here ({@link Pair#read}, {@link
+ * Pair#write}): as a structured type with lists of feedback, converting it to and from rows and
+ * hashing it cost a tenth of the TaskManager's time.
  *
- * <p>Only unnamed timers, never cleared in bulk: a named timer is a map-state entry per id, and
- * {@code Context.clearAll()} / {@code clearAllTimers()} walk the unnamed timers of every key,
- * moving the current key as they go (Flink 2.3, {@code WritableInternalTimeContext}), which
- * drops other ids' timers and state.
- *
- * <p>Rows in and out are Flink's internal rows, their strings UTF-8 bytes throughout: as {@code
- * Row}s, every string of every row was decoded to Java and encoded back (into the state, into
- * the output), 4 % of the TaskManager's samples. The input is typed ({@link #EVENTS}), so its
- * columns are read by position: the view {@code events} (closeloop/streaming/stages/pair_join.py)
- * selects them in this order, and a unit test holds the two together.
+ * <p>Rows in and out are Flink's internal rows, their strings UTF-8 bytes throughout, read by
+ * position; the rows it sends reuse the input's strings, which the next operator, chained, reads
+ * before the next input.
  */
-@DataTypeHint(
-        value = "ROW<kind STRING, labeled BOOLEAN, model_name STRING, model_version STRING, "
-                + "task STRING, output STRING, error STRING, latency_ms DOUBLE, inputs STRING, "
-                + "ground_truth STRING, source STRING, prediction_ts TIMESTAMP(3), "
-                + "stats MAP<STRING, DOUBLE>, source_topic STRING, field STRING, reason STRING, "
-                + "message_key STRING, body STRING, `partition` INT, `offset` BIGINT, features STRING>",
-        bridgedTo = RowData.class)
-public class PairJoin extends ProcessTableFunction<RowData> {
+public final class PairJoin extends KeyedProcessFunction<String, RowData, RowData> {
+    private static final long serialVersionUID = 2L;
 
-    /** The input's columns, in the order of the view {@code events}. */
+    /** The input's columns: a valid event of either topic, as {@link EventDeserializer} makes it. */
     static final String EVENTS =
             "ROW<pid STRING, kind STRING, message_key STRING, body STRING, `partition` INT, `offset` BIGINT, "
                     + "model_name STRING, model_version STRING, task STRING, output STRING, error STRING, "
                     + "latency_ms DOUBLE, inputs STRING, features STRING, feedback_id STRING, "
                     + "ground_truth STRING, source STRING, event_ts TIMESTAMP(3)>";
 
-    private static final int KIND = 1;
-    private static final int MESSAGE_KEY = 2;
-    private static final int BODY = 3;
-    private static final int PARTITION = 4;
-    private static final int OFFSET = 5;
-    private static final int MODEL_NAME = 6;
-    private static final int MODEL_VERSION = 7;
-    private static final int TASK = 8;
-    private static final int OUTPUT = 9;
-    private static final int ERROR = 10;
-    private static final int LATENCY_MS = 11;
-    private static final int INPUTS = 12;
-    private static final int FEATURES = 13;
-    private static final int FEEDBACK_ID = 14;
-    private static final int GROUND_TRUTH = 15;
-    private static final int SOURCE = 16;
+    /** The output's columns: the prediction id, then what the kinds above carry. */
+    static final String PAIRED =
+            "ROW<pid STRING, kind STRING, labeled BOOLEAN, model_name STRING, model_version STRING, "
+                    + "task STRING, output STRING, error STRING, latency_ms DOUBLE, inputs STRING, "
+                    + "ground_truth STRING, source STRING, prediction_ts TIMESTAMP(3), "
+                    + "stats MAP<STRING, DOUBLE>, source_topic STRING, field STRING, reason STRING, "
+                    + "message_key STRING, body STRING, `partition` INT, `offset` BIGINT, features STRING>";
+
+    static final int PID = 0;
+    static final int KIND = 1;
+    static final int MESSAGE_KEY = 2;
+    static final int BODY = 3;
+    static final int PARTITION = 4;
+    static final int OFFSET = 5;
+    static final int MODEL_NAME = 6;
+    static final int MODEL_VERSION = 7;
+    static final int TASK = 8;
+    static final int OUTPUT = 9;
+    static final int ERROR = 10;
+    static final int LATENCY_MS = 11;
+    static final int INPUTS = 12;
+    static final int FEATURES = 13;
+    static final int FEEDBACK_ID = 14;
+    static final int GROUND_TRUTH = 15;
+    static final int SOURCE = 16;
+    static final int EVENT_TS = 17;
+    /** How many columns {@link #EVENTS} has; a checked event has its problem after them. */
+    static final int EVENT_ARITY = 18;
+
+    /** A parsed and checked event: {@link #EVENTS} and the first rule it breaks, "field TAB reason". */
+    static final TypeInformation<RowData> CHECKED_TYPE =
+            InternalTypeInfo.of(withProblem(rowType(EVENTS)));
+
+    static final TypeInformation<RowData> EVENTS_TYPE = InternalTypeInfo.of(rowType(EVENTS));
+
+    static final TypeInformation<RowData> PAIRED_TYPE = InternalTypeInfo.of(rowType(PAIRED));
+
+    static RowType rowType(String declaration) {
+        return (RowType) LogicalTypeParser.parse(declaration, PairJoin.class.getClassLoader());
+    }
+
+    private static RowType withProblem(RowType events) {
+        List<RowType.RowField> fields = new ArrayList<>(events.getFields());
+        fields.add(new RowType.RowField("problem", rowType("ROW<problem STRING>").getTypeAt(0)));
+        return new RowType(fields);
+    }
 
     private static final StringData PREDICTION = StringData.fromString("prediction");
     private static final StringData FEEDBACK = StringData.fromString("feedback");
@@ -137,6 +151,35 @@ public class PairJoin extends ProcessTableFunction<RowData> {
     private static final StringData RETRACTION = StringData.fromString("retraction");
     private static final StringData PREDICTION_ID = StringData.fromString("prediction_id");
     private static final StringData GROUND_TRUTH_FIELD = StringData.fromString("ground_truth");
+
+    private final long labelDelayMs;
+    private final long stateTtlMs;
+
+    private transient ValueState<byte[]> state;
+    /** The id whose rows are being sent, and where to: set per input and per timer. */
+    private transient StringData pid;
+    private transient Collector<RowData> out;
+
+    /**
+     * @param labelDelayMs how much later than its prediction a feedback still joins
+     * @param stateTtlMs how long an id's state lives after its last write, in processing time
+     */
+    public PairJoin(long labelDelayMs, long stateTtlMs) {
+        this.labelDelayMs = labelDelayMs;
+        this.stateTtlMs = stateTtlMs;
+    }
+
+    @Override
+    public void open(OpenContext context) {
+        ValueStateDescriptor<byte[]> descriptor =
+                new ValueStateDescriptor<>("state", PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO);
+        descriptor.enableTimeToLive(
+                StateTtlConfig.newBuilder(Duration.ofMillis(stateTtlMs))
+                        .setUpdateType(StateTtlConfig.UpdateType.OnCreateAndWrite)
+                        .setStateVisibility(StateTtlConfig.StateVisibility.NeverReturnExpired)
+                        .build());
+        state = getRuntimeContext().getState(descriptor);
+    }
 
     /** Pending feedback in the order it is judged: by time, then by arrival. */
     private static final Comparator<Feedback> BY_TIME_THEN_ARRIVAL =
@@ -154,11 +197,6 @@ public class PairJoin extends ProcessTableFunction<RowData> {
         }
         int byPartition = PARTITIONS.compare(partition, otherPartition);
         return byPartition != 0 ? byPartition : OFFSETS.compare(offset, otherOffset);
-    }
-
-    /** What Flink keeps per prediction id: the encoded {@link Pair}, null when there is none. */
-    public static class State {
-        public byte[] bytes;
     }
 
     /** What is kept per prediction id, decoded. All fields nullable: an empty state is all nulls. */
@@ -398,22 +436,18 @@ public class PairJoin extends ProcessTableFunction<RowData> {
         return in.readBoolean() ? in.readLong() : null;
     }
 
-    public void eval(
-            Context ctx,
-            @StateHint State state,
-            @ArgumentHint(
-                            value = {SET_SEMANTIC_TABLE, REQUIRE_ON_TIME},
-                            type = @DataTypeHint(value = EVENTS, bridgedTo = RowData.class))
-                    RowData input,
-            Long label_delay_ms) {
-        Pair pair = Pair.read(state.bytes);
-        if (process(ctx.timeContext(Long.class), pair, input, label_delay_ms)) {
-            state.bytes = pair.write();
+    @Override
+    public void processElement(RowData input, Context ctx, Collector<RowData> out) throws IOException {
+        this.pid = input.getString(PID);
+        this.out = out;
+        Pair pair = Pair.read(state.value());
+        if (process(ctx.timestamp(), ctx.timerService(), pair, input)) {
+            state.update(pair.write());
         }
     }
 
     /** One input row against its id's state; whether the state changed. */
-    private boolean process(TimeContext<Long> time, Pair pair, RowData input, long labelDelayMs) {
+    private boolean process(long now, TimerService timers, Pair pair, RowData input) {
         StringData kind = string(input, KIND);
         if (PREDICTION.equals(kind)) {
             if (pair.predictionTs != null) {
@@ -425,22 +459,21 @@ public class PairJoin extends ProcessTableFunction<RowData> {
             pair.output = bytes(input, OUTPUT);
             pair.error = bytes(input, ERROR);
             pair.inputs = bytes(input, INPUTS);
-            pair.predictionTs = time.time();
+            pair.predictionTs = now;
             pair.deadline = pair.predictionTs + labelDelayMs;
             // The input's own strings: the rows after this step use them before the next input.
             collect(
-                    GenericRowData.of(
-                            PREDICTION, false, string(input, MODEL_NAME), string(input, MODEL_VERSION),
-                            string(input, TASK), string(input, OUTPUT), string(input, ERROR),
-                            input.isNullAt(LATENCY_MS) ? null : input.getDouble(LATENCY_MS),
-                            string(input, INPUTS), null, null, null, null, null, null, null, null, null,
-                            null, null, string(input, FEATURES)));
+                    PREDICTION, false, string(input, MODEL_NAME), string(input, MODEL_VERSION),
+                    string(input, TASK), string(input, OUTPUT), string(input, ERROR),
+                    input.isNullAt(LATENCY_MS) ? null : input.getDouble(LATENCY_MS),
+                    string(input, INPUTS), null, null, null, null, null, null, null, null, null,
+                    null, null, string(input, FEATURES));
             return true;
         }
         if (!FEEDBACK.equals(kind)) {
             throw new IllegalArgumentException("pair_join: unknown kind " + kind);
         }
-        Feedback f = Feedback.of(input, time.time());
+        Feedback f = Feedback.of(input, now);
         for (byte[] seen : pair.feedbackIds) {
             if (Arrays.equals(seen, f.feedbackId)) {
                 return false; // a retried delivery
@@ -449,24 +482,25 @@ public class PairJoin extends ProcessTableFunction<RowData> {
         pair.feedbackIds.add(f.feedbackId);
         if (pair.predictionTs != null && pair.pending.isEmpty()) {
             // Its prediction is here and fixed (the first copy wins): judged at once.
-            judge(time, pair, f);
+            judge(timers, pair, f);
             return true;
         }
         // Its prediction may still come, up to the watermark passing this feedback's time; or
         // feedback that came before the prediction waits, and this one takes its turn after it.
         pair.pending.add(f);
-        time.registerOnTime(f.ts);
+        timers.registerEventTimeTimer(f.ts);
         return true;
     }
 
-    public void onTimer(OnTimerContext ctx, State state) {
-        Pair pair = Pair.read(state.bytes);
+    @Override
+    public void onTimer(long now, OnTimerContext ctx, Collector<RowData> out) throws IOException {
+        Pair pair = Pair.read(state.value());
         if (pair.pending.isEmpty() && pair.retracted.isEmpty()) {
             return;
         }
+        this.pid = StringData.fromString(ctx.getCurrentKey());
+        this.out = out;
         // The watermark has passed `now`: every feedback up to it has arrived.
-        TimeContext<Long> time = ctx.timeContext(Long.class);
-        long now = time.time();
         List<Feedback> due = new ArrayList<>(pair.pending.size());
         List<Feedback> later = new ArrayList<>(0);
         for (Feedback f : pair.pending) {
@@ -475,42 +509,44 @@ public class PairJoin extends ProcessTableFunction<RowData> {
         due.sort(BY_TIME_THEN_ARRIVAL);
         pair.pending = later;
         for (Feedback f : due) {
-            judge(time, pair, f);
+            judge(ctx.timerService(), pair, f);
         }
         // After the judging: a label it takes back may be of this very time.
         List<Label> notYet = new ArrayList<>(0);
         for (Label l : pair.retracted) {
             if (l.ts <= now) {
-                collect(retraction(pair, l));
+                retract(pair, l);
             } else {
                 notYet.add(l);
             }
         }
         pair.retracted = notYet;
         if (pair.predictionTs == null && pair.pending.isEmpty()) {
-            ctx.clearAllState(); // only ids of unmatched feedback: nothing can join them now
+            state.clear(); // only ids of unmatched feedback: nothing can join them now
             return;
         }
         // Later feedback waits for its own time: its prediction may still come.
-        state.bytes = pair.write();
+        state.update(pair.write());
     }
 
     /**
      * A feedback whose prediction is here, or whose time has come: unmatched, joined, or the
      * label if nothing before it, by time and then by arrival, is.
      */
-    private void judge(TimeContext<Long> time, Pair pair, Feedback f) {
+    private void judge(TimerService timers, Pair pair, Feedback f) {
         // No prediction at or before the feedback's time, or one more than the label delay older.
         if (pair.predictionTs == null || f.ts < pair.predictionTs || f.ts > pair.deadline) {
-            collect(unmatched(f));
+            // A dead letter on field prediction_id; the reason is the SQL's to word: it knows the label delay.
+            collect(
+                    DEAD_LETTER, false, null, null, null, null, null, null, null, null, null, null, null,
+                    null, PREDICTION_ID, null, text(f.messageKey), text(f.body), f.partition, f.offset, null);
             return;
         }
         if (pair.error != null || (pair.labeled && (pair.label == null || !pair.label.after(f)))) {
             collect(
-                    GenericRowData.of(
-                            FEEDBACK, false, text(pair.modelName), text(pair.modelVersion), text(pair.task),
-                            null, text(pair.error), null, null, null, null, null, null, null, null, null,
-                            null, null, null, null, null));
+                    FEEDBACK, false, text(pair.modelName), text(pair.modelVersion), text(pair.task),
+                    null, text(pair.error), null, null, null, null, null, null, null, null, null,
+                    null, null, null, null, null);
             return;
         }
         if (pair.labeled) {
@@ -518,7 +554,7 @@ public class PairJoin extends ProcessTableFunction<RowData> {
             // that one is taken back in its own windows, at its own time. The watermark has not
             // passed this feedback's time, so neither has it passed that one's.
             pair.retracted.add(pair.label);
-            time.registerOnTime(pair.label.ts);
+            timers.registerEventTimeTimer(pair.label.ts);
         }
         pair.labeled = true;
         pair.label = Label.of(f);
@@ -527,30 +563,32 @@ public class PairJoin extends ProcessTableFunction<RowData> {
                 TaskStatistics.of(decoded(pair.task), decoded(pair.output), decoded(f.groundTruth));
         boolean unscorable = scored.problem != null;
         collect(
-                GenericRowData.of(
-                        FEEDBACK, true, text(pair.modelName), text(pair.modelVersion), text(pair.task),
-                        text(pair.output), null, null, text(pair.inputs), text(f.groundTruth), text(f.source),
-                        TimestampData.fromEpochMillis(pair.predictionTs), internal(scored.stats, 1), null,
-                        unscorable ? GROUND_TRUTH_FIELD : null,
-                        scored.problem == null ? null : StringData.fromString(scored.problem),
-                        text(f.messageKey), unscorable ? text(f.body) : null, f.partition, f.offset, null));
+                FEEDBACK, true, text(pair.modelName), text(pair.modelVersion), text(pair.task),
+                text(pair.output), null, null, text(pair.inputs), text(f.groundTruth), text(f.source),
+                TimestampData.fromEpochMillis(pair.predictionTs), internal(scored.stats, 1), null,
+                unscorable ? GROUND_TRUTH_FIELD : null,
+                scored.problem == null ? null : StringData.fromString(scored.problem),
+                text(f.messageKey), unscorable ? text(f.body) : null, f.partition, f.offset, null);
     }
 
     /** A label taken back: its count and its statistics, negated, for the windows it went to. */
-    private static RowData retraction(Pair pair, Label l) {
+    private void retract(Pair pair, Label l) {
         TaskStatistics.Result scored =
                 TaskStatistics.of(decoded(pair.task), decoded(pair.output), decoded(l.groundTruth));
-        return GenericRowData.of(
+        collect(
                 RETRACTION, false, text(pair.modelName), text(pair.modelVersion), text(pair.task),
                 null, null, null, null, null, null, null, internal(scored.stats, -1), null, null, null,
                 null, null, null, null, null);
     }
 
-    /** A dead letter on field prediction_id; the reason is the SQL's to word: it knows the label delay. */
-    private static RowData unmatched(Feedback f) {
-        return GenericRowData.of(
-                DEAD_LETTER, false, null, null, null, null, null, null, null, null, null, null, null,
-                null, PREDICTION_ID, null, text(f.messageKey), text(f.body), f.partition, f.offset, null);
+    /** A row of {@link #PAIRED}: the current id, then {@code fields}. */
+    private void collect(Object... fields) {
+        GenericRowData row = new GenericRowData(fields.length + 1);
+        row.setField(PID, pid);
+        for (int i = 0; i < fields.length; i++) {
+            row.setField(i + 1, fields[i]);
+        }
+        out.collect(row);
     }
 
     private static GenericMapData internal(Map<String, Double> stats, int sign) {

@@ -13,8 +13,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
  * Runs the functions' pure logic on one case a line, for the Python twin tests.
  *
  * <p>Each input line is a JSON array {@code [function, arg, ...]} of strings (or nulls); each
- * output line is the JSON the function's {@code twin} method returns. No Flink on the class path:
- * only the logic behind the Flink functions is called.
+ * output line is the JSON the function's {@code twin} method returns. No Flink on the class path
+ * but for "event" (the front's deserializer): only the logic behind the Flink functions is called.
  */
 public final class Twin {
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -56,6 +56,9 @@ public final class Twin {
                     break;
                 case "contract":
                     answer = EventContract.twin(args);
+                    break;
+                case "event":
+                    answer = EventDeserializer.twin(args);
                     break;
                 default:
                     throw new IllegalArgumentException("unknown function " + call.get(0));
