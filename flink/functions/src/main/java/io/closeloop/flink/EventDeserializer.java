@@ -46,6 +46,7 @@ final class EventDeserializer implements KafkaRecordDeserializationSchema<RowDat
     private final String futureProblem;
 
     private transient StringData kindData;
+    private transient boolean isPrediction;
     private transient EventMembers members;
     private transient EventContract contract;
     private transient int[] at;
@@ -68,6 +69,7 @@ final class EventDeserializer implements KafkaRecordDeserializationSchema<RowDat
     @Override
     public void open(DeserializationSchema.InitializationContext context) {
         kindData = StringData.fromString(kind);
+        isPrediction = kind.equals("prediction");
         members = new EventMembers(names);
         String[] split = names.split(",");
         contract = new EventContract(split, rules);
@@ -144,7 +146,7 @@ final class EventDeserializer implements KafkaRecordDeserializationSchema<RowDat
         row.setField(PairJoin.INPUTS, json(parsed, Member.INPUTS));
         row.setField(PairJoin.FEATURES, json(parsed, Member.FEATURES));
         StringData feedbackId = text(parsed, Member.FEEDBACK_ID);
-        if (feedbackId == null && kind.equals("feedback")) {
+        if (feedbackId == null && !isPrediction) {
             // Feedback without an id is deduplicated by its whole body.
             feedbackId = StringData.fromString(Base64.getEncoder().encodeToString(value));
         }

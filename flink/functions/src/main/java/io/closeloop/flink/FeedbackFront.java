@@ -112,7 +112,7 @@ public final class FeedbackFront {
         String name = kind + "_source";
         return env.fromSource(source, EventWatermarks.strategy(s.outOfOrdernessMs, s.idleTimeoutMs), name)
                 .uid(kind + "-source")
-                .process(new InvalidEvents(side.topic, s.lateProblem), PairJoin.CHECKED_TYPE)
+                .process(new InvalidEvents(side.topic, s.lateProblem, kind.equals("prediction")), PairJoin.CHECKED_TYPE)
                 .name(kind + "_checks")
                 .uid(kind + "-checks");
     }

@@ -34,12 +34,15 @@ final class InvalidEvents extends ProcessFunction<RowData, RowData> {
 
     private final String topic;
     private final String lateProblem;
+    private final boolean dropOriginal;
     private transient StringData topicData;
     private transient StringData lateData;
 
-    InvalidEvents(String topic, String lateProblem) {
+    /** {@code dropOriginal}: valid events go on without their key and bytes (predictions: PairJoin never reads them). */
+    InvalidEvents(String topic, String lateProblem, boolean dropOriginal) {
         this.topic = topic;
         this.lateProblem = lateProblem;
+        this.dropOriginal = dropOriginal;
     }
 
     static TypeInformation<RowData> type() {
@@ -59,6 +62,12 @@ final class InvalidEvents extends ProcessFunction<RowData, RowData> {
             problem = lateData;
         }
         if (problem == null) {
+            if (dropOriginal && event instanceof GenericRowData row) {
+                // The key and the original are for dead letters: a valid prediction's are never
+                // read, and its body, the whole event, would cross the exchange for nothing.
+                row.setField(PairJoin.MESSAGE_KEY, null);
+                row.setField(PairJoin.BODY, null);
+            }
             out.collect(event);
             return;
         }

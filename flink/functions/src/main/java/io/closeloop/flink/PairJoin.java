@@ -22,6 +22,7 @@ import org.apache.flink.core.memory.DataInputDeserializer;
 import org.apache.flink.core.memory.DataOutputSerializer;
 import org.apache.flink.streaming.api.TimerService;
 import org.apache.flink.streaming.api.functions.KeyedProcessFunction;
+import org.apache.flink.streaming.api.operators.TimestampedCollector;
 import org.apache.flink.table.data.GenericMapData;
 import org.apache.flink.table.data.GenericRowData;
 import org.apache.flink.table.data.RowData;
@@ -62,8 +63,9 @@ import org.apache.flink.util.Collector;
  * the label given, becomes the label when it arrives, and the old label is taken back by a timer
  * at its time, so that the retraction lands in the windows the label went to (the watermark has
  * passed neither time yet). The label is then the same in a run and in a replay, and a timer is
- * set only on that rare path. Feedback that comes before its prediction waits for the watermark
- * to pass its time (a timer): its prediction may still come, up to then. State is one small value
+ * set only on that rare path. Feedback that comes before its prediction waits in the state, with
+ * a timer at its time: it is judged when its prediction comes, or, if the watermark passes its
+ * time first, it is unmatched. State is one small value
  * per prediction id, read and written by point lookups only. Nothing here holds the watermark
  * back.
  *
@@ -439,6 +441,8 @@ public final class PairJoin extends KeyedProcessFunction<String, RowData, RowDat
     @Override
     public void processElement(RowData input, Context ctx, Collector<RowData> out) throws IOException {
         this.pid = input.getString(PID);
+        // KeyedProcessOperator's collector, which stamps each row: with the input's time, unless
+        // told another (judgePending).
         this.out = out;
         Pair pair = Pair.read(state.value());
         if (process(ctx.timestamp(), ctx.timerService(), pair, input)) {
@@ -468,6 +472,7 @@ public final class PairJoin extends KeyedProcessFunction<String, RowData, RowDat
                     input.isNullAt(LATENCY_MS) ? null : input.getDouble(LATENCY_MS),
                     string(input, INPUTS), null, null, null, null, null, null, null, null, null,
                     null, null, string(input, FEATURES));
+            judgePending(timers, pair);
             return true;
         }
         if (!FEEDBACK.equals(kind)) {
@@ -480,16 +485,37 @@ public final class PairJoin extends KeyedProcessFunction<String, RowData, RowDat
             }
         }
         pair.feedbackIds.add(f.feedbackId);
-        if (pair.predictionTs != null && pair.pending.isEmpty()) {
+        if (pair.predictionTs != null) {
             // Its prediction is here and fixed (the first copy wins): judged at once.
             judge(timers, pair, f);
             return true;
         }
-        // Its prediction may still come, up to the watermark passing this feedback's time; or
-        // feedback that came before the prediction waits, and this one takes its turn after it.
+        // Its prediction may still come, up to the watermark passing this feedback's time.
         pair.pending.add(f);
         timers.registerEventTimeTimer(f.ts);
         return true;
+    }
+
+    /**
+     * The feedback that came before its prediction, judged as the prediction arrives, by time
+     * and then by arrival, each at its own time: the watermark has passed none of them (their
+     * timers have not fired), so their rows land in the windows they would have at their timers,
+     * which are deleted. Waiting for those timers instead cost a third state read and write per
+     * such pair: with the two topics read by two sources, feedback often runs ahead.
+     */
+    private void judgePending(TimerService timers, Pair pair) {
+        if (pair.pending.isEmpty()) {
+            return;
+        }
+        List<Feedback> due = pair.pending;
+        pair.pending = new ArrayList<>(0);
+        due.sort(BY_TIME_THEN_ARRIVAL);
+        TimestampedCollector<RowData> at = (TimestampedCollector<RowData>) out;
+        for (Feedback f : due) {
+            timers.deleteEventTimeTimer(f.ts);
+            at.setAbsoluteTimestamp(f.ts);
+            judge(timers, pair, f);
+        }
     }
 
     @Override
