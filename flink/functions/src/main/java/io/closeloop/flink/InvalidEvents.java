@@ -1,13 +1,11 @@
 package io.closeloop.flink;
 
-import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.streaming.api.functions.ProcessFunction;
 import org.apache.flink.table.data.GenericRowData;
 import org.apache.flink.table.data.RowData;
 import org.apache.flink.table.data.StringData;
 import org.apache.flink.table.runtime.typeutils.InternalTypeInfo;
 import org.apache.flink.table.types.logical.RowType;
-import org.apache.flink.table.types.logical.utils.LogicalTypeParser;
 import org.apache.flink.util.Collector;
 import org.apache.flink.util.OutputTag;
 
@@ -24,11 +22,9 @@ final class InvalidEvents extends ProcessFunction<RowData, RowData> {
 
     /** A dead letter's row: {@code problem} is "field TAB reason". */
     static final RowType TYPE =
-            (RowType)
-                    LogicalTypeParser.parse(
-                            "ROW<message_key STRING, source_topic STRING, problem STRING, body STRING, "
-                                    + "`partition` INT, `offset` BIGINT>",
-                            InvalidEvents.class.getClassLoader());
+            PairJoin.rowType(
+                    "ROW<message_key STRING, source_topic STRING, problem STRING, body STRING, "
+                            + "`partition` INT, `offset` BIGINT>");
 
     static final OutputTag<RowData> TAG = new OutputTag<>("invalid", InternalTypeInfo.of(TYPE));
 
@@ -43,10 +39,6 @@ final class InvalidEvents extends ProcessFunction<RowData, RowData> {
         this.topic = topic;
         this.lateProblem = lateProblem;
         this.dropOriginal = dropOriginal;
-    }
-
-    static TypeInformation<RowData> type() {
-        return InternalTypeInfo.of(TYPE);
     }
 
     @Override

@@ -131,20 +131,12 @@ public final class PairJoin extends KeyedProcessFunction<String, RowData, RowDat
 
     /** A parsed and checked event: {@link #EVENTS} and the first rule it breaks, "field TAB reason". */
     static final TypeInformation<RowData> CHECKED_TYPE =
-            InternalTypeInfo.of(withProblem(rowType(EVENTS)));
-
-    static final TypeInformation<RowData> EVENTS_TYPE = InternalTypeInfo.of(rowType(EVENTS));
+            InternalTypeInfo.of(rowType(EVENTS.substring(0, EVENTS.length() - 1) + ", problem STRING>"));
 
     static final TypeInformation<RowData> PAIRED_TYPE = InternalTypeInfo.of(rowType(PAIRED));
 
     static RowType rowType(String declaration) {
         return (RowType) LogicalTypeParser.parse(declaration, PairJoin.class.getClassLoader());
-    }
-
-    private static RowType withProblem(RowType events) {
-        List<RowType.RowField> fields = new ArrayList<>(events.getFields());
-        fields.add(new RowType.RowField("problem", rowType("ROW<problem STRING>").getTypeAt(0)));
-        return new RowType(fields);
     }
 
     private static final StringData PREDICTION = StringData.fromString("prediction");
