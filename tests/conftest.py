@@ -22,9 +22,10 @@ os.environ.setdefault("CLOSELOOP_LIVE_POLL_S", "2")
 # watches three of them settle. Tests that submit a job of their own set its windows.
 os.environ.setdefault("CLOSELOOP_WINDOW_S", "20")
 os.environ.setdefault("CLOSELOOP_SLIDING_WINDOW_S", "60")
-# No DAG file changes under the tests: Airflow's DAG processor parses each at its start, not
-# again every 30 s (2-4 s of a core each time for retrain.py, all through the run).
-os.environ.setdefault("AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL", "3600")
+# No DAG file changes under the tests: Airflow's DAG processor parses each every 10 min, not
+# every 30 s (2-4 s of a core each time for retrain.py, all through the run). Not once an hour:
+# a parse that failed (a timeout at a busy start) would then hide its DAGs from most of the run.
+os.environ.setdefault("AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL", "600")
 
 
 @pytest.fixture

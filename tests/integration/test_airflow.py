@@ -55,7 +55,13 @@ def test_lists_the_repo_dags(api: httpx.Client) -> None:
         response.raise_for_status()
         dags = {d["dag_id"]: d for d in response.json()["dags"]}
         if not expected <= dags.keys():
-            raise NotYet(f"listed {sorted(dags)}, waiting for {sorted(expected - dags.keys())}")
+            # A DAG file that failed to parse says why here, not only in the DAG processor's log.
+            errors = api.get("/importErrors").json().get("import_errors", [])
+            why = "; ".join(f"{e['filename']}: {e['stack_trace'][-300:]}" for e in errors)
+            raise NotYet(
+                f"listed {sorted(dags)}, waiting for {sorted(expected - dags.keys())}"
+                + (f"; import errors: {why}" if why else "")
+            )
         return dags
 
     dags = listed()

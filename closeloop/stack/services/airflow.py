@@ -161,6 +161,10 @@ class AirflowService(Service):
             "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "60",
             # New and edited DAG files show up within 30 s instead of 5 min.
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
+            # retrain.py takes 3-4 s of a core to parse; its first parse, with cold caches while
+            # Flink and the rest start beside it on 2 cores, can pass Airflow's 30 s and lose its DAGs.
+            "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "120",
+            "AIRFLOW__DAG_PROCESSOR__DAG_FILE_PROCESSOR_TIMEOUT": "180",
             # A crashed scheduler's tasks are reset and rerun within about a minute, not five.
             "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": "60",
             "AIRFLOW__METRICS__STATSD_ON": "True",
