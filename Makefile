@@ -148,7 +148,7 @@ demo: setup
 	$(VENV)/bin/closeloop demo $(DEMO_ARGS)
 
 test: setup lint
-	$(VENV)/bin/python -m pytest --durations=30 $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest --durations=60 $(PYTEST_ARGS)
 
 # The README's pictures of the Models view (docs/images/models.png, model.png): the browser test,
 # on the running stack or one it starts, copying its screenshots there.
