@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import httpx
-from confluent_kafka import KafkaError, Producer
+from prometheus_client.parser import text_string_to_metric_families
 
+from closeloop.events import ModelUpdateEvent
 from closeloop.kafka.admin import ensure_topics
+from closeloop.kafka.publish import publish_events
 from closeloop.stack.manager import LocalStack
 from closeloop.stack.settings import StackSettings
 from tests.waiting import NotYet, eventually
+
+#: The broker's request metrics' families (kafka.network RequestMetrics beans).
+REQUESTS = "kafka_network_requestmetrics"
 
 
 def test_every_service_is_a_healthy_target(stack: LocalStack) -> None:
@@ -68,23 +73,26 @@ def test_kafka_exports_its_request_rates_and_times_not_every_histogram(
     """
     # The broker counts a request type (and version) from its first request on.
     ensure_topics(settings.kafka_bootstrap, [unique_name], partitions=1)
-    delivered: list[KafkaError | None] = []
-    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap})
-    producer.produce(unique_name, b"x", on_delivery=lambda error, _: delivered.append(error))
-    assert producer.flush(30) == 0 and delivered == [None], delivered
+    event = ModelUpdateEvent(model_name="exporter-model", version="1", alias="champion")
+    publish_events(settings.kafka_bootstrap, unique_name, [event])
     [address] = stack.services["kafka"].scrape_targets()["kafka"]
 
     @eventually(timeout=60, interval=2)
-    def scraped() -> list[str]:
+    def scraped() -> tuple[set[str], list[dict[str, str]]]:
+        """The metric families, and the labels of each request metric, once Produce is counted."""
         text = httpx.get(f"http://{address}/metrics", timeout=30).text
-        samples = [line for line in text.splitlines() if line and not line.startswith("#")]
-        if not any('name="RequestsPerSec"' in line and 'request="Produce"' in line for line in samples):
+        families = list(text_string_to_metric_families(text))
+        requests = [s.labels for f in families if f.name.startswith(REQUESTS) for s in f.samples]
+        if not any(_is(labels, "RequestsPerSec", "Produce") for labels in requests):
             raise NotYet("no Produce request rate yet")
-        return samples
+        return {f.name for f in families}, requests
 
-    samples = scraped()
-    requests = [line for line in samples if line.startswith("kafka_network_requestmetrics")]
-    assert any('name="TotalTimeMs"' in line and 'request="Produce"' in line for line in requests)
-    assert not any('name="LocalTimeMs"' in line for line in requests)
+    names, requests = scraped()
+    assert any(_is(labels, "TotalTimeMs", "Produce") for labels in requests)
+    assert not any(labels.get("name") == "LocalTimeMs" for labels in requests)
     assert len(requests) < 1_000, len(requests)
-    assert any(line.startswith("kafka_server_brokertopicmetrics") for line in samples)
+    assert any(name.startswith("kafka_server_brokertopicmetrics") for name in names)
+
+
+def _is(labels: dict[str, str], name: str, request: str) -> bool:
+    return labels.get("name") == name and labels.get("request") == request
